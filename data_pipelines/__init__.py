@@ -1,0 +1,1 @@
+"""Ray Data pipelines: read -> preprocess -> actor-pool model stages -> write Parquet."""

@@ -1,0 +1,1 @@
+"""Thin job entrypoints (`python -m jobs.<name>`) and the `genrec` CLI."""

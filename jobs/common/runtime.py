@@ -1,0 +1,135 @@
+"""Start an embedded local Ray sized to this machine, or connect to a cluster, and check that a job's
+resource request can ever be satisfied before it starts.
+
+Why the check: on a 2-CPU laptop a request for 3 CPUs (say 2 Train workers + an actor pool) is not an
+error in Ray: the job just waits for resources forever. We fail fast instead, naming what was asked
+and what exists.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from rec_core.config import RuntimeConfig
+from rec_core.paths import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+# Below this much RAM the object store is capped: Ray's default (30 % of RAM) starves the workers.
+_SMALL_MACHINE_GB = 64
+_SMALL_STORE_GB = 2.0
+
+
+class ResourceRequestError(RuntimeError):
+    """The job asks for more than the cluster has (and no autoscaler will add it)."""
+
+
+def _machine_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 16.0
+
+
+def _detect_gpus() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # pragma: no cover - torch missing or broken driver
+        return 0
+
+
+def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
+    """Connect to `rt.address` / RAY_ADDRESS, else start an embedded local Ray.
+
+    Returns the ray module. Idempotent: an already-initialised Ray is reused as is.
+    """
+    import ray
+
+    rt = rt or RuntimeConfig()
+    if ray.is_initialized():
+        return ray
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = rt.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        log.info("connecting to Ray at %s", address)
+        ray.init(address=address, log_to_driver=not quiet, runtime_env=_runtime_env_for_remote())
+        return ray
+    # Local workers must import this project even when it is not pip-installed (a plain checkout).
+    pp = os.environ.get("PYTHONPATH", "")
+    if str(REPO_ROOT) not in pp.split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), pp) if p)
+    kwargs: dict = {
+        "num_cpus": rt.num_cpus or os.cpu_count() or 1,
+        "num_gpus": rt.num_gpus if rt.num_gpus is not None else _detect_gpus(),
+        "include_dashboard": False,
+        "log_to_driver": not quiet,
+        "configure_logging": True,
+        "logging_level": logging.WARNING if quiet else logging.INFO,
+    }
+    store_gb = rt.object_store_gb or (_SMALL_STORE_GB if _machine_gb() < _SMALL_MACHINE_GB else None)
+    if store_gb:
+        kwargs["object_store_memory"] = int(store_gb * 2**30)
+    ray.init(**kwargs)
+    # Ray Data's progress bars are the per-stage bars users expect on long runs; keep them, but not
+    # the verbose per-operator logging on an embedded laptop cluster.
+    return ray
+
+
+def _runtime_env_for_remote() -> dict | None:
+    """Ship the checkout to a remote cluster unless it is already installed there."""
+    if os.environ.get("GENREC_NO_WORKING_DIR"):
+        return None
+    return {
+        "working_dir": str(REPO_ROOT),
+        "excludes": [".git", "runs", "**/__pycache__", ".venv", "venv", "*.parquet"],
+    }
+
+
+def cluster_totals() -> dict[str, float]:
+    import ray
+
+    return {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory") or k.startswith("accelerator_type")}
+
+
+def check_fits(request: Mapping[str, float], *, job: str, allow_autoscale: bool = False) -> None:
+    """Raise ResourceRequestError when `request` (peak concurrent need) exceeds the cluster totals."""
+    if allow_autoscale:
+        return
+    totals = cluster_totals()
+    short = {k: v for k, v in request.items() if v > totals.get(k, 0.0) + 1e-9}
+    if short:
+        asked = ", ".join(f"{k}={v:g}" for k, v in sorted(request.items()) if v)
+        have = ", ".join(f"{k}={totals.get(k, 0.0):g}" for k in sorted(request))
+        raise ResourceRequestError(
+            f"job {job!r} asks for {asked} at once, but the cluster has {have}. "
+            f"Lower train.num_workers / cpus_per_worker / the actor pool size (e.g. --set train.num_workers=1), "
+            f"connect to a bigger cluster with --address, or pass --set runtime.allow_autoscale=true "
+            f"if an autoscaler will add nodes."
+        )
+
+
+def add_requests(*requests: Mapping[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in requests:
+        for k, v in r.items():
+            out[k] = out.get(k, 0.0) + float(v)
+    return out
+
+
+def peak_request(*alternatives: Mapping[str, float]) -> dict[str, float]:
+    """Stages that run one after another: the peak is the per-resource max."""
+    out: dict[str, float] = {}
+    for r in alternatives:
+        for k, v in r.items():
+            out[k] = max(out.get(k, 0.0), float(v))
+    return out
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,1 @@
+"""Pure functions returning Ray Tune param spaces plus scheduler/searcher factories."""

@@ -43,6 +43,9 @@ class RunContext:
     data_dir: Path
     mirror: Path | None
     preset: str | None = None
+    # Called once per epoch/round with intermediate metrics. A no-op for plain runs; under `genrec tune`
+    # it forwards to Ray Tune so ASHA can stop weak trials early.
+    report_progress: Callable[[dict], None] = field(default=lambda metrics: None)
 
     def path(self, *parts: str) -> Path:
         p = self.out_dir.joinpath(*parts)

@@ -34,3 +34,7 @@ class DataFormatError(DataError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {detail}")
+
+    def relocated(self, file: str | Path) -> "DataFormatError":
+        """The same error, naming `file` (e.g. the mirror path or URL rather than a temporary copy)."""
+        return DataFormatError(file, self.detail, line=self.line, field=self.field)

@@ -6,7 +6,6 @@ would corrupt counts without anyone noticing; these readers refuse instead.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -19,8 +18,10 @@ csv.field_size_limit(2**31 - 1)  # TMDB overviews/keywords are long quoted field
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """Decoded text with line ends untouched: line numbers count '\\n' only, as grep/sed/wc do."""
     try:
-        return Path(path).read_text(encoding=encoding)
+        with open(path, encoding=encoding, newline="") as fh:
+            return fh.read()
     except UnicodeDecodeError as e:
         line = Path(path).read_bytes()[: e.start].count(b"\n") + 1
         raise DataFormatError(path, f"not valid {encoding} text ({e.reason})", line=line) from e
@@ -63,7 +64,13 @@ def iter_csv(
     quoting: int = csv.QUOTE_MINIMAL,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (physical line number of the row's end, row dict). Checks the header and every row's width."""
-    reader = csv.reader(io.StringIO(read_text(path, encoding), newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    # Feed '\n'-terminated pieces so line_num counts '\n' only: a bare '\r' inside a quoted field (TMDB has
+    # three) is content, not a line break.
+    text = read_text(path, encoding)
+    pieces = [p + "\n" for p in text.split("\n")]
+    if text.endswith("\n"):
+        pieces.pop()
+    reader = csv.reader(pieces, delimiter=delimiter, quoting=quoting, strict=True)
     try:
         header = next(reader)
     except StopIteration:

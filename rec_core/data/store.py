@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rec_core.data.errors import DataError, DatasetUnavailableError
+from rec_core.data.errors import DataError, DataFormatError, DatasetUnavailableError
 from rec_core.data.fetch import fetch_file, in_mirror, mirror_dir
 from rec_core.data.registry import SPECS, get_spec
 from rec_core.data.schema import Parsed
@@ -81,7 +81,10 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
         raw = staging / "raw"
         for f in spec.files:
             hashes[f.path] = fetch_file(f, raw / f.path, src_dir=src_dir, downloads=data_dir / ".downloads", dataset=name)
-        parsed = spec.parser({f.path: raw / f.path for f in spec.files})
+        try:
+            parsed = spec.parser({f.path: raw / f.path for f in spec.files})
+        except DataFormatError as e:
+            raise e.relocated(_origin_of(e.file, raw, spec, src_dir)) from None
         _write(parsed, staging)
         meta = {
             "name": name,
@@ -106,6 +109,20 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _origin_of(file: str, raw: Path, spec, src_dir: Path | None) -> str:
+    """Map a staging copy back to where the user can look at it: the mirror file or the URL (+ zip member)."""
+    try:
+        rel = Path(file).relative_to(raw).as_posix()
+    except ValueError:
+        return file
+    for f in spec.files:
+        if f.path == rel:
+            if src_dir is not None:
+                return str(src_dir / f.path)
+            return f.url + (f"!{f.member}" if f.member else "")
+    return file
 
 
 def _write(parsed: Parsed, out: Path) -> None:

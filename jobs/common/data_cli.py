@@ -6,7 +6,6 @@ exit with code 2: a user needs the message, not a traceback.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -23,10 +22,7 @@ MirrorOpt = typer.Option(None, "--from", help="Local mirror folder to copy from 
 
 
 def _data_dir(opt: Optional[Path]) -> Path:
-    if opt is not None:
-        return opt
-    env = os.environ.get("GENREC_DATA_DIR")
-    return Path(env) if env else default_data_dir()
+    return opt if opt is not None else default_data_dir()  # default_data_dir honours $GENREC_DATA_DIR
 
 
 def _fail(err: Exception) -> None:
@@ -86,3 +82,7 @@ def stats_cmd(
     typer.echo(f"licence        {ds.meta.get('licence', '')}")
     for k, v in ds.meta.get("notes", {}).items():
         typer.echo(f"note: {k}: {v}")
+
+
+if __name__ == "__main__":
+    data_app()

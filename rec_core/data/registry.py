@@ -55,7 +55,9 @@ def _p5(name: str, camel: str, hashes: tuple[str, str, str], download_only: bool
         files=(
             SourceFile("sequential_data.txt", f"{rdrec}/sequential.txt", seq, normalise="crlf",
                        note="RDRec stores sequential.txt with CRLF line ends; hashed after CRLF -> LF"),
-            SourceFile("datamaps.json", f"{rdrec}/datamaps.json", maps),
+            # JSON has no raw newlines inside strings, so CRLF -> LF is safe; applied in case RDRec's copy
+            # has CRLF like its sequential.txt (identity on an LF file such as the mirror's).
+            SourceFile("datamaps.json", f"{rdrec}/datamaps.json", maps, normalise="crlf"),
             SourceFile("idgenrec_item_textual_ids.txt", f"{idgen}/item_generative_indexing_phase_0.txt", names),
         ),
         licence=AMAZON_RESEARCH + " Item 'title' = IDGenRec phase-0 textual IDs (generated names, NOT product titles;"

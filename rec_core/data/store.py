@@ -104,7 +104,7 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
             "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (staging / "meta.json").write_text(json.dumps(meta, indent=2))
-        _install(staging, final)
+        _install(staging, final, replace=force)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -134,8 +134,11 @@ def _write(parsed: Parsed, out: Path) -> None:
         df.to_parquet(out / f"{t}.parquet", index=False)
 
 
-def _install(staging: Path, final: Path) -> None:
-    """Swap the finished staging dir into place. Concurrent pulls (e.g. two Ray workers): first one wins."""
+def _install(staging: Path, final: Path, replace: bool) -> None:
+    """Swap the finished staging dir into place. Concurrent pulls (e.g. two Ray workers): first one wins,
+    and a complete copy that appeared meanwhile is never moved away unless `replace` (--force)."""
+    if not replace and (final / "meta.json").is_file():
+        return
     old = None
     if final.exists():
         old = final.with_name(f".old-{final.name}-{os.getpid()}-{time.time_ns()}")
@@ -238,13 +241,15 @@ def stats(name: str, data_dir: Path, mirror: Path | None = None) -> dict[str, in
 
 
 def released_sids(name: str, data_dir: Path | None = None, mirror: Path | None = None) -> pd.DataFrame:
-    """The semantic IDs shipped with a dataset (instruments: 4 levels, industrial_scientific: 3): item_id, sid."""
+    """The semantic IDs shipped with a dataset (instruments: 4 levels, industrial_scientific: 3): item_id, sid.
+
+    data_dir / mirror default to rec_core.paths.default_data_dir() / default_mirror().
+    """
     from rec_core.paths import default_data_dir, default_mirror
 
     spec = get_spec(name)
     if "released_sids" not in spec.stat_tables:
         raise DataError(f"dataset {name} has no released semantic IDs (only instruments, industrial_scientific)")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    if mirror is None and data_dir is None:
-        mirror = default_mirror()
+    mirror = mirror if mirror is not None else default_mirror()
     return load_dataset(name, data_dir, mirror).table("released_sids")

@@ -171,3 +171,23 @@ def test_crlf_normalised_before_hashing(tmp_path, monkeypatch):
     assert ds.stats() == {"users": 2, "items": 3, "interactions": 6}
     assert ds.items.title.tolist() == ["red lipstick", "", "blue nail polish"]
     assert ds.interactions[ds.interactions.user_id == 2].item_id.tolist() == [2, 3, 1]
+
+
+def test_concurrent_pulls_agree(ml100k_server, tmp_path):
+    """Two workers pulling the same dataset at once (e.g. Ray Train workers): both succeed, one copy remains."""
+    data_dir = tmp_path / "data"
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(load_dataset("ml-100k", data_dir).stats())
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == [{"users": 2, "items": 2, "interactions": 3}] * 3
+    assert leftovers(data_dir) == ["ml-100k"]

@@ -54,7 +54,7 @@ def pull_cmd(
     try:
         out = pull(name, _data_dir(data_dir), mirror, force=force)
         counts = stats(name, _data_dir(data_dir))
-    except DataError as e:
+    except (DataError, OSError) as e:  # OSError: unwritable data dir, full disk
         _fail(e)
     typer.echo(f"{name}: {json.dumps(counts)} -> {out}")
 
@@ -70,7 +70,7 @@ def stats_cmd(
     try:
         ddir = _data_dir(data_dir)
         counts = stats(name, ddir, mirror if mirror is not None else default_mirror())
-    except DataError as e:
+    except (DataError, OSError) as e:  # OSError: unwritable data dir, full disk
         _fail(e)
     if as_json:
         typer.echo(json.dumps(counts))

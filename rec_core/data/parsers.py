@@ -397,7 +397,7 @@ def parse_imdb_top_1000(files: Files) -> Parsed:
             {
                 "item_id": n,  # the source has no id column: row order
                 "title": r["Series_Title"],
-                # One row (Apollo 13) has "PG" in Released_Year: keep it unknown rather than guess.
+                # Some copies of this Kaggle file have a non-year ("PG") here: keep such a year unknown.
                 "year": int(year) if year.isdigit() else None,
                 "certificate": r["Certificate"] or None,
                 "runtime": to_float(runtime, p, line, "Runtime", allow_empty=True),

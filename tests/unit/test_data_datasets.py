@@ -94,6 +94,14 @@ def test_industrial_eval_rows(data_dir, mirror):
     assert ds.items.set_index("item_id").loc[0, "title"].startswith("SUPCO SPP6")
 
 
+def test_imdb_top_1000(data_dir, mirror):
+    items = load_dataset("imdb_top_1000", data_dir, mirror).items
+    first = items.iloc[0]
+    assert first["title"] == "The Shawshank Redemption" and first["year"] == 1994 and first["gross"] == 28_341_469
+    assert items["year"].notna().all() and items["year"].between(1900, 2030).all()
+    assert items["poster_url"].str.startswith("https://").all()
+
+
 def test_uci_sentiment(data_dir, mirror):
     s = load_dataset("uci_sentiment", data_dir, mirror).table("sentences")
     assert list(s.columns) == ["text", "label", "source"]

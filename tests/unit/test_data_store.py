@@ -191,3 +191,31 @@ def test_concurrent_pulls_agree(ml100k_server, tmp_path):
         t.join()
     assert not errors and results == [{"users": 2, "items": 2, "interactions": 3}] * 3
     assert leftovers(data_dir) == ["ml-100k"]
+
+
+def test_ml_1m_download_records_unverified_hash(tmp_path, monkeypatch):
+    """ml-1m's ratings.dat has no reference hash: the pull records what it got and marks it unverified."""
+    files = {
+        "ratings.dat": b"1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n",
+        "movies.dat": "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Am\xe9lie (2001)::Comedy|Romance\n".encode("latin-1"),
+        "users.dat": b"1::F::1::10::48067\n2::M::56::16::70072\n",
+    }
+    root = tmp_path / "www"
+    root.mkdir()
+    with zipfile.ZipFile(root / "ml-1m.zip", "w") as zf:
+        for n, b in files.items():
+            zf.writestr(f"ml-1m/{n}", b)
+    spec = SPECS["ml-1m"]
+    new = tuple(
+        dataclasses.replace(f, url=(root / "ml-1m.zip").as_uri(), sha256=None if f.sha256 is None else sha(files[f.path]))
+        for f in spec.files
+    )
+    monkeypatch.setitem(SPECS, "ml-1m", dataclasses.replace(spec, files=new))
+    ds = load_dataset("ml-1m", tmp_path / "data")
+    assert ds.stats() == {"users": 2, "items": 2, "interactions": 3}
+    by_path = {f["path"]: f for f in ds.meta["files"]}
+    assert by_path["ratings.dat"]["verified"] is False and by_path["ratings.dat"]["sha256"] == sha(files["ratings.dat"])
+    assert by_path["movies.dat"]["verified"] is True
+    items = ds.items.set_index("item_id")
+    assert items.loc[661, "title"] == "Amélie (2001)" and list(items.loc[661, "genres"]) == ["Comedy", "Romance"]
+    assert ds.table("users").set_index("user_id").loc[2, "age"] == 56

@@ -16,7 +16,9 @@ Items are re-indexed to a contiguous 0..N-1 range (`item_ids[i]` is the original
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,37 @@ class SequentialSplit:
     def num_items(self) -> int:
         return len(self.item_ids)
 
+    def to_parquet(self, out_dir: Path) -> Path:
+        """item_ids / train / valid / test as Parquet (readable by Ray Data's read_parquet) + split.json."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"item_id": self.item_ids}).to_parquet(out / "item_ids.parquet", index=False)
+        users = list(self.train)
+        pd.DataFrame({"user_id": np.array(users, dtype=np.int64), "sequence": pd.Series([self.train[u] for u in users], dtype=object)}).to_parquet(
+            out / "train.parquet", index=False
+        )
+        self.valid.to_parquet(out / "valid.parquet", index=False)
+        self.test.to_parquet(out / "test.parquet", index=False)
+        (out / "split.json").write_text(json.dumps({"kind": "sequential", "max_history": self.max_history}))
+        return out
+
+    @classmethod
+    def from_parquet(cls, out_dir: Path) -> "SequentialSplit":
+        d = Path(out_dir)
+        meta = json.loads((d / "split.json").read_text())
+        train = pd.read_parquet(d / "train.parquet")
+        lists = lambda df, col: df[col].map(lambda a: [int(x) for x in a])  # noqa: E731  (arrow -> list[int])
+        valid, test = pd.read_parquet(d / "valid.parquet"), pd.read_parquet(d / "test.parquet")
+        for df in (valid, test):
+            df["history"] = lists(df, "history").astype(object)
+        return cls(
+            item_ids=pd.read_parquet(d / "item_ids.parquet")["item_id"].to_numpy(np.int64),
+            train=dict(zip(train["user_id"].tolist(), lists(train, "sequence"))),
+            valid=valid,
+            test=test,
+            max_history=meta["max_history"],
+        )
+
 
 @dataclass
 class NCFSplit:
@@ -54,6 +87,31 @@ class NCFSplit:
     @property
     def num_items(self) -> int:
         return len(self.item_ids)
+
+    def to_parquet(self, out_dir: Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"user_id": self.user_ids}).to_parquet(out / "user_ids.parquet", index=False)
+        pd.DataFrame({"item_id": self.item_ids}).to_parquet(out / "item_ids.parquet", index=False)
+        self.train.to_parquet(out / "train.parquet", index=False)
+        self.test.to_parquet(out / "test.parquet", index=False)
+        (out / "split.json").write_text(json.dumps({"kind": "ncf", "num_negatives": self.num_negatives, "seed": self.seed}))
+        return out
+
+    @classmethod
+    def from_parquet(cls, out_dir: Path) -> "NCFSplit":
+        d = Path(out_dir)
+        meta = json.loads((d / "split.json").read_text())
+        test = pd.read_parquet(d / "test.parquet")
+        test["negatives"] = test["negatives"].map(lambda a: [int(x) for x in a]).astype(object)
+        return cls(
+            user_ids=pd.read_parquet(d / "user_ids.parquet")["user_id"].to_numpy(np.int64),
+            item_ids=pd.read_parquet(d / "item_ids.parquet")["item_id"].to_numpy(np.int64),
+            train=pd.read_parquet(d / "train.parquet"),
+            test=test,
+            num_negatives=meta["num_negatives"],
+            seed=meta["seed"],
+        )
 
 
 def _check_columns(df: pd.DataFrame, need: tuple[str, ...]) -> None:
@@ -128,22 +186,18 @@ def sequential_split(interactions: pd.DataFrame, max_history: int = 20, item_ids
 def _sample_negatives(rng: np.random.Generator, n_items: int, rated: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     """k distinct items outside `rated` (mask is a scratch bool array of size n_items, left all False)."""
     mask[rated] = True
-    free = n_items - int(np.unique(rated).size)
+    free = n_items - int(np.count_nonzero(mask))
     try:
         if free < k:
             raise ValueError(f"only {free} never-rated items, fewer than the {k} negatives asked for")
         if free < 2 * k:  # dense user: sample directly from the candidate list
             return rng.choice(np.flatnonzero(~mask), size=k, replace=False)
-        out: list[int] = []
-        seen: set[int] = set()
+        out = np.empty(0, dtype=np.int64)
         while len(out) < k:  # rejection sampling: uniform over the free items, no replacement
-            for x in rng.integers(0, n_items, size=2 * k + 8).tolist():
-                if not mask[x] and x not in seen:
-                    seen.add(x)
-                    out.append(x)
-                    if len(out) == k:
-                        break
-        return np.array(out, dtype=np.int64)
+            cand = np.concatenate([out, rng.integers(0, n_items, size=2 * k + 8)])
+            cand = cand[~mask[cand]]
+            out = pd.unique(cand)  # first draw of each item, in draw order
+        return out[:k]
     finally:
         mask[rated] = False
 

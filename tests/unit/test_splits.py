@@ -169,3 +169,16 @@ def test_ncf_properties(df, k, seed):
         negs = [int(n.item_ids[i]) for i in r.negatives]
         assert len(negs) == k == len(set(negs)) and not set(negs) & rated[u]
     assert len(n.train) + len(n.test) == len(df)
+
+
+def test_splits_round_trip_through_parquet(tmp_path):
+    df = frame([(u, (u * 13 + k * 7) % 300, k) for u in range(15) for k in range(10)] + [(99, 1, 0)])
+    s = sequential_split(df, max_history=4)
+    back = type(s).from_parquet(s.to_parquet(tmp_path / "seq"))
+    assert back.train == s.train and back.max_history == 4 and (back.item_ids == s.item_ids).all()
+    for a, b in ((back.valid, s.valid), (back.test, s.test)):
+        assert a["history"].tolist() == b["history"].tolist() and (a["target"] == b["target"]).all()
+    n = ncf_split(df, num_negatives=20, seed=5)
+    nb = type(n).from_parquet(n.to_parquet(tmp_path / "ncf"))
+    assert nb.test["negatives"].tolist() == n.test["negatives"].tolist() and nb.train.equals(n.train)
+    assert (nb.user_ids == n.user_ids).all() and nb.seed == 5 and nb.num_negatives == 20

@@ -32,7 +32,12 @@ def _dataset_dir(name: str, data_dir: Path) -> Path:
 
 
 def is_pulled(name: str, data_dir: Path) -> bool:
-    meta = _dataset_dir(name, data_dir) / "meta.json"
+    return _is_current(_dataset_dir(name, data_dir))
+
+
+def _is_current(ds_dir: Path) -> bool:
+    """A complete pull written by this schema version (an older layout is re-pulled)."""
+    meta = ds_dir / "meta.json"
     if not meta.is_file():
         return False
     try:
@@ -137,7 +142,7 @@ def _write(parsed: Parsed, out: Path) -> None:
 def _install(staging: Path, final: Path, replace: bool) -> None:
     """Swap the finished staging dir into place. Concurrent pulls (e.g. two Ray workers): first one wins,
     and a complete copy that appeared meanwhile is never moved away unless `replace` (--force)."""
-    if not replace and (final / "meta.json").is_file():
+    if not replace and _is_current(final):
         return
     old = None
     if final.exists():
@@ -165,6 +170,13 @@ class Dataset:
 
     def stats(self) -> dict[str, int]:
         return _counts(self, get_spec(self.name))
+
+    def table_path(self, name: str) -> Path:
+        """The Parquet file of a table (for ray.data.read_parquet and other readers)."""
+        p = self.path / f"{name}.parquet"
+        if not p.is_file():
+            raise DataError(f"dataset {self.name} has no table file {p}")
+        return p
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self.tables:

@@ -219,3 +219,16 @@ def test_ml_1m_download_records_unverified_hash(tmp_path, monkeypatch):
     items = ds.items.set_index("item_id")
     assert items.loc[661, "title"] == "Amélie (2001)" and list(items.loc[661, "genres"]) == ["Comedy", "Romance"]
     assert ds.table("users").set_index("user_id").loc[2, "age"] == 56
+
+
+def test_stale_schema_is_repulled(ml100k_server, tmp_path):
+    data_dir = tmp_path / "data"
+    pull("ml-100k", data_dir)
+    meta_path = data_dir / "ml-100k" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["schema_version"] = 0  # written by an older release
+    meta_path.write_text(json.dumps(meta))
+    assert not is_pulled("ml-100k", data_dir)
+    ds = load_dataset("ml-100k", data_dir)
+    assert is_pulled("ml-100k", data_dir) and ds.meta["schema_version"] != 0
+    assert ds.table_path("interactions").is_file() and leftovers(data_dir) == ["ml-100k"]

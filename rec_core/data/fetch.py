@@ -64,7 +64,10 @@ def _download(url: str, dest: Path) -> None:
         os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, ValueError) as e:
         Path(tmp).unlink(missing_ok=True)
-        raise DatasetUnavailableError(f"download of {url} failed: {e}") from e
+        raise DatasetUnavailableError(
+            f"download of {url} failed: {e} (offline? copy from a local mirror instead: "
+            "`genrec data pull NAME --from DIR`, or set GENREC_MIRROR)"
+        ) from e
 
 
 def _progress(total: int | None, name: str):

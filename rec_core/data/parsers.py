@@ -41,7 +41,7 @@ def released_sid_table(path: Path) -> pd.DataFrame:
     index = read_json(path)
     if not isinstance(index, dict):
         raise DataFormatError(path, "expected a JSON object {item_id: [sid tokens]}")
-    rows = [(to_int(k, path, 0, k), parse_sid(v, path, k)) for k, v in index.items()]
+    rows = [(to_int(k, path, None, k), parse_sid(v, path, k)) for k, v in index.items()]
     rows.sort()
     return pd.DataFrame({"item_id": np.array([r[0] for r in rows], dtype=np.int64), "sid": [r[1] for r in rows]})
 
@@ -71,7 +71,7 @@ def parse_p5(files: Files) -> Parsed:
     for key in ("id2item", "id2user"):
         if not isinstance(maps, dict) or not isinstance(maps.get(key), dict):
             raise DataFormatError(maps_path, "missing object", field=key)
-    id2item = {to_int(k, maps_path, 0, "id2item"): v for k, v in maps["id2item"].items()}
+    id2item = {to_int(k, maps_path, None, "id2item"): v for k, v in maps["id2item"].items()}
 
     users, items, pos = [], [], []
     for line, raw in enumerate(read_text(seq_path).split("\n"), start=1):
@@ -107,7 +107,7 @@ def parse_p5(files: Files) -> Parsed:
         }
     )
     user_df = pd.DataFrame(
-        {"user_id": [to_int(k, maps_path, 0, "id2user") for k in maps["id2user"]], "reviewer_id": list(maps["id2user"].values())}
+        {"user_id": [to_int(k, maps_path, None, "id2user") for k in maps["id2user"]], "reviewer_id": list(maps["id2user"].values())}
     )
     return Parsed(
         interactions_frame(users, items, pos),
@@ -131,7 +131,7 @@ def parse_lcrec(files: Files, prefix: str = "Instruments") -> Parsed:
         raise DataFormatError(inter_path, "expected a JSON object {user_idx: [item_idx, ...]}")
     users, items, pos = [], [], []
     for u, seq in inter.items():
-        uid = to_int(u, inter_path, 0, "user key")
+        uid = to_int(u, inter_path, None, "user key")
         if not isinstance(seq, list) or not all(isinstance(x, int) for x in seq):
             raise DataFormatError(inter_path, "expected a list of integer item ids", field=u)
         bad = [x for x in seq if x not in known]
@@ -194,7 +194,7 @@ def parse_minionerec(files: Files) -> Parsed:
             raise DataFormatError(item_path, "expected an object with a title", field=k)
         rows.append(
             {
-                "item_id": to_int(k, item_path, 0, k),
+                "item_id": to_int(k, item_path, None, k),
                 "title": v.get("title") or "",
                 "description": _clean_description(v.get("description") or ""),
                 "brand": v.get("brand") or "",

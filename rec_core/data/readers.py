@@ -96,14 +96,14 @@ def iter_csv(
         yield reader.line_num, dict(zip(header, row))
 
 
-def to_int(value: str, path: Path, line: int, field: str) -> int:
+def to_int(value: str, path: Path, line: int | None, field: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
         raise DataFormatError(path, f"expected an integer, found {value!r}", line=line, field=field) from None
 
 
-def to_float(value: str, path: Path, line: int, field: str, *, allow_empty: bool = False) -> float:
+def to_float(value: str, path: Path, line: int | None, field: str, *, allow_empty: bool = False) -> float:
     if allow_empty and value.strip() == "":
         return math.nan
     try:

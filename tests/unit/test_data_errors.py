@@ -141,3 +141,13 @@ def test_missing_file_in_mirror(tmp_path, mirror):
     with pytest.raises(DatasetUnavailableError, match=r"ml-100k: u.user is not in the mirror"):
         pull("ml-100k", tmp_path / "data", root)
     assert leftovers(tmp_path / "data") == []
+
+
+def test_bad_sid_token_names_item(tmp_path, mirror, monkeypatch):
+    root = bad_mirror(tmp_path, mirror, "instruments")
+    path = root / "amazon_instruments_lcrec" / "Instruments.index.json"
+    path.write_text(path.read_text().replace('"1": ["<a_171>"', '"1": ["<x_171>"', 1))
+    trust_copies(monkeypatch, "instruments", root)
+    with pytest.raises(DataFormatError) as ei:
+        pull("instruments", tmp_path / "data", root)
+    assert str(ei.value) == f"{path}, field '1': bad SID token '<x_171>' at level 0"

@@ -15,13 +15,14 @@ from rec_core.paths import default_mirror  # noqa: E402
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A small local Ray for integration tests, shut down at the end of the session."""
-    import ray
+    """One embedded 2-CPU Ray for the whole session (starting Ray costs seconds), through the same
+    runtime module the jobs use, so workers import this checkout exactly as in a real run."""
+    from jobs.common.runtime import init_ray, shutdown
+    from rec_core.config import RuntimeConfig
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, object_store_memory=1 * 2**30, include_dashboard=False)
+    ray = init_ray(RuntimeConfig(num_cpus=2, num_gpus=0, object_store_gb=1.0))
     yield ray
-    ray.shutdown()
+    shutdown()
 
 
 @pytest.fixture(scope="session")

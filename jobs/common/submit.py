@@ -200,6 +200,7 @@ def connect(address: str | None, *, connect_timeout_s: float = 5.0):
     the cluster asks for one, so the token is never sent to a cluster that did not ask.
     """
     url = normalize_address(address)
+    JobSubmissionClient, AuthenticationError = _jobs_client()
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else DASHBOARD_PORT)
     try:
@@ -212,11 +213,6 @@ def connect(address: str | None, *, connect_timeout_s: float = 5.0):
             f"`kubectl port-forward svc/genrec-ray-head-svc {DASHBOARD_PORT}:{DASHBOARD_PORT}`, then "
             f"--address http://127.0.0.1:{DASHBOARD_PORT}"
         ) from None
-    try:
-        from ray.exceptions import AuthenticationError
-        from ray.job_submission import JobSubmissionClient
-    except ImportError as e:  # pragma: no cover - ray is a hard dependency
-        raise SubmitError(f"the Ray Jobs client is not importable ({e}); pip install 'ray[default]'") from None
 
     def make(headers: dict[str, str] | None):
         with _without_address_env():
@@ -244,6 +240,21 @@ def connect(address: str | None, *, connect_timeout_s: float = 5.0):
             f"{url} answered but is not a usable Ray Jobs API ({e}). The cluster needs `ray[default]` "
             "(dashboard) and Ray >= 2.0; the address is the dashboard port, usually 8265"
         ) from None
+
+
+def _jobs_client():
+    """(JobSubmissionClient, AuthenticationError), or a SubmitError when this install cannot talk
+    to the Jobs API: the client needs `requests` and `aiohttp`, which only ray[default] brings
+    (ray[train,data,tune] alone imports the class but cannot construct it)."""
+    from ray.dashboard.modules.job import sdk
+    from ray.exceptions import AuthenticationError
+
+    if getattr(sdk, "requests", None) is None or getattr(sdk, "aiohttp", None) is None:
+        raise SubmitError(
+            "submitting to a cluster needs the Ray Jobs client, which comes with ray[default]: "
+            "pip install 'ray[default]' (same version as the cluster's Ray)"
+        )
+    return sdk.JobSubmissionClient, AuthenticationError
 
 
 @contextlib.contextmanager

@@ -217,6 +217,20 @@ def test_rayjob_entrypoints_name_existing_jobs():
     assert not missing, f"RayJob files launch jobs that do not exist: {missing}; jobs: {job_names()}"
 
 
+def test_rayjob_presets_exist():
+    """`--preset gpu` in a RayJob must name a preset file of that job, and the job must accept the
+    entrypoint's overrides (checked by resolving its config exactly as the cluster will)."""
+    from jobs.common.registry import get_job
+
+    for f, job in rayjob_entrypoints(KUBERAY):
+        argv = shlex.split(load_all(f)[0]["spec"]["entrypoint"])
+        preset = argv[argv.index("--preset") + 1]
+        sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+        j = get_job(job)
+        assert preset in j.presets(), f"{f.name}: job {job!r} has no preset {preset!r} ({j.presets()})"
+        j.resolve(preset, overrides=sets)
+
+
 # ---------------------------------------------------------------------------------------------
 # One Ray version everywhere
 

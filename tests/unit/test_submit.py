@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -355,6 +356,7 @@ def local_ray_head():
     finally:
         _kill_group(proc)
         log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -118,7 +118,7 @@ def _preprocess(batch: pd.DataFrame, fields: list[str], image_field: str | None,
 class EmbedActor:
     """Holds one encoder; each call encodes a batch and writes it as one atomic Parquet part."""
 
-    def __init__(self, cfg: dict, parts_dir: str):
+    def __init__(self, cfg: dict, parts_dir: str, fail_after_parts: int | None = None):
         import torch
 
         from rec_core.encoders import build_encoder
@@ -131,6 +131,8 @@ class EmbedActor:
             normalize=self.cfg.normalize, max_length=self.cfg.max_length, load_in_4bit=self.cfg.load_in_4bit,
         )
         self.parts_dir = Path(parts_dir)
+        self.fail_after_parts = fail_after_parts
+        self.parts_written = 0
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         images = None
@@ -140,6 +142,11 @@ class EmbedActor:
         emb = self.encoder.encode(list(batch["text"]), images)
         ids = batch["item_id"].to_numpy(np.int64)
         name = write_part(self.parts_dir, ids, emb, batch["image_status"].astype(str).tolist())
+        self.parts_written += 1
+        if self.fail_after_parts is not None and self.parts_written >= self.fail_after_parts:
+            # Fault injection for the resume test: the worker dies right after its k-th part is on disk.
+            # (Injecting in the driver instead races: the actor may finish every part first.)
+            raise InjectedFailure(f"injected failure after {self.parts_written} parts")
         return pd.DataFrame({"part": [name], "rows": [len(ids)]})
 
 
@@ -237,15 +244,16 @@ def _run_pipeline(pending: pd.DataFrame, cfg: EmbedConfig, parts_dir: Path, fail
         EmbedActor, batch_format="pandas", batch_size=cfg.part_rows,
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
         num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor or None,
-        fn_constructor_kwargs={"cfg": cfg.model_dump(), "parts_dir": str(parts_dir)},
+        fn_constructor_kwargs={"cfg": cfg.model_dump(), "parts_dir": str(parts_dir), "fail_after_parts": fail_after_parts},
     )
-    written = n_parts = 0
-    for row in ds.iter_rows():  # Ray Data shows per-stage progress bars while this streams
-        written += int(row["rows"])
-        n_parts += 1
-        if fail_after_parts is not None and n_parts >= fail_after_parts:
-            # Simulates the driver dying mid-run: parts already renamed into place survive.
-            raise InjectedFailure(f"injected failure after {n_parts} parts ({written} items) were written")
+    written = 0
+    try:
+        for row in ds.iter_rows():  # Ray Data shows per-stage progress bars while this streams
+            written += int(row["rows"])
+    except Exception as e:
+        if fail_after_parts is not None and "InjectedFailure" in f"{type(e).__name__} {e}":
+            raise InjectedFailure(str(e).splitlines()[0]) from None
+        raise
     return written
 
 

@@ -99,10 +99,10 @@ class RQVAE(nn.Module):
 def rqvae_encode_numpy(model: RQVAE, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (codes [n, L] int64, reconstructions [n, d] float32, latents [n, latent] float32), eval mode."""
     model.eval()
-    device = next(model.parameters()).device
+    p = next(model.parameters())  # the model may be bf16 under DeepSpeed
     codes, recon, lat = [], [], []
     for s in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[s : s + batch_size], dtype=torch.float32, device=device)
+        xb = torch.as_tensor(x[s : s + batch_size], dtype=torch.float32, device=p.device).to(p.dtype)
         c = model.encode(xb)
         codes.append(c.cpu().numpy())
         recon.append(model.decode(c).float().cpu().numpy())

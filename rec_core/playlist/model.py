@@ -40,7 +40,7 @@ class PlaylistT5(nn.Module):
             vocab_size=sid_vocab_size, d_model=cfg.d_model, d_ff=cfg.d_ff, num_layers=cfg.num_layers,
             num_decoder_layers=cfg.num_decoder_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv,
             dropout_rate=cfg.dropout, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD,
-            tie_word_embeddings=False,
+            tie_word_embeddings=True,  # T5 default: decoder input and output share the SID table (output scaled by d_model**-0.5)
         )
         self.t5 = T5ForConditionalGeneration(t5cfg)
         if pretrained_text_embed is not None:

@@ -37,3 +37,28 @@ class TextRetrieval:
         scores = q @ self.item_emb.T
         top = np.argsort(-scores, axis=1, kind="stable")[:, :length]
         return [[int(self.item_ids[j]) for j in row] for row in top]
+
+
+class WordPopularity:
+    """Keyword popularity: the most frequent items among training lists whose text shares a word with the query
+    (words = lower-case whitespace tokens); overall popularity when no word matches. A strong, honest reference
+    for session titles, which are made of genre and tag words."""
+
+    def __init__(self, train_texts: Sequence[str], train_lists: Sequence[Sequence[int]]):
+        self.by_word: dict[str, Counter] = {}
+        self.overall: Counter = Counter()
+        for text, lst in zip(train_texts, train_lists):
+            items = set(int(i) for i in lst)
+            self.overall.update(items)
+            for w in set(str(text).lower().split()):
+                self.by_word.setdefault(w, Counter()).update(items)
+
+    def lists(self, texts: Sequence[str], length: int) -> list[list[int]]:
+        out = []
+        for text in texts:
+            counts: Counter = Counter()
+            for w in set(str(text).lower().split()):
+                counts.update(self.by_word.get(w, Counter()))
+            counts = counts or self.overall
+            out.append([i for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:length]])
+        return out

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rec_core.playlist.baselines import TextRetrieval, item_text, popularity_list
+from rec_core.playlist.baselines import TextRetrieval, WordPopularity, item_text, popularity_list
 from rec_core.playlist.codes import SidVocab, read_codes, residual_kmeans_codes, write_codes
 from rec_core.playlist.corpus import build_corpus
 from rec_core.playlist.embed import embed_texts, load_encoder
@@ -119,6 +119,8 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
     rows["MiniLM retrieval"] = _per_pair(retr_lists, test, ks)
     pop = popularity_list(prep.train["items"], L)
     rows["Popularity"] = _per_pair({t: pop for t in texts}, test, ks)
+    wp = WordPopularity(prep.train["text"], prep.train["items"])
+    rows["Keyword popularity"] = _per_pair(dict(zip(texts, wp.lists(texts, L))), test, ks)
     # What one CLI user waits for: one text per generate() call.
     for mode in ("beam", "sample"):
         times = [pl.generate([t], length=L, mode=mode, num_beams=cfg.eval.num_beams, temperature=cfg.eval.temperature, seed=0)[0].seconds
@@ -133,7 +135,8 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
         "lists_wrong_length": sum(len(x) != L for x in all_lists),
         "items_outside_catalogue": sum(i not in catalogue for x in all_lists for i in x),
     }
-    key = {"T5 beam": "t5_beam", "T5 sample": "t5_sample", "MiniLM retrieval": "retrieval", "Popularity": "popularity"}
+    key = {"T5 beam": "t5_beam", "T5 sample": "t5_sample", "MiniLM retrieval": "retrieval", "Popularity": "popularity",
+           "Keyword popularity": "keyword_popularity"}
     metrics: dict = {"test": {}, "latency": lat, "validity": validity, "corpus": prep.corpus_stats,
                      "train": {"seconds": train_s, "final_loss": history[-1]["loss"] if history else float("nan"),
                                "first_loss": history[0]["loss"] if history else float("nan")},

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from rec_core.playlist.baselines import popularity_list
+from rec_core.playlist.baselines import WordPopularity, popularity_list
 from rec_core.playlist.metrics import list_metrics, list_ndcg_at_k, list_recall_at_k
 
 
@@ -29,3 +29,10 @@ def test_list_metrics_and_popularity():
     m = list_metrics([[1, 2], [3, 4]], [[1], [5]], ks=(1, 2))
     assert m["recall@1"] == pytest.approx(0.5) and m["ndcg@2"] == pytest.approx(0.5)
     assert popularity_list([[3, 1], [1, 2], [1, 3]], 2) == [1, 3]
+
+
+def test_keyword_popularity_conditions_on_words():
+    wp = WordPopularity(["comedy romance", "comedy", "horror"], [[1, 2], [1, 3], [9, 8]])
+    assert wp.lists(["dark comedy"], 2) == [[1, 2]]
+    assert wp.lists(["horror night"], 1) == [[8]]
+    assert wp.lists(["unknown"], 1) == [[1]]  # falls back to overall popularity

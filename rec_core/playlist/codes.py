@@ -2,8 +2,8 @@
 
 The codes table follows the project contract (`codes.parquet`: item_id int64, sid list<int>, unique per item,
 the last level resolving collisions). `residual_kmeans_codes` builds one from item embeddings when no table from
-the semantic_ids job is given: k-means on the residuals, level by level, then a collision level that numbers the
-items sharing a prefix 0, 1, 2, ... (TIGER's scheme).
+the semantic_ids job is given, with that stage's quantizer (rec_core.quantizers: residual k-means, then TIGER's
+collision level numbering the items that share a prefix 0, 1, 2, ...).
 """
 from __future__ import annotations
 
@@ -19,22 +19,14 @@ FIRST_SID_TOKEN = 2
 
 
 def residual_kmeans_codes(item_ids: np.ndarray, emb: np.ndarray, levels: int, codebook_size: int, seed: int = 0) -> pd.DataFrame:
-    from sklearn.cluster import KMeans
+    """Codes table from the semantic-ID stage's own quantizer (faiss residual k-means) + TIGER's collision level."""
+    from rec_core.quantizers.collisions import tiger_extra_token
+    from rec_core.quantizers.rqkmeans import ResidualKMeans
 
-    residual = np.asarray(emb, dtype=np.float64).copy()
-    cols = []
-    for level in range(levels):
-        k = min(codebook_size, len(residual))
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed + level).fit(residual)
-        cols.append(km.labels_.astype(np.int64))
-        residual = residual - km.cluster_centers_[km.labels_]
-    codes = np.stack(cols, axis=1) if cols else np.zeros((len(item_ids), 0), dtype=np.int64)
-    collision = np.zeros(len(item_ids), dtype=np.int64)
-    seen: dict[tuple, int] = {}
-    for row, prefix in enumerate(map(tuple, codes)):
-        collision[row] = seen.get(prefix, 0)
-        seen[prefix] = collision[row] + 1
-    sids = np.concatenate([codes, collision[:, None]], axis=1)
+    x = np.asarray(emb, dtype=np.float32)
+    k = min(codebook_size, len(x))
+    codes = ResidualKMeans(levels=levels, codebook_size=k, seed=seed, use_gpu=False).fit(x).encode(x)
+    sids = tiger_extra_token(codes)
     return pd.DataFrame({"item_id": np.asarray(item_ids, dtype=np.int64), "sid": [list(map(int, s)) for s in sids]})
 
 

@@ -7,27 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from rec_core.paths import default_mirror
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _mirror() -> Path | None:
-    for cand in (default_mirror(), ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"):
-        if cand is not None and (Path(cand) / "ml-latest-small" / "tags.csv").exists():
-            return Path(cand)
-    return None
-
-
 @pytest.mark.slow  # ~3 min on the shared 2-core machine (Ray Train start-up dominates)
-def test_smoke_job_trains_generates_and_exports(ray_local, tmp_path):
+def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp_path):
     from jobs.common.job import run_job
     from jobs.playlist import JOB
 
-    mirror = _mirror()
-    if mirror is None:
+    if not (mirror / "ml-latest-small" / "tags.csv").exists():
         pytest.skip("ml-latest-small is not in the data mirror")
-    res = run_job(JOB, preset="smoke", overrides=[f"mirror={mirror}"], out_dir=tmp_path, init_runtime=False)
+    res = run_job(JOB, preset="smoke", overrides=[f"mirror={mirror}", f"data_dir={data_dir}"], out_dir=tmp_path, init_runtime=False)
     m = res.metrics
     assert m["train/final_loss"] < m["train/first_loss"]
     assert m["validity/invalid_sid_chunks"] == 0 and m["validity/lists_with_repeats"] == 0 and m["validity/lists_wrong_length"] == 0

@@ -3,7 +3,6 @@ import json
 import os
 import pty
 import select
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-    return tiny_export(tmp_path_factory.mktemp("pl"), train_tiny(steps=60))
+    return tiny_export(tmp_path_factory.mktemp("pl"), train_tiny(steps=2))  # the CLI needs a loadable model, not a good one
 
 
 def _env():
@@ -25,26 +24,34 @@ def _env():
 
 
 def _cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "jobs.common.playlist_cli", *args], cwd=ROOT, env=_env(),
-                          input=stdin, capture_output=True, text=True, timeout=300)
+    """In-process through typer's runner (stdin is not a terminal there: the script mode)."""
+    from typer.testing import CliRunner
+
+    from jobs.common.playlist_cli import app
+
+    return CliRunner().invoke(app, list(args), input=stdin)
 
 
 def test_one_shot_json_and_plain(export_dir):
     r = _cli("--checkpoint", export_dir, "--json", "--length", "4", "--mode", "sample", "--temperature", "0.8", "--seed", "3", "happy comedy")
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)
     assert obj["text"] == "happy comedy" and obj["mode"] == "sample"
     assert [x["rank"] for x in obj["items"]] == [1, 2, 3, 4]
     assert len({x["item_id"] for x in obj["items"]}) == 4
-    # non-interactive stdin: one list per line, JSON Lines
+    r = _cli("--checkpoint", export_dir, "--length", "3", "space adventure")
+    assert r.stdout.splitlines()[0].startswith('Playlist for "space adventure" (beam, 3 items')
+    # non-interactive stdin: one list per line (blank lines skipped), JSON Lines
     r = _cli("--checkpoint", export_dir, "--json", "--length", "3", stdin="sad drama\n\nspace adventure\n")
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [x["text"] for x in lines] == ["sad drama", "space adventure"]
 
 
-def test_missing_checkpoint_is_a_clear_error(tmp_path):
+def test_clear_errors(export_dir, tmp_path):
     r = _cli("--checkpoint", str(tmp_path), "x")
-    assert r.returncode == 2 and "no trained playlist model" in r.stderr
+    assert r.exit_code == 2 and "no trained playlist model" in r.output
+    r = _cli("--checkpoint", export_dir, "--length", "99", "x")
+    assert r.exit_code == 2 and "exceeds the 32 items" in r.output
 
 
 def _read_until(fd, needle: bytes, timeout: float = 240.0) -> bytes:

@@ -16,6 +16,11 @@ Two sources, both real user behaviour:
 
 Whole texts are held out: the distinct texts are shuffled with the seed and split into train/valid/test by
 `valid_frac` / `test_frac`, and every pair goes where its text goes, so no test text is ever seen in training.
+
+Size with the defaults (the cpu preset), seed 0, measured: 5,515 pairs over 1,301 distinct texts and 5,984 movies,
+mean list length 8.48. Tag lists: 324 pairs (train 236 / valid 31 / test 57; one pair per text). Sessions:
+5,191 pairs (train 3,797 over 744 texts / valid 498 over 99 / test 896 over 139). Dropped: 52,256 ratings below
+the like threshold, 2,919 session chunks shorter than min_items, 1,151 tags on fewer than min_items movies.
 """
 from __future__ import annotations
 

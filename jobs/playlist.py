@@ -69,6 +69,11 @@ def train_loop(loop_cfg: dict) -> None:
     collate = PairCollator(tok, vocab, mcfg.max_text_tokens)
     train_rows = [(t, list(i)) for t, i in loop_cfg["train_pairs"]]
     loader = sess.prepare_loader(torch.utils.data.DataLoader(train_rows, batch_size=tcfg.batch_size, shuffle=True, collate_fn=collate))
+    if sess.start_epoch >= tcfg.epochs and sess.history:
+        # Resumed a finished run (e.g. to re-evaluate): hand the restored model back as this run's checkpoint.
+        last = {k: v for k, v in sess.history.pop().items() if k != "epoch"}
+        sess.report(last, tcfg.epochs - 1, force_checkpoint=True)
+        return
     for epoch in range(sess.start_epoch, tcfg.epochs):
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)

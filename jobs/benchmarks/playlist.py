@@ -45,7 +45,18 @@ def section(m: dict, preset: str, out: Path, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_from_run(run_dir: Path) -> str:
+    """The section from a finished `genrec run playlist` run dir (its metrics.json and config.json)."""
+    run_dir = Path(run_dir)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    preset = json.loads((run_dir / "config.json").read_text()).get("preset") or "cpu"
+    return section(m, preset, run_dir, quick=preset == "smoke")
+
+
 if __name__ == "__main__":
     import sys
 
-    print(bench(quick="--quick" in sys.argv))
+    if len(sys.argv) > 2 and sys.argv[1] == "--from-run":
+        print(section_from_run(Path(sys.argv[2])))
+    else:
+        print(bench(quick="--quick" in sys.argv))

@@ -114,8 +114,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     fit = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="playlist",
                     score_metric=None)
     train_s = time.perf_counter() - t0
-    for row in fit.history:
-        ctx.report_progress(row)
+    # Per-epoch reports already reach Tune through the trainer's callback (jobs.common.train); nothing to re-send.
     if fit.checkpoint_dir is None:
         raise UserFacingError("training produced no checkpoint")
     state = load_model_state(fit.checkpoint_dir)

@@ -140,7 +140,9 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
     metrics: dict = {"test": {}, "latency": lat, "validity": validity, "corpus": prep.corpus_stats,
                      "train": {"seconds": train_s, "final_loss": history[-1]["loss"] if history else float("nan"),
                                "first_loss": history[0]["loss"] if history else float("nan")},
-                     "catalogue_items": len(catalogue), "test_texts": len(texts), "test_pairs": len(test)}
+                     "catalogue_items": len(catalogue), "test_texts": len(texts), "test_pairs": len(test),
+                     # last epoch's greedy decode of the valid texts (the Tune metric)
+                     "valid": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("valid/")}}
     for name, by_src in rows.items():
         short = next(v for k, v in key.items() if name.startswith(k))
         for src, m in by_src.items():

@@ -122,9 +122,21 @@ class PairCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def item_trie(token_rows: list[tuple[int, ...]]):
+    """TIGER's prefix trie (rec_core.decoding) when that module is present, else the one in decoding_playlist.
+    Both answer `allowed(prefix)` for prefixes shorter than an ID, which is all the list constraint asks."""
+    try:
+        from rec_core.decoding import SIDTrie as TigerTrie
+    except ImportError:
+        return SIDTrie(token_rows)
+    import numpy as np
+
+    return TigerTrie(np.asarray(token_rows, dtype=np.int64))
+
+
 def build_constraint(vocab: SidVocab, length: int, allowed_items: list[int] | None = None) -> NoRepeatListConstraint:
     items = vocab.item_ids if allowed_items is None else allowed_items
-    trie = SIDTrie(vocab.tokens_of_item[i] for i in items)
+    trie = item_trie([vocab.tokens_of_item[i] for i in items])
     return NoRepeatListConstraint(trie, depth=vocab.levels, eos_token=EOS, length=length, start_tokens=1)
 
 

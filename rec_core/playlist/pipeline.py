@@ -98,8 +98,10 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
     ks, L = tuple(cfg.eval.ks), cfg.eval.length
 
     def run_model(mode: str) -> tuple[dict[str, list[int]], float, int]:
+        from tqdm.auto import tqdm
+
         preds, invalid, t0 = {}, 0, time.perf_counter()
-        for s in range(0, len(texts), cfg.eval.batch_texts):
+        for s in tqdm(range(0, len(texts), cfg.eval.batch_texts), desc=f"playlist eval ({mode})", unit="batch"):
             for r in pl.generate(texts[s : s + cfg.eval.batch_texts], length=L, mode=mode, num_beams=cfg.eval.num_beams,
                                  temperature=cfg.eval.temperature, seed=cfg.seed + s):
                 preds[r.text] = r.items

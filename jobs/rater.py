@@ -30,7 +30,7 @@ PUBLIC_ANCHOR_RMSE = 0.65  # tuned XGBoost on TMDB metadata incl. vote_count + p
 
 class DataSection(StrictModel):
     min_votes: int = Field(50, ge=0, description="keep movies with vote_count >= this (reliable target)")
-    max_movies: int | None = Field(None, ge=20, description="seeded subsample of the eligible movies (smoke)")
+    max_movies: int | None = Field(None, ge=20, description="subsample of the eligible movies (smoke): all with a poster, the rest seeded-random")
     policy: LeakagePolicy = Field(LeakagePolicy.pre_release, description="leakage policy of the main A/B")
     compare_policies: list[LeakagePolicy] = Field(
         default_factory=lambda: [LeakagePolicy.public_anchor], description="extra policies run for the anchor comparison")
@@ -82,7 +82,11 @@ def _movies(cfg: Config, ctx: RunContext) -> pd.DataFrame:
     kept = filter_reliable(movies, cfg.data.min_votes)
     kept = kept[pd.to_numeric(kept["vote_average"], errors="coerce").notna()]
     if cfg.data.max_movies and len(kept) > cfg.data.max_movies:
-        kept = kept.sample(cfg.data.max_movies, random_state=cfg.seed)
+        # Keep the movies with a poster (the only ones that exercise the poster stage), fill up at random.
+        has_poster = kept["image_path"].notna() if "image_path" in kept else pd.Series(False, index=kept.index)
+        with_p = kept[has_poster].head(cfg.data.max_movies)
+        rest = kept[~has_poster].sample(cfg.data.max_movies - len(with_p), random_state=cfg.seed)
+        kept = pd.concat([with_p, rest])
     kept = kept.sort_values("item_id").reset_index(drop=True)
     if len(kept) < cfg.cv.n_folds * 4:
         raise UserFacingError(f"only {len(kept)} movies have vote_count >= {cfg.data.min_votes}: lower data.min_votes")
@@ -90,7 +94,10 @@ def _movies(cfg: Config, ctx: RunContext) -> pd.DataFrame:
 
 
 def _poster_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame):
-    index, link_counts = load_poster_index(ctx.mirror)
+    try:
+        index, link_counts = load_poster_index(ctx.data_dir, ctx.mirror)
+    except TmdbDataError as e:
+        raise UserFacingError(str(e)) from None
     index = index[index["item_id"].isin(movies["item_id"])]
     posters = run_poster_stage(index, cfg.posters, ctx.out_dir / "stages" / "posters")
     if posters is None:

@@ -64,8 +64,8 @@ def structured_features(
     out["n_countries"] = countries.map(len).to_numpy(dtype=float)
     out["n_spoken_languages"] = spoken.map(len).to_numpy(dtype=float)
     out["us_production"] = countries.map(lambda c: float("United States of America" in c)).to_numpy()
-    out["has_homepage"] = m["homepage"].notna().to_numpy(dtype=float)
-    out["has_tagline"] = m["tagline"].notna().to_numpy(dtype=float)
+    out["has_homepage"] = _present(m["homepage"])
+    out["has_tagline"] = _present(m["tagline"])
     overview = m["overview"].fillna("").astype(str)
     out["overview_words"] = overview.str.split().map(len).to_numpy(dtype=float)
     out["title_length"] = m["title"].fillna("").astype(str).str.len().to_numpy(dtype=float)
@@ -89,6 +89,11 @@ def structured_features(
     if "popularity" in allowed:
         out["log_popularity"] = safe_log1p(m["popularity"])
     return out
+
+
+def _present(col: pd.Series) -> np.ndarray:
+    """1.0 where a text cell is non-empty (the data layer stores a missing tagline as "")."""
+    return col.fillna("").astype(str).str.strip().ne("").to_numpy(dtype=float)
 
 
 def _slug(name: str) -> str:

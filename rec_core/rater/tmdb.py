@@ -1,9 +1,4 @@
-"""Read the TMDB 5000 movies table and the poster manifest.
-
-The structured features need TMDB's raw columns (budget, revenue, JSON lists of genres / keywords /
-companies, vote_count ...). `rec_core.data.load_dataset("tmdb_5000")` is used when its items frame
-carries them; otherwise the official CSV is read from the mirror (same file the registry pulls).
-"""
+"""TMDB 5000 movies and the poster index, through the project data layer (`rec_core.data`)."""
 from __future__ import annotations
 
 import json
@@ -11,10 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-TMDB_FILE = "tmdb_5000/tmdb_5000_movies.csv"
-POSTER_MANIFEST = "movie_posters/posters_manifest.csv"
-ML_LINKS = "ml-latest-small/links.csv"
 
 # Columns the rater needs from the raw table.
 RAW_COLUMNS = [
@@ -28,41 +19,26 @@ class TmdbDataError(ValueError):
     """The TMDB table is missing or lacks a column the rater needs (the message names it)."""
 
 
-def read_tmdb_csv(path: Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise TmdbDataError(f"TMDB 5000 table not found: {path} (run `genrec data pull tmdb_5000`)")
-    df = pd.read_csv(path)
-    missing = [c for c in RAW_COLUMNS if c not in df.columns]
+def load_tmdb_movies(data_dir: Path, mirror: Path | None) -> pd.DataFrame:
+    """TMDB 5000 movies (`item_id` = TMDB id) through the project data layer, with `image_path` where a
+    poster exists. Raises TmdbDataError naming what is missing."""
+    from rec_core.data import load_dataset
+
+    try:
+        items = load_dataset("tmdb_5000", data_dir=data_dir, mirror=mirror).items
+    except Exception as e:  # DataError and friends: re-raise with the rater's context
+        raise TmdbDataError(f"cannot load tmdb_5000 (data_dir={data_dir}, mirror={mirror}): {e}") from e
+    missing = [c for c in RAW_COLUMNS if c != "id" and c not in items.columns]
     if missing:
-        raise TmdbDataError(f"{path} lacks column(s) {missing}")
-    df = df[RAW_COLUMNS].drop_duplicates("id").reset_index(drop=True)
-    df["id"] = df["id"].astype("int64")
-    return df
-
-
-def load_tmdb_movies(data_dir: Path | None, mirror: Path | None) -> pd.DataFrame:
-    """The raw TMDB movies with `item_id` (= TMDB id). Prefers the project data layer when it keeps the
-    raw columns; falls back to the mirror's CSV."""
-    try:  # the data layer may not be merged yet, or may normalise away the columns we need
-        from rec_core.data import load_dataset
-
-        ds = load_dataset("tmdb_5000", data_dir=data_dir, mirror=mirror)
-        items = ds.items
-        if all(c in items.columns for c in RAW_COLUMNS if c != "id"):
-            df = items.copy()
-            df["id"] = df["item_id"].astype("int64")
-            return df.assign(item_id=df["id"])
-    except ImportError:
-        pass
-    if mirror is None:
-        raise TmdbDataError("no data mirror configured and the data layer did not provide tmdb_5000 (set mirror=...)")
-    df = read_tmdb_csv(Path(mirror) / TMDB_FILE)
-    return df.assign(item_id=df["id"])
+        raise TmdbDataError(f"tmdb_5000 items lack column(s) {missing}")
+    return items.assign(item_id=items["item_id"].astype("int64"))
 
 
 def parse_json_names(value) -> list[str]:
-    """TMDB stores lists as JSON `[{"id": .., "name": ..}]`; broken or empty cells give []."""
+    """TMDB stores lists as JSON `[{"id": .., "name": ..}]` (the data layer already parses them into
+    lists of names); broken or empty cells give []."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
     if not isinstance(value, str) or not value.strip():
         return []
     try:
@@ -72,30 +48,24 @@ def parse_json_names(value) -> list[str]:
     return [str(x["name"]) for x in items if isinstance(x, dict) and "name" in x]
 
 
-def load_poster_index(mirror: Path) -> tuple[pd.DataFrame, dict]:
-    """Posters keyed by MovieLens movieId, joined to TMDB ids through ml-latest-small links.
+def load_poster_index(data_dir: Path, mirror: Path | None) -> tuple[pd.DataFrame, dict]:
+    """Posters keyed by MovieLens movieId, joined to TMDB ids through ml-latest-small's links (tmdbId).
 
     Returns (frame item_id=tmdbId, movie_id, image_path) and counts for the report."""
-    mirror = Path(mirror)
-    manifest_path = mirror / POSTER_MANIFEST
-    links_path = mirror / ML_LINKS
-    for p in (manifest_path, links_path):
-        if not p.exists():
-            raise TmdbDataError(f"poster index needs {p}, which does not exist")
-    man = pd.read_csv(manifest_path)
-    links = pd.read_csv(links_path).dropna(subset=["tmdbId"])
-    links["tmdbId"] = links["tmdbId"].astype("int64")
-    df = man[["file", "movieId"]].merge(links[["movieId", "tmdbId"]], on="movieId", how="left")
-    unlinked = int(df["tmdbId"].isna().sum())
-    df = df.dropna(subset=["tmdbId"])
-    out = pd.DataFrame(
-        {
-            "item_id": df["tmdbId"].astype("int64").to_numpy(),
-            "movie_id": df["movieId"].astype("int64").to_numpy(),
-            "image_path": [str(mirror / "movie_posters" / f) for f in df["file"]],
-        }
-    ).drop_duplicates("item_id")
-    return out.reset_index(drop=True), {"posters_in_manifest": int(len(man)), "posters_unlinked": unlinked}
+    from rec_core.data import load_dataset
+
+    try:
+        posters = load_dataset("movie_posters", data_dir=data_dir, mirror=mirror).items
+        links = load_dataset("ml-latest-small", data_dir=data_dir, mirror=mirror).items
+    except Exception as e:
+        raise TmdbDataError(f"cannot load movie_posters / ml-latest-small for the poster join: {e}") from e
+    links = links[["item_id", "tmdb_id"]].dropna(subset=["tmdb_id"])
+    df = posters[["item_id", "image_path"]].merge(links, on="item_id", how="left")
+    unlinked = int(df["tmdb_id"].isna().sum())
+    df = df.dropna(subset=["tmdb_id"])
+    out = pd.DataFrame({"item_id": df["tmdb_id"].astype("int64").to_numpy(), "movie_id": df["item_id"].astype("int64").to_numpy(),
+                        "image_path": df["image_path"].to_numpy()}).drop_duplicates("item_id")
+    return out.reset_index(drop=True), {"posters_in_dataset": int(len(posters)), "posters_unlinked": unlinked}
 
 
 def safe_log1p(x: pd.Series) -> np.ndarray:

@@ -98,7 +98,9 @@ def run_poster_stage(index: pd.DataFrame, cfg: PosterStageConfig, out_dir: Path)
         )
         for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
             write_part(out_dir, batch)
-    return read_parts(out_dir)
+    done = read_parts(out_dir)
+    # Concurrent runs sharing a stage dir (Tune trials) may both write an item: keep one row each.
+    return None if done is None else done.drop_duplicates("item_id", keep="first").reset_index(drop=True)
 
 
 def _check_cache_method(out_dir: Path, cfg: PosterStageConfig) -> None:

@@ -41,6 +41,9 @@ class FeatureSection(StrictModel):
     embed_encoder: str = "minilm"
     embed_components: int = Field(8, ge=1)
     embed_batch_size: int = Field(64, ge=1)
+    stage_dir: Path | None = Field(
+        None, description="where the poster / plot / embedding stages cache their Parquet (default <run dir>/stages); "
+        "Tune trials share one so the LLM scores each overview once")
 
 
 class CVSection(StrictModel):
@@ -74,6 +77,13 @@ def resources(cfg: Config) -> dict[str, float]:
 # feature stages (each cached under the run dir)
 
 
+def _stage_dir(cfg: Config, ctx: RunContext, *parts: str) -> Path:
+    base = Path(cfg.features.stage_dir) if cfg.features.stage_dir else ctx.out_dir / "stages"
+    p = base.joinpath(*parts)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
 def _movies(cfg: Config, ctx: RunContext) -> pd.DataFrame:
     try:
         movies = load_tmdb_movies(ctx.data_dir, ctx.mirror)
@@ -99,7 +109,7 @@ def _poster_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame):
     except TmdbDataError as e:
         raise UserFacingError(str(e)) from None
     index = index[index["item_id"].isin(movies["item_id"])]
-    posters = run_poster_stage(index, cfg.posters, ctx.out_dir / "stages" / "posters")
+    posters = run_poster_stage(index, cfg.posters, _stage_dir(cfg, ctx, "posters"))
     if posters is None:
         return pd.DataFrame({"item_id": []}), {**link_counts, "posters_processed": 0}, None
     feats, counts = poster_feature_table(posters, cfg.posters)
@@ -108,7 +118,7 @@ def _poster_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame):
 
 
 def _plot_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame):
-    scores = run_plot_stage(movies[["item_id", "overview"]], cfg.plots, ctx.out_dir / "stages" / "plot_scores")
+    scores = run_plot_stage(movies[["item_id", "overview"]], cfg.plots, _stage_dir(cfg, ctx, "plot_scores"))
     if scores is None:
         return pd.DataFrame({"item_id": []}), {"plot_scored": 0}, None
     feats, counts = plot_feature_table(scores)
@@ -117,7 +127,7 @@ def _plot_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame):
 
 
 def _embedding_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame) -> pd.DataFrame:
-    cache = ctx.path("stages", "embeddings", f"overview_pca{cfg.features.embed_components}.parquet")
+    cache = _stage_dir(cfg, ctx, "embeddings") / f"overview_pca{cfg.features.embed_components}.parquet"
     if cache.exists():
         cached = pd.read_parquet(cache)
         if set(cached["item_id"]) >= set(movies["item_id"]):
@@ -128,7 +138,7 @@ def _embedding_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame) -> pd.D
 
         emb_df = embed_items(items, EmbedConfig(encoder=cfg.features.embed_encoder, text_fields=["title", "overview"],
                                                 batch_size=cfg.features.embed_batch_size),
-                             out_dir=ctx.out_dir / "stages" / "embeddings" / "raw")
+                             out_dir=_stage_dir(cfg, ctx, "embeddings", "raw"))
         ids, emb = emb_df["item_id"].to_numpy(), np.stack(emb_df["embedding"].to_numpy())
     except ImportError:
         from rec_core.offline_models import resolve_model

@@ -53,13 +53,18 @@ class PlotScorer:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from rec_core.rater import plot_scoring as ps
 
+        import time
+
         texts = batch["overview"].fillna("").astype(str).tolist()
+        t0 = time.perf_counter()
         if self.cfg.method == "token_prob":
             res = ps.score_overviews_token_prob(self.model, self.tokenizer, texts, self.cfg.batch_size, self.cfg.min_mass)
         else:
             res = ps.score_overviews_json(self.model, self.tokenizer, texts, self.cfg.max_new_tokens)
         out = pd.DataFrame(res)
         out.insert(0, "item_id", batch["item_id"].to_numpy())
+        # model time per overview (no load, no queueing): the throughput figure of the benchmark
+        out["score_seconds"] = (time.perf_counter() - t0) / max(len(batch), 1)
         for col in ("failure", "raw_response"):
             out[col] = out[col].astype(object)
         return out
@@ -107,6 +112,8 @@ def plot_feature_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         "plot_failures": int(failed.sum()),
         "plot_failure_rate": float(failed.mean()) if len(scores) else float("nan"),
     }
+    if "score_seconds" in scores and scores["score_seconds"].sum() > 0:
+        counts["plot_overviews_per_s_per_actor"] = float(len(scores) / scores["score_seconds"].sum())
     for n in SCORE_NAMES:
         if f"{n}_mass" in scores:
             counts[f"{n}_mean_mass"] = float(np.nanmean(scores[f"{n}_mass"]))

@@ -56,9 +56,10 @@ def load_causal_lm(name: str, load_in_4bit: bool = False, device: str | None = N
     """(model, tokenizer) in eval mode; tokenizer pads on the left (batched scoring / generation)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name == TINY_LLM:
         tok = char_tokenizer()
-        return tiny_causal_lm(len(tok)), tok
+        return tiny_causal_lm(len(tok)).to(device), tok
     kwargs: dict = {}
     if name == "smollm2":
         from rec_core.offline_models import smollm2_gguf
@@ -71,7 +72,6 @@ def load_causal_lm(name: str, load_in_4bit: bool = False, device: str | None = N
         path = resolve_model(name)
     tok = AutoTokenizer.from_pretrained(path, **kwargs)
     model_kwargs = dict(kwargs)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if load_in_4bit:
         from transformers import BitsAndBytesConfig
 
@@ -128,14 +128,15 @@ _VLM_TEMPLATE = (
 
 def load_vlm(name: str, load_in_4bit: bool = False, device: str | None = None):
     """(model, processor) for LLaVA-1.5 / Qwen2-VL style checkpoints via AutoModelForImageTextToText."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name == TINY_VLM:
-        return tiny_llava()
+        model, proc = tiny_llava()
+        return model.to(device), proc
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from rec_core.offline_models import resolve_model
 
     path = resolve_model(name)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     kwargs: dict = {}
     if load_in_4bit:
         from transformers import BitsAndBytesConfig

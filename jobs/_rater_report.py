@@ -50,7 +50,8 @@ def build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap,
     lines.append("\n" + md_table(top, ["feature", "gain share", "mean |SHAP|"], {"gain share": ".3f", "mean |SHAP|": ".4f"}))
     lines.append("\n![feature importance](feature_importance.png)\n")
     lines += ["## Stage counts", ""]
-    lines.append(md_table([{"count": k, "value": v} for k, v in counts.items()], ["count", "value"]))
+    lines.append(md_table([{"count": k, "value": round(v, 4) if isinstance(v, float) else v} for k, v in counts.items()],
+                          ["count", "value"]))
     if speed:
         lines += ["", "## XGBoost on Ray vs single process (same tasks, same run)", ""]
         lines.append(f"{speed['ray_workers']} Ray Train workers: {speed['ray_wall_s']:.1f} s; single-process `xgboost.train` "
@@ -58,19 +59,20 @@ def build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap,
                      f"Quality: RMSE {speed['ray_rmse']:.4f} (Ray) vs {speed['single_rmse']:.4f} (single), |Δ| = "
                      f"{speed['rmse_abs_diff']:.4f}; correlation of held-out predictions {speed['pred_corr']:.4f}.")
     lines += ["", "## Case examples", ""]
-    lines += _poster_examples(examples.get("posters"), cfg)
+    lines += _poster_examples(examples.get("posters"), cfg, movies)
     lines += _plot_examples(examples.get("plots"), movies)
     return "\n".join(lines)
 
 
-def _poster_examples(posters: pd.DataFrame | None, cfg) -> list[str]:
+def _poster_examples(posters: pd.DataFrame | None, cfg, movies: pd.DataFrame) -> list[str]:
     if posters is None or not len(posters):
         return ["No posters were processed."]
+    posters = posters.merge(movies[["item_id", "title"]], on="item_id", how="left")
     out = [f"Poster features: **{cfg.posters.group_label()}**.", ""]
     ok = posters[posters["status"] == "ok"].head(2)
     for _, r in ok.iterrows():
         stats = ", ".join(f"{k[4:]} {r[k]:.3f}" for k in IMAGE_STAT_NAMES[:6])
-        out.append(f"- item {r['item_id']} (`{r['image_path'].split('/')[-1]}`): {stats}")
+        out.append(f"- **{r['title']}** (poster `{r['image_path'].split('/')[-1]}`): {stats}")
         if isinstance(r.get("raw_reply"), str):
             out.append(f"  - VLM reply: `{r['raw_reply'][:200]!s}` → keywords {json.loads(r['keywords'])}")
     bad = posters[posters["status"] != "ok"].head(2)

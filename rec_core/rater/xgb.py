@@ -58,17 +58,23 @@ def train_booster(dtrain, dvalid, cfg: XGBConfig, seed: int, callbacks=()) -> xg
     )
 
 
+def used_trees(booster: xgb.Booster) -> tuple[int, int]:
+    """Iteration range of the model actually used: up to the early-stopping best round when there is one
+    (the booster keeps `early_stopping_rounds` more trees after it)."""
+    best = booster.attr("best_iteration")
+    return (0, int(best) + 1) if best is not None else (0, booster.num_boosted_rounds())
+
+
 def predict(booster: xgb.Booster, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     d = xgb.DMatrix(frame[columns], feature_names=columns)
-    if booster.best_iteration is not None and booster.attr("best_iteration") is not None:
-        return booster.predict(d, iteration_range=(0, booster.best_iteration + 1))
-    return booster.predict(d)
+    return booster.predict(d, iteration_range=used_trees(booster))
 
 
 def gain_importance(boosters: list[xgb.Booster], columns: list[str]) -> pd.Series:
     """Mean share of total gain per feature over boosters (features never split on count 0)."""
     acc = pd.Series(0.0, index=columns)
     for b in boosters:
+        b = b[slice(*used_trees(b))]  # only the trees the predictions use (same trees as SHAP)
         g = pd.Series(b.get_score(importance_type="total_gain"), dtype=float).reindex(columns).fillna(0.0)
         if g.sum() > 0:
             acc += g / g.sum()
@@ -81,7 +87,6 @@ def mean_abs_shap(boosters: list[xgb.Booster], frames: list[pd.DataFrame], colum
     parts = []
     for b, f in zip(boosters, frames):
         d = xgb.DMatrix(f[columns], feature_names=columns)
-        it = (0, b.best_iteration + 1) if b.attr("best_iteration") is not None else (0, 0)
-        contrib = b.predict(d, pred_contribs=True, iteration_range=it)
+        contrib = b.predict(d, pred_contribs=True, iteration_range=used_trees(b))
         parts.append(np.abs(contrib[:, :-1]))
     return pd.Series(np.concatenate(parts).mean(axis=0), index=columns).sort_values(ascending=False)

@@ -81,7 +81,8 @@ def run_plot_stage(items: pd.DataFrame, cfg: PlotScoreConfig, out_dir: Path) -> 
         todo = todo.iloc[: cfg.max_overviews]
     pending = todo[~todo["item_id"].isin(done_keys(out_dir, "item_id"))]
     if len(pending):
-        n_blocks = max(4, 4 * cfg.num_actors, len(pending) // 64)
+        # Small blocks: each finished block becomes a Parquet part, the unit of resume (an LLM is slow).
+        n_blocks = max(4, 4 * cfg.num_actors, len(pending) // 16)
         ds = ray.data.from_pandas(pending[["item_id", "overview"]].reset_index(drop=True)).repartition(n_blocks)
         ds = ds.map_batches(
             PlotScorer, fn_constructor_args=(cfg.model_dump(),), batch_size=max(cfg.batch_size, 16),

@@ -23,9 +23,13 @@ def build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap,
                      + (" (main A/B)" if pol == cfg.data.policy else " (comparison with the public anchor)"))
     lines.append(f"- Folds: {cfg.cv.n_folds}-fold × {len(cfg.cv.seeds)} seeds, identical for A and B; XGBoost on Ray Train "
                  f"with {cfg.cv.num_workers} workers (`XGBoostTrainer`), early stopping on an inner {cfg.xgb.inner_valid_fraction:.0%} split.")
-    lines.append(f"- GenAI groups in B: {', '.join(cfg.features.genai_groups) or 'none'}. Poster group = "
-                 f"**{cfg.posters.group_label()}**; plot scores by `{cfg.plots.model}` ({cfg.plots.method}); overview "
-                 f"embeddings = `{cfg.features.embed_encoder}` reduced to {cfg.features.embed_components} PCA components.")
+    desc = {"poster": f"poster = **{cfg.posters.group_label()}**",
+            "plot": f"LLM plot scores by `{cfg.plots.model}` ({cfg.plots.method}"
+                    + (f", first {cfg.plots.max_overviews} overviews; the rest missing" if cfg.plots.max_overviews else "") + ")",
+            "embedding": f"overview embeddings `{cfg.features.embed_encoder}` reduced to {cfg.features.embed_components} PCA components"}
+    groups = cfg.features.genai_groups
+    lines.append(f"- GenAI groups in B: {'; '.join(desc[g] for g in groups) or 'none'}."
+                 + ("" if "plot" in groups else " LLM plot scores were NOT part of this run."))
     lines += ["", "## Results (mean ± sd over folds)", ""]
     rows = [{"setting": "predict the training mean", "RMSE": f"{baseline['rmse'].mean():.4f} ± {baseline['rmse'].std(ddof=1):.4f}",
              "MAE": f"{baseline['mae'].mean():.4f}", "R²": f"{baseline['r2'].mean():.4f}"}]

@@ -178,16 +178,30 @@ def _feature_table(cfg: Config, movies: pd.DataFrame, groups: dict) -> tuple[pd.
     return table, colsets, group_cols
 
 
-def _cv_cache(ctx, policy, variant, rep) -> Path:
-    return ctx.out_dir / "stages" / "cv" / policy / f"{variant}_r{rep}.parquet"
+def _cv_fingerprint(cfg: Config, colsets: dict) -> str:
+    """Cached fold predictions are valid only for the same features, XGBoost params and folds."""
+    import hashlib
+
+    key = json.dumps({"cols": colsets, "xgb": cfg.xgb.model_dump(), "folds": cfg.cv.n_folds, "seeds": cfg.cv.seeds,
+                      "seed": cfg.seed, "movies": cfg.data.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def _cv_dir(ctx: RunContext, fp: str, policy: str) -> Path:
+    return ctx.out_dir / "stages" / f"cv-{fp}" / policy
+
+
+def _cv_cache(ctx, fp, policy, variant, rep) -> Path:
+    return _cv_dir(ctx, fp, policy) / f"{variant}_r{rep}.parquet"
 
 
 def _run_cv(cfg: Config, ctx: RunContext, table, colsets, timings) -> dict[str, pd.DataFrame]:
     """Out-of-fold predictions per "<policy>.<variant>". Tasks whose repetition is cached are skipped;
     the rest are trained in as few Ray Train fits as `cv.fit_group` allows."""
     policies = [LeakagePolicy(p).value for p in dict.fromkeys([cfg.data.policy, *cfg.data.compare_policies])]
+    fp = _cv_fingerprint(cfg, colsets)
     keys = [(p, v, r) for p in policies for v in cfg.cv.variants for r in range(len(cfg.cv.seeds))]
-    pending = [k for k in keys if not _cv_cache(ctx, *k).exists()]
+    pending = [k for k in keys if not _cv_cache(ctx, fp, *k).exists()]
     if cfg.cv.fit_group == "all":
         groups = [pending] if pending else []
     else:  # one fit per repetition: Tune's ASHA gets one intermediate result per repetition
@@ -198,19 +212,21 @@ def _run_cv(cfg: Config, ctx: RunContext, table, colsets, timings) -> dict[str, 
                                        cfg.cv.report_every, ctx.out_dir / "ray_train")
         timings[f"fit{len(timings)}({len(tasks)} tasks)"] = wall
         for tid, b in boosters.items():
-            b.save_model(ctx.path("stages", "cv", tid.split(".")[0], "models", f"{tid}.ubj"))
+            models = _cv_dir(ctx, fp, tid.split(".")[0]) / "models"
+            models.mkdir(parents=True, exist_ok=True)
+            b.save_model(models / f"{tid}.ubj")
         for (p, v, r) in group:
             sub = [t for t in tasks if (t["policy"], t["variant"], t["rep"]) == (p, v, r)]
-            cv.out_of_fold(table, colsets, sub, boosters).to_parquet(ctx.path("stages", "cv", p, f"{v}_r{r}.parquet"), index=False)
-        done = [k for k in keys if _cv_cache(ctx, *k).exists() and k[0] == policies[0] and k[1] == cfg.cv.variants[-1]]
+            cv.out_of_fold(table, colsets, sub, boosters).to_parquet(_cv_cache(ctx, fp, p, v, r), index=False)
+        done = [k for k in keys if _cv_cache(ctx, fp, *k).exists() and k[0] == policies[0] and k[1] == cfg.cv.variants[-1]]
         if done:
-            oof = pd.concat([pd.read_parquet(_cv_cache(ctx, *k)) for k in done])
+            oof = pd.concat([pd.read_parquet(_cv_cache(ctx, fp, *k)) for k in done])
             ctx.report_progress({"valid/rmse": float(cv.fold_metrics(oof)["rmse"].mean()), "reps_done": len(done)})
-    return {f"{p}.{v}": pd.concat([pd.read_parquet(_cv_cache(ctx, p, v, r)) for r in range(len(cfg.cv.seeds))], ignore_index=True)
+    return {f"{p}.{v}": pd.concat([pd.read_parquet(_cv_cache(ctx, fp, p, v, r)) for r in range(len(cfg.cv.seeds))], ignore_index=True)
             for p in policies for v in cfg.cv.variants}
 
 
-def _load_boosters(ctx, policy, variant, n_reps, n_folds):
+def _load_boosters(ctx, fp, policy, variant, n_reps, n_folds):
     import xgboost as xgb
 
     out = {}
@@ -218,7 +234,7 @@ def _load_boosters(ctx, policy, variant, n_reps, n_folds):
         for k in range(n_folds):
             tid = cv.task_id(policy, variant, rep, k)
             b = xgb.Booster()
-            b.load_model(str(ctx.out_dir / "stages" / "cv" / policy / "models" / f"{tid}.ubj"))
+            b.load_model(str(_cv_dir(ctx, fp, policy) / "models" / f"{tid}.ubj"))
             out[(rep, k)] = b
     return out
 
@@ -264,7 +280,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
                                 anchor=PUBLIC_ANCHOR_RMSE if anchor_shown else None)
     variant = "B" if "B" in cfg.cv.variants else cfg.cv.variants[0]
     columns = colsets[f"{main}.{variant}"]
-    boosters = _load_boosters(ctx, main, variant, len(cfg.cv.seeds), cfg.cv.n_folds)
+    boosters = _load_boosters(ctx, _cv_fingerprint(cfg, colsets), main, variant, len(cfg.cv.seeds), cfg.cv.n_folds)
     held = [table[table[f"fold_r{r}"] == k] for (r, k) in boosters]
     gain = gain_importance(list(boosters.values()), columns)
     shap = mean_abs_shap(list(boosters.values()), held, columns)
@@ -295,7 +311,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 def _single_process_check(cfg, ctx, table, colsets, policy) -> dict:
     """The fold tasks of (policy, B, repetition 0), trained once more by a dedicated Ray fit and by plain
     single-process `xgboost.train` with the same total threads: a same-run time ratio and a quality check."""
-    cache = ctx.path("stages", "cv", "single_process.json")
+    cache = _cv_dir(ctx, _cv_fingerprint(cfg, colsets), "") / "single_process.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
     if cache.exists():
         return json.loads(cache.read_text())
     tasks = cv.make_tasks(policy, "B", 0, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[0])

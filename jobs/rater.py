@@ -133,19 +133,12 @@ def _embedding_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame) -> pd.D
         if set(cached["item_id"]) >= set(movies["item_id"]):
             return cached[cached["item_id"].isin(movies["item_id"])]
     items = movies[["item_id", "title", "overview"]].fillna("")
-    try:  # the shared Ray Data embedding stage (branch semids); until it lands, a direct encode
-        from data_pipelines.embed import EmbedConfig, embed_items
+    from data_pipelines.embed import EmbedConfig, embed_items  # the shared Ray Data embedding stage
 
-        emb_df = embed_items(items, EmbedConfig(encoder=cfg.features.embed_encoder, text_fields=["title", "overview"],
-                                                batch_size=cfg.features.embed_batch_size),
-                             out_dir=_stage_dir(cfg, ctx, "embeddings", "raw"))
-        ids, emb = emb_df["item_id"].to_numpy(), np.stack(emb_df["embedding"].to_numpy())
-    except ImportError:
-        from rec_core.offline_models import resolve_model
-
-        texts = (items["title"] + ". " + items["overview"]).tolist()
-        ids, emb = items["item_id"].to_numpy(), fusion.minilm_embeddings_direct(
-            texts, resolve_model(cfg.features.embed_encoder), cfg.features.embed_batch_size)
+    emb_df = embed_items(items, EmbedConfig(encoder=cfg.features.embed_encoder, text_fields=["title", "overview"],
+                                            batch_size=cfg.features.embed_batch_size),
+                         out_dir=_stage_dir(cfg, ctx, "embeddings", "raw"))
+    ids, emb = emb_df["item_id"].to_numpy(), np.stack(emb_df["embedding"].to_numpy())
     pcs = fusion.reduce_embeddings(ids, emb, cfg.features.embed_components, seed=cfg.seed)
     pcs.to_parquet(cache, index=False)
     return pcs

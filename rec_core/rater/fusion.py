@@ -18,15 +18,6 @@ def reduce_embeddings(item_ids: np.ndarray, emb: np.ndarray, n_components: int, 
     return out
 
 
-def minilm_embeddings_direct(texts: list[str], model_dir: str, batch_size: int = 64) -> np.ndarray:
-    """TEMPORARY stand-in for `data_pipelines.embed.embed_items` (branch semids, not yet on main):
-    plain single-process sentence-transformers encode. The job switches to embed_items once it lands."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(model_dir, device="cpu")
-    return model.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
-
-
 def join_groups(base: pd.DataFrame, groups: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Left-join each group on item_id (movies without a row get NaN). Returns the table and the
     feature columns of each group (base features under 'structured'; item_id, y and the fold_r*

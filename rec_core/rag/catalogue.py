@@ -7,11 +7,8 @@ and its genres, tags and rating counts from MovieLens.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,60 +36,53 @@ def display_title(title: str) -> str:
     return title
 
 
-def _json_names(cell) -> list[str]:
-    if not isinstance(cell, str) or not cell.strip():
+def _names(cell) -> list[str]:
+    """A list-like cell (list / numpy array of strings) -> clean unique strings."""
+    if cell is None or isinstance(cell, float):
         return []
-    try:
-        return [d["name"] for d in json.loads(cell) if isinstance(d, dict) and "name" in d]
-    except (json.JSONDecodeError, TypeError):
-        return []
+    if isinstance(cell, str):
+        return [cell.strip()] if cell.strip() else []
+    return list(dict.fromkeys(str(v).strip() for v in cell if str(v).strip()))
+
+
+def _int_or_none(v):
+    return None if v is None or pd.isna(v) else int(v)
 
 
 def build_catalogue(
-    ml_movies: pd.DataFrame | None,
-    tmdb_movies: pd.DataFrame | None,
-    ml_tags: pd.DataFrame | None = None,
-    ml_links: pd.DataFrame | None = None,
-    ml_ratings: pd.DataFrame | None = None,
+    ml_items: pd.DataFrame | None,
+    tmdb_items: pd.DataFrame | None,
+    ml_interactions: pd.DataFrame | None = None,
+    max_tags: int = 15,
 ) -> pd.DataFrame:
-    """Raw source frames (official column names) -> catalogue frame with CATALOGUE_COLUMNS.
+    """Normalised frames of `rec_core.data.load_dataset` -> catalogue with CATALOGUE_COLUMNS.
 
-    ml_movies: movieId,title,genres ('A|B'); ml_tags: userId,movieId,tag; ml_links: movieId,tmdbId;
-    ml_ratings: userId,movieId,rating (only counted, for popularity); tmdb_movies: id,title,overview,genres(JSON),
-    keywords(JSON),release_date,vote_count.
+    ml_items: item_id, title ('Toy Story (1995)'), year, genres (list), tags (list), tmdb_id;
+    ml_interactions: user_id, item_id (counted for popularity); tmdb_items: item_id (= TMDB id), title,
+    year, overview, genres (list), keywords (list), vote_count.
     """
     rows: dict[int, dict] = {}
     tmdb_to_ml: dict[int, int] = {}
-    if ml_movies is not None:
-        tags = {}
-        if ml_tags is not None and len(ml_tags):
-            t = ml_tags.dropna(subset=["tag"]).copy()
-            t["tag"] = t["tag"].astype(str).str.strip().str.lower()
-            # most frequent tags first, each once
-            tags = (
-                t.groupby(["movieId", "tag"]).size().reset_index(name="n").sort_values(["movieId", "n"], ascending=[True, False])
-                .groupby("movieId")["tag"].apply(lambda s: ", ".join(list(s)[:15])).to_dict()
+    if ml_items is not None:
+        pop = ml_interactions.groupby("item_id").size().to_dict() if ml_interactions is not None else {}
+        for r in ml_items.to_dict("records"):
+            title, year = split_title_year(r["title"])
+            year = year if year is not None else _int_or_none(r.get("year"))
+            tags = list(dict.fromkeys(t.lower() for t in _names(r.get("tags"))))[:max_tags]
+            iid = int(r["item_id"])
+            rows[iid] = dict(
+                item_id=iid, title=display_title(title), year=year, genres=", ".join(_names(r.get("genres"))),
+                overview="", tags=", ".join(tags), source="movielens", popularity=float(pop.get(iid, 0)),
+                tmdb_id=_int_or_none(r.get("tmdb_id")),
             )
-        pop = ml_ratings.groupby("movieId").size().to_dict() if ml_ratings is not None else {}
-        for r in ml_movies.itertuples(index=False):
-            title, year = split_title_year(r.title)
-            genres = "" if str(r.genres) == "(no genres listed)" else ", ".join(str(r.genres).split("|"))
-            rows[int(r.movieId)] = dict(
-                item_id=int(r.movieId), title=display_title(title), year=year, genres=genres, overview="",
-                tags=tags.get(r.movieId, ""), source="movielens", popularity=float(pop.get(r.movieId, 0)), tmdb_id=None,
-            )
-        if ml_links is not None:
-            for r in ml_links.dropna(subset=["tmdbId"]).itertuples(index=False):
-                if int(r.movieId) in rows:
-                    tmdb_to_ml[int(r.tmdbId)] = int(r.movieId)
-                    rows[int(r.movieId)]["tmdb_id"] = int(r.tmdbId)
-    if tmdb_movies is not None:
-        for r in tmdb_movies.itertuples(index=False):
-            tid = int(r.id)
-            overview = r.overview if isinstance(r.overview, str) else ""
-            keywords = ", ".join(_json_names(getattr(r, "keywords", "")))
-            genres = ", ".join(_json_names(r.genres))
-            year = int(str(r.release_date)[:4]) if isinstance(r.release_date, str) and r.release_date[:4].isdigit() else None
+            if rows[iid]["tmdb_id"] is not None:
+                tmdb_to_ml[rows[iid]["tmdb_id"]] = iid
+    if tmdb_items is not None:
+        for r in tmdb_items.to_dict("records"):
+            tid = int(r["item_id"])
+            overview = r.get("overview") if isinstance(r.get("overview"), str) else ""
+            keywords = ", ".join(_names(r.get("keywords"))[:max_tags])
+            genres = ", ".join(_names(r.get("genres")))
             if tid in tmdb_to_ml:
                 row = rows[tmdb_to_ml[tid]]
                 row["overview"] = overview
@@ -102,8 +92,8 @@ def build_catalogue(
             else:
                 iid = TMDB_ID_OFFSET + tid
                 rows[iid] = dict(
-                    item_id=iid, title=str(r.title), year=year, genres=genres, overview=overview, tags=keywords,
-                    source="tmdb", popularity=float(getattr(r, "vote_count", 0) or 0), tmdb_id=tid,
+                    item_id=iid, title=str(r["title"]), year=_int_or_none(r.get("year")), genres=genres, overview=overview,
+                    tags=keywords, source="tmdb", popularity=float(r.get("vote_count") or 0), tmdb_id=tid,
                 )
     df = pd.DataFrame(list(rows.values()), columns=CATALOGUE_COLUMNS)
     df["year"] = df["year"].astype("Int64")
@@ -136,35 +126,27 @@ def with_text(catalogue: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading the official files. TEMPORARY until `rec_core.data.load_dataset` lands on main: this
-# reads the raw CSVs from the mirror folder; `load_movie_sources` will then call load_dataset.
+# Loading through the data layer (pulls from the mirror on first use)
 
-def read_raw_sources(mirror: Path) -> dict[str, pd.DataFrame]:
-    mirror = Path(mirror)
-    ml = mirror / "ml-latest-small"
-    tm = mirror / "tmdb_5000" / "tmdb_5000_movies.csv"
-    out = {}
-    for name, path in (("ml_movies", ml / "movies.csv"), ("ml_tags", ml / "tags.csv"), ("ml_links", ml / "links.csv"),
-                       ("ml_ratings", ml / "ratings.csv"), ("tmdb_movies", tm)):
-        if not path.exists():
-            raise FileNotFoundError(f"movie source file missing: {path} (pull it with `genrec data pull`)")
-        out[name] = pd.read_csv(path)
+def load_catalogue_sources(data_dir, mirror, sources=("movielens", "tmdb")) -> dict[str, pd.DataFrame | None]:
+    from rec_core.data import load_dataset
+
+    out: dict[str, pd.DataFrame | None] = {"ml_items": None, "ml_interactions": None, "tmdb_items": None}
+    if "movielens" in sources:
+        ml = load_dataset("ml-latest-small", data_dir, mirror)
+        out["ml_items"], out["ml_interactions"] = ml.items, ml.interactions
+    if "tmdb" in sources:
+        out["tmdb_items"] = load_dataset("tmdb_5000", data_dir, mirror).items
     return out
 
 
-def read_uci_sentiment(mirror: Path) -> pd.DataFrame:
-    """UCI sentiment labelled sentences -> text, label (0/1), source. QUOTE_NONE: the files hold bare quotes."""
-    folder = Path(mirror) / "uci_sentiment_labelled_sentences"
-    frames = []
-    for src in ("imdb", "amazon_cells", "yelp"):
-        path = folder / f"{src}_labelled.txt"
-        if not path.exists():
-            raise FileNotFoundError(f"sentiment file missing: {path}")
-        df = pd.read_csv(path, sep="\t", header=None, names=["text", "label"], quoting=csv.QUOTE_NONE, dtype={"text": str})
-        bad = df["label"].isna() | ~df["label"].isin([0, 1])
-        df = df[~bad].copy()
-        df["label"] = df["label"].astype(np.int64)
-        df["text"] = df["text"].str.strip()
-        df["source"] = src.split("_")[0]
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+def load_catalogue(data_dir, mirror, sources=("movielens", "tmdb")) -> pd.DataFrame:
+    src = load_catalogue_sources(data_dir, mirror, sources)
+    return build_catalogue(src["ml_items"], src["tmdb_items"], src["ml_interactions"])
+
+
+def load_sentences(data_dir, mirror) -> pd.DataFrame:
+    """UCI sentiment labelled sentences: text, label (0/1), source (imdb / amazon / yelp)."""
+    from rec_core.data import load_dataset
+
+    return load_dataset("uci_sentiment", data_dir, mirror).tables["sentences"]

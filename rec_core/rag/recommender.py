@@ -198,7 +198,7 @@ def load_recommender(cfg: RagConfig, llm: LLMBackend | None = None, encode=None)
     meta = json.loads(meta_path.read_text())
     store = MovieStore(d / STORE_FILE, read_only=True)
     index = VectorIndex.load(d / INDEX_FILE)
-    encode = encode or SentenceEncoder(meta["encoder"])
+    encode = encode or SentenceEncoder(meta["encoder"], max_length=meta.get("max_length", 256))
     if cfg.sentiment_model is not None:
         sentiment = FineTunedSentiment(cfg.sentiment_model)
     elif (d / SENTIMENT_FILE).exists():

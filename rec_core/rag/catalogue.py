@@ -72,7 +72,7 @@ def build_catalogue(
             iid = int(r["item_id"])
             rows[iid] = dict(
                 item_id=iid, title=display_title(title), year=year, genres=", ".join(_names(r.get("genres"))),
-                overview="", tags=", ".join(tags), source="movielens", popularity=float(pop.get(iid, 0)),
+                overview="", tags=", ".join(tags), source="movielens", popularity=float(pop.get(iid, 0)),  # ratings count
                 tmdb_id=_int_or_none(r.get("tmdb_id")),
             )
             if rows[iid]["tmdb_id"] is not None:
@@ -96,6 +96,12 @@ def build_catalogue(
                     tags=keywords, source="tmdb", popularity=float(r.get("vote_count") or 0), tmdb_id=tid,
                 )
     df = pd.DataFrame(list(rows.values()), columns=CATALOGUE_COLUMNS)
+    # MovieLens rating counts (<= a few hundred) and TMDB vote counts (thousands) are different scales:
+    # popularity is the percentile within its own scale, 0..1
+    from_ml = df["source"] != "tmdb"
+    for mask in (from_ml, ~from_ml):
+        if mask.any():
+            df.loc[mask, "popularity"] = df.loc[mask, "popularity"].rank(pct=True, method="average")
     df["year"] = df["year"].astype("Int64")
     df["tmdb_id"] = df["tmdb_id"].astype("Int64")
     return df.sort_values("item_id").reset_index(drop=True)

@@ -35,7 +35,7 @@ class QueryConfig(StrictModel):
     liked_weight: float = Field(1.0, ge=0)
     text_weight: float = Field(0.5, ge=0)
     dislike_weight: float = Field(0.5, ge=0, description="pushes the query away from disliked movies and penalises look-alikes")
-    popularity_weight: float = Field(0.05, ge=0, description="small prior for well-known movies (log popularity, 0..1)")
+    popularity_weight: float = Field(0.05, ge=0, description="small prior for well-known movies (popularity percentile, 0..1)")
     positive_threshold: float = Field(0.5, gt=0, lt=1, description="P(positive) at or above which a mentioned movie counts as liked")
     max_input_chars: int = Field(1000, ge=1)
     min_title_score: float = Field(88.0, ge=50, le=100)
@@ -73,8 +73,8 @@ class RagRecommender:
         self.store, self.index, self.encode, self.sentiment, self.llm, self.cfg = store, index, encode, sentiment, llm, cfg
         titles = store.titles()
         self.matcher = TitleMatcher(titles, min_score=cfg.min_title_score)
-        pop = np.log1p(titles["popularity"].fillna(0).to_numpy(np.float64))
-        self.pop_prior = dict(zip(titles["item_id"].astype(int), pop / max(pop.max(), 1e-9)))
+        # catalogue popularity is already a 0..1 percentile
+        self.pop_prior = dict(zip(titles["item_id"].astype(int), titles["popularity"].fillna(0).astype(float)))
 
     # ---- retrieval -----------------------------------------------------------------------
     def classify_mentions(self, text: str) -> list[dict]:

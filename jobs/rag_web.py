@@ -28,8 +28,15 @@ def create_app(recommender, title: str = "genrec-ray movie chat"):
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import FileResponse
 
+    import threading
+
     app = FastAPI(title=title)
     app.state.turns = 0
+    lock = threading.Lock()  # one turn at a time: the store connection, encoders and LLM are shared
+
+    def answer(message):
+        with lock:
+            return recommender.answer(message)
 
     @app.get("/")
     def index():
@@ -43,7 +50,7 @@ def create_app(recommender, title: str = "genrec-ray movie chat"):
     @app.post("/api/chat")
     async def chat(req: ChatRequest):
         # the model and the encoders are blocking: keep them off the event loop
-        reply = await run_in_threadpool(recommender.answer, req.message)
+        reply = await run_in_threadpool(answer, req.message)
         app.state.turns += 1
         return reply.to_dict()
 

@@ -98,7 +98,8 @@ class RagRecommender:
         positive = np.zeros(self.index.dim, np.float32)
         if liked:
             _, lv = self.store.embeddings(liked)
-            positive += c.liked_weight * normalise(lv.mean(0))[0]
+            if len(lv):
+                positive += c.liked_weight * normalise(lv.mean(0))[0]
         # free text carries the taste when no liked title is named ("a slow-burn space thriller")
         if len(re.findall(r"\w+", rest)) >= 2:
             positive += (c.text_weight if liked else 1.0) * self.encode([rest])[0]
@@ -107,7 +108,7 @@ class RagRecommender:
         q_pos = normalise(positive)[0]
         dv = None
         q = q_pos
-        if disliked:
+        if disliked and len(self.store.embeddings(disliked)[0]):
             _, dv = self.store.embeddings(disliked)
             dv = normalise(dv)
             q = normalise(q_pos - c.dislike_weight * normalise(dv.mean(0))[0])[0]

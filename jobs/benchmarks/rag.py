@@ -19,7 +19,7 @@ def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
     from jobs.rag_sentiment import JOB as SENTIMENT
 
     idx = run_job(INDEX, preset="cpu", overrides=["max_items=3000"] if quick else [], out_dir=out / "rag_index", init_runtime=False)
-    sen = run_job(SENTIMENT, preset="cpu", overrides=["train.epochs=1", "max_sentences=1000"] if quick else [],
+    sen = run_job(SENTIMENT, preset="cpu", overrides=["train.epochs=1"] if quick else [],
                   out_dir=out / "rag_sentiment", init_runtime=False)
     return out / "rag_index" / "index", idx.metrics, sen.metrics
 

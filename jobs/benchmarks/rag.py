@@ -70,7 +70,7 @@ def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str
               f"{sen.get('sizes/test', '?'):.0f} test sentences, stratified by source and label.", "",
               "| model | accuracy | F1 |", "|---|---:|---:|",
               f"| MiniLM-L6 + linear head, fine-tuned with Ray Train DDP ({sen.get('train/workers', 0):.0f} workers, "
-              f"{sen.get('train/epochs', 0):.0f} epochs) | {f(sen['test/accuracy'])} | {f(sen['test/f1'])} |"]
+              f"{sen.get('train/epochs', 0):.0f} epoch(s)) | {f(sen['test/accuracy'])} | {f(sen['test/f1'])} |"]
     if "baseline_logreg/accuracy" in sen:
         lines.append(f"| logistic regression on frozen MiniLM (mean-pooled) | {f(sen['baseline_logreg/accuracy'])} | {f(sen['baseline_logreg/f1'])} |")
     if "sentiment_logreg/accuracy" in idx:

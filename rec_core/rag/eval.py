@@ -1,0 +1,125 @@
+"""Retrieval quality from MovieLens behaviour, and query latency.
+
+Protocol (item-to-item): for a seed movie s, the users who liked it (rating >= like_threshold) define
+what "similar" means. A movie m is relevant to s when enough of those users also liked m; the
+relevant set is the top `n_relevant` movies by
+  - "co_likes": the raw number of shared likers (favours popular movies), or
+  - "jaccard":  shared likers / union of likers (corrects for popularity),
+keeping only movies with at least `min_co_likes` shared likers. Each method ranks all catalogue
+MovieLens movies except s; Recall@K = |top-K ∩ relevant| / |relevant|, NDCG@K with binary gains.
+Methods: embedding retrieval (cosine of the indexed MiniLM vectors), embedding + the small popularity
+prior the chat uses, most-popular (by number of likers), random.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+def liked_matrix(ratings: pd.DataFrame, item_ids: np.ndarray, like_threshold: float = 4.0) -> sp.csr_matrix:
+    """users x items (in `item_ids` order) binary matrix of likes."""
+    col = {int(i): k for k, i in enumerate(item_ids)}
+    r = ratings[(ratings["rating"] >= like_threshold) & ratings["item_id"].isin(col)]
+    users = {u: k for k, u in enumerate(sorted(r["user_id"].unique()))}
+    rows = r["user_id"].map(users).to_numpy()
+    cols = r["item_id"].map(col).to_numpy()
+    return sp.csr_matrix((np.ones(len(r), np.float32), (rows, cols)), shape=(len(users), len(item_ids)))
+
+
+def relevant_sets(likes: sp.csr_matrix, seeds: np.ndarray, measure: str = "jaccard", n_relevant: int = 10,
+                  min_co_likes: int = 3) -> list[np.ndarray]:
+    """Column indices of each seed's relevant items (seed itself excluded)."""
+    likes_csc = likes.tocsc()
+    co = (likes_csc[:, seeds].T @ likes_csc).toarray()            # seeds x items shared likers
+    n = np.asarray(likes.sum(0)).ravel()
+    out = []
+    for row, s in enumerate(seeds):
+        c = co[row].copy()
+        c[s] = 0
+        score = c if measure == "co_likes" else c / np.maximum(n[s] + n - c, 1)
+        score = np.where(c >= min_co_likes, score, -1)
+        top = np.argsort(-score, kind="stable")[:n_relevant]
+        out.append(top[score[top] > 0])
+    return out
+
+
+def set_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float]:
+    top = ranked[:k]
+    rel = set(relevant.tolist())
+    hits = np.array([int(i) in rel for i in top], dtype=np.float64)
+    recall = hits.sum() / max(len(rel), 1)
+    dcg = (hits / np.log2(np.arange(2, len(top) + 2))).sum()
+    idcg = (1 / np.log2(np.arange(2, min(len(rel), k) + 2))).sum()
+    return float(recall), float(dcg / idcg) if idcg > 0 else 0.0
+
+
+def evaluate_retrieval(ratings: pd.DataFrame, item_ids: np.ndarray, vectors: np.ndarray, popularity_prior: np.ndarray | None = None,
+                       prior_weight: float = 0.05, n_seeds: int = 300, min_likers: int = 20, k: int = 10, n_relevant: int = 10,
+                       min_co_likes: int = 3, like_threshold: float = 4.0, seed: int = 0,
+                       measures: Sequence[str] = ("jaccard", "co_likes")) -> dict:
+    """-> {measure: {method: {"recall@k", "ndcg@k"}}, "seeds": n}. vectors: L2-normalised rows for item_ids."""
+    rng = np.random.default_rng(seed)
+    likes = liked_matrix(ratings, item_ids, like_threshold)
+    n_likers = np.asarray(likes.sum(0)).ravel()
+    eligible = np.flatnonzero(n_likers >= min_likers)
+    seeds = np.sort(rng.choice(eligible, size=min(n_seeds, len(eligible)), replace=False))
+    sims = vectors[seeds] @ vectors.T
+    pop_rank = np.argsort(-n_likers, kind="stable")
+    rankers: dict[str, Callable[[int, int], np.ndarray]] = {
+        "embedding": lambda row, s: np.argsort(-sims[row], kind="stable"),
+        "popularity": lambda row, s: pop_rank,
+        "random": lambda row, s: rng.permutation(len(item_ids)),
+    }
+    if popularity_prior is not None:
+        rankers["embedding+popularity prior"] = lambda row, s: np.argsort(-(sims[row] + prior_weight * popularity_prior), kind="stable")
+    out: dict = {"seeds": int(len(seeds)), "candidates": int(len(item_ids))}
+    for measure in measures:
+        rel = relevant_sets(likes, seeds, measure, n_relevant, min_co_likes)
+        res = {}
+        for name, rank in rankers.items():
+            rs, ns = [], []
+            for row, (s, r) in enumerate(zip(seeds, rel)):
+                if not len(r):
+                    continue
+                ranked = rank(row, s)
+                ranked = ranked[ranked != s]
+                rec, nd = set_metrics(ranked, r, k)
+                rs.append(rec)
+                ns.append(nd)
+            res[name] = {f"recall@{k}": float(np.mean(rs)), f"ndcg@{k}": float(np.mean(ns))}
+        out[measure] = res
+        out[f"{measure}_seeds_with_relevant"] = int(sum(len(r) > 0 for r in rel))
+    return out
+
+
+def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(samples_s, dtype=np.float64) * 1e3
+    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2), "n": int(len(a))}
+
+
+def query_latency(answer: Callable[[str], object], queries: Sequence[str], warmup: int = 2) -> dict[str, float]:
+    """Wall time per `answer(query)` call after `warmup` untimed calls."""
+    for q in queries[:warmup]:
+        answer(q)
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        answer(q)
+        times.append(time.perf_counter() - t0)
+    return percentiles_ms(times)
+
+
+def latency_queries(titles: Sequence[str], n: int, seed: int = 0) -> list[str]:
+    """Chat-like messages naming catalogue movies, with likes, dislikes and free text."""
+    rng = np.random.default_rng(seed)
+    templates = ["I loved {a}", "I loved {a} but hated {b}", "Something like {a} please", "{a} was great, {b} was boring",
+                 "I enjoyed {a} and {b}, what next?", "a funny family movie, not like {a}"]
+    out = []
+    for i in range(n):
+        a, b = rng.choice(list(titles), size=2, replace=False)
+        out.append(templates[i % len(templates)].format(a=a, b=b))
+    return out

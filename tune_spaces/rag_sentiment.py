@@ -1,0 +1,23 @@
+"""`genrec tune rag_sentiment`: learning rate, epochs and LoRA rank (0 = full fine-tune), with ASHA
+stopping weak trials on validation accuracy after each epoch."""
+from __future__ import annotations
+
+METRIC = "valid/accuracy"
+MODE = "max"
+
+
+def param_space(cfg) -> dict:
+    from ray import tune
+
+    return {
+        "train.lr": tune.loguniform(1e-5, 3e-3),
+        "train.epochs": tune.choice([2, 3, 5]),
+        "model.lora_rank": tune.choice([0, 4, 8, 16]),
+    }
+
+
+def scheduler(cfg):
+    from ray.tune.schedulers import ASHAScheduler
+
+    # one Tune iteration per epoch report (forwarded from Ray Train), plus the trial's final report
+    return ASHAScheduler(max_t=6, grace_period=1, reduction_factor=2)

@@ -31,6 +31,9 @@ from jobs.common.data_cli import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data", help="datasets: list, pull (official source or --from mirror), stats")
 from jobs.common.playlist_cli import playlist  # noqa: E402
+from jobs.common.rag_cli import rag_app  # noqa: E402
+
+app.add_typer(rag_app, name="rag", help="RAG recommender: chat in the terminal, or serve the web chat page")
 
 app.command("playlist", help="text (title or mood) -> numbered movie list from a trained playlist run")(playlist)
 

@@ -38,6 +38,8 @@ class Config(JobConfig):
     max_items: int | None = Field(None, ge=1, description="use only the first N items (smoke runs)")
     sinkhorn_epsilon: float = Field(0.003, gt=0)
     sinkhorn_rounds: int = Field(20, ge=0)
+    embeddings_dir: Path | None = Field(
+        None, description="where embedding parts live (default: <run dir>/embeddings); share it to reuse them")
     compare_released: bool = Field(True, description="score the released LC-Rec / MiniOneRec SIDs with the same code")
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     rqvae: RQVAEConfig = Field(default_factory=RQVAEConfig)
@@ -175,7 +177,7 @@ def write_codes(path: Path, item_ids: np.ndarray, codes: np.ndarray, sizes: list
 def run(cfg: Config, ctx: RunContext) -> JobResult:
     items = load_items(cfg, ctx)
     t0 = time.perf_counter()
-    emb = embed_items(items, cfg.embed, out_dir=ctx.out_dir / "embeddings")
+    emb = embed_items(items, cfg.embed, out_dir=cfg.embeddings_dir or ctx.out_dir / "embeddings")
     t_embed = time.perf_counter() - t0
     x = embedding_matrix(emb)
     if len(x) < cfg.codebook_size:

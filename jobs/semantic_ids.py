@@ -78,6 +78,7 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         sess.train_mode(True)
+        t_epoch = time.perf_counter()
         tot = rec = n = 0.0
         for (xb,) in loader:
             xb = xb.to(sess.device)
@@ -87,9 +88,10 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
             tot += out.loss.item() * len(xb)
             rec += out.recon_loss.item() * len(xb)
             n += len(xb)
+        epoch_time = time.perf_counter() - t_epoch   # training steps only; the eval below is not counted
         codes, recon, _ = rqvae_encode_numpy(sess.module, x)
         stats = code_stats(codes, [qcfg.codebook_size] * qcfg.levels)
-        metrics = {"loss": tot / n, "train_recon_loss": rec / n, **reconstruction_stats(x, recon),
+        metrics = {"loss": tot / n, "epoch_time_s": epoch_time, "train_recon_loss": rec / n, **reconstruction_stats(x, recon),
                    "collision_rate": stats["collision_rate"],
                    **{k: v for k, v in stats.items() if k.startswith(("usage_", "perplexity_"))}}
         sess.report(metrics, epoch)

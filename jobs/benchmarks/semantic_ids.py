@@ -74,6 +74,8 @@ def quality(work: Path, quick: bool) -> str:
         for quantizer in ("rqvae", "rqkmeans"):
             sets = [f"dataset={dataset}", f"quantizer={quantizer}", f"train.epochs={epochs}",
                     f"embeddings_dir={work / ('emb-' + dataset)}", "compare_released=false"]
+            if quick:
+                sets.append("max_items=3000")
             res = run_job(JOB, preset="cpu", overrides=sets, out_dir=work / f"{dataset}-{quantizer}")
             m = res.metrics
             rows[f"{quantizer} on {dataset} (before handling)"] = {
@@ -89,7 +91,8 @@ def quality(work: Path, quick: bool) -> str:
     rec_rows = "\n".join(f"| {k} | {c:.4f} | {mse:.2e} | {u:,} / {n:,} | {t:.0f} |" for k, (c, mse, u, n, t) in recon.items())
     return "\n".join([
         f"MiniLM embeddings of each item's text (Beauty: the generated item names, Industrial: title + brand + "
-        f"categories + description). 3 levels x 256 codes; RQ-VAE {epochs} epochs (cpu preset). The Instruments mirror "
+        f"categories + description){' — quick mode: first 3,000 items of each dataset' if quick else ''}. "
+        f"3 levels x 256 codes; RQ-VAE {epochs} epochs (cpu preset otherwise). The Instruments mirror "
         "has **no item text**, so we cannot embed Instruments: its row is LC-Rec's released 4-level IDs scored by our "
         "code; Industrial_and_Scientific (MiniOneRec, with text) is the like-for-like comparison: our codes vs "
         "MiniOneRec's released 3-level IDs on the same 3,686 items.",

@@ -148,6 +148,9 @@ def bench(quick: bool) -> str:
         parts.extend(lines)
         log.write_text("\n".join(parts) + "\n")
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    add(f"_1-minute load average at the start: {load:.1f} on {os.cpu_count()} cores. On a shared machine every "
+        "figure below is noisy; ratios are taken within this run only._", "")
     emb_md, x = embedding_throughput(items, work)
     add("### Embedding throughput: Ray Data actor pool vs plain encode", "", emb_md, "",
         "Command: `python -m jobs.bench --set sections=[semantic_ids]`", "")

@@ -131,10 +131,12 @@ class EmbedActor:
             normalize=self.cfg.normalize, max_length=self.cfg.max_length, load_in_4bit=self.cfg.load_in_4bit,
         )
         self.parts_dir = Path(parts_dir)
-        self.fail_after_parts = fail_after_parts
-        self.parts_written = 0
+        self.fail_after_parts, self.parts_written = fail_after_parts, 0
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        if self.fail_after_parts is not None and self.parts_written >= self.fail_after_parts:
+            # Fault injection for tests: this worker "dies" after k parts; what it wrote must survive.
+            raise InjectedFailure(f"injected failure after {self.parts_written} parts")
         images = None
         if self.encoder.uses_images and "image" in batch.columns:
             size = self.cfg.image_size
@@ -143,10 +145,6 @@ class EmbedActor:
         ids = batch["item_id"].to_numpy(np.int64)
         name = write_part(self.parts_dir, ids, emb, batch["image_status"].astype(str).tolist())
         self.parts_written += 1
-        if self.fail_after_parts is not None and self.parts_written >= self.fail_after_parts:
-            # Fault injection for the resume test: the worker dies right after its k-th part is on disk.
-            # (Injecting in the driver instead races: the actor may finish every part first.)
-            raise InjectedFailure(f"injected failure after {self.parts_written} parts")
         return pd.DataFrame({"part": [name], "rows": [len(ids)]})
 
 
@@ -244,22 +242,27 @@ def _run_pipeline(pending: pd.DataFrame, cfg: EmbedConfig, parts_dir: Path, fail
         EmbedActor, batch_format="pandas", batch_size=cfg.part_rows,
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
         num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor or None,
-        fn_constructor_kwargs={"cfg": cfg.model_dump(), "parts_dir": str(parts_dir), "fail_after_parts": fail_after_parts},
+        fn_constructor_kwargs={"cfg": cfg.model_dump(), "parts_dir": str(parts_dir),
+                               "fail_after_parts": fail_after_parts},
     )
     written = 0
     try:
         for row in ds.iter_rows():  # Ray Data shows per-stage progress bars while this streams
             written += int(row["rows"])
-    except Exception as e:
-        if fail_after_parts is not None and "InjectedFailure" in f"{type(e).__name__} {e}":
-            raise InjectedFailure(str(e).splitlines()[0]) from None
+    except Exception as e:  # noqa: BLE001 - Ray wraps the actor's exception; surface the injected one as such
+        import traceback
+
+        if "InjectedFailure" in "".join(traceback.format_exception(e)):
+            raise InjectedFailure(f"embedding run stopped by fault injection ({fail_after_parts} parts per actor)") from e
         raise
     return written
 
 
 def embed_items(items: pd.DataFrame, cfg: EmbedConfig | None = None, out_dir: Path | str = "embeddings", *,
                 fail_after_parts: int | None = None) -> pd.DataFrame:
-    """Embed every item (resuming finished parts under out_dir). Ray must be initialised (the job runner
+    """`fail_after_parts` (tests): each actor raises after writing that many parts, like a crash mid-run.
+
+    Embed every item (resuming finished parts under out_dir). Ray must be initialised (the job runner
     does it); otherwise a local Ray is started. Returns item_id, embedding in the order of `items`;
     `result.attrs["embed_stats"]` (also out_dir/stats.json) holds counts: reused, computed, images."""
     import ray

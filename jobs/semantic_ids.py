@@ -38,6 +38,8 @@ class Config(JobConfig):
     max_items: int | None = Field(None, ge=1, description="use only the first N items (smoke runs)")
     sinkhorn_epsilon: float = Field(0.003, gt=0)
     sinkhorn_rounds: int = Field(20, ge=0)
+    embeddings_dir: Path | None = Field(
+        None, description="where embedding parts live (default: <run dir>/embeddings); share it to reuse them")
     compare_released: bool = Field(True, description="score the released LC-Rec / MiniOneRec SIDs with the same code")
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     rqvae: RQVAEConfig = Field(default_factory=RQVAEConfig)
@@ -76,6 +78,7 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         sess.train_mode(True)
+        t_epoch = time.perf_counter()
         tot = rec = n = 0.0
         for (xb,) in loader:
             xb = xb.to(sess.device)
@@ -85,9 +88,10 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
             tot += out.loss.item() * len(xb)
             rec += out.recon_loss.item() * len(xb)
             n += len(xb)
+        epoch_time = time.perf_counter() - t_epoch   # training steps only; the eval below is not counted
         codes, recon, _ = rqvae_encode_numpy(sess.module, x)
         stats = code_stats(codes, [qcfg.codebook_size] * qcfg.levels)
-        metrics = {"loss": tot / n, "train_recon_loss": rec / n, **reconstruction_stats(x, recon),
+        metrics = {"loss": tot / n, "epoch_time_s": epoch_time, "train_recon_loss": rec / n, **reconstruction_stats(x, recon),
                    "collision_rate": stats["collision_rate"],
                    **{k: v for k, v in stats.items() if k.startswith(("usage_", "perplexity_"))}}
         sess.report(metrics, epoch)
@@ -175,7 +179,7 @@ def write_codes(path: Path, item_ids: np.ndarray, codes: np.ndarray, sizes: list
 def run(cfg: Config, ctx: RunContext) -> JobResult:
     items = load_items(cfg, ctx)
     t0 = time.perf_counter()
-    emb = embed_items(items, cfg.embed, out_dir=ctx.out_dir / "embeddings")
+    emb = embed_items(items, cfg.embed, out_dir=cfg.embeddings_dir or ctx.out_dir / "embeddings")
     t_embed = time.perf_counter() - t0
     x = embedding_matrix(emb)
     if len(x) < cfg.codebook_size:

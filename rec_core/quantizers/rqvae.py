@@ -85,7 +85,8 @@ class RQVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.rvq.get_output_from_indices(codes))
+        q = self.rvq.get_output_from_indices(codes)
+        return self.decoder(q.to(next(self.decoder.parameters()).dtype))  # bf16 under DeepSpeed
 
     def codebooks(self) -> list[np.ndarray]:
         return [c.detach().float().cpu().numpy() for c in self.rvq.codebooks]

@@ -52,9 +52,9 @@ def test_smoke_preset_end_to_end_with_ddp(ray_local, mirror, data_dir, tmp_path)
     assert m["embed/computed"] == 400 and m["embed/dim"] == 384
     report = (tmp_path / "report.md").read_text()
     assert "LC-Rec / LETTER Instruments (released)" in report and "collision rate" in report
-    # the checkpoint came from 2 DDP workers
-    hist = json.loads(next((tmp_path / "train").rglob("history.json")).read_text())
-    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    # every epoch was reported and checkpointed (the newest checkpoint holds the whole history)
+    hists = [json.loads(p.read_text()) for p in (tmp_path / "train").rglob("history.json")]
+    assert [h["epoch"] for h in max(hists, key=len)] == [0, 1, 2]
 
 
 def test_rqvae_deepspeed_zero2_two_workers(ray_local, tmp_path):

@@ -83,7 +83,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     return JobResult(metrics={"turns": turns}, report=f"Served the web chat on {cfg.host}:{cfg.port}; {turns} turns.")
 
 
-JOB = Job(name="rag_web", config=Config, run=run, resources=lambda cfg: {"CPU": 1.0},
+JOB = Job(name="rag_web", config=Config, run=run, resources=lambda cfg: {"CPU": 1.0}, service=True,
           summary="RAG: serve the web chat page (FastAPI) over a rag_index directory; runs until Ctrl-C")
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ class Job:
     resources: Callable[[Any], Mapping[str, float]] = lambda cfg: {"CPU": 1.0}
     in_demo: bool = False
     demo_order: int = 100
+    # A long-running service (serves until stopped) rather than a batch run: it has a `cpu` preset only,
+    # since a smoke run of a server has nothing to finish.
+    service: bool = False
 
     def presets(self) -> list[str]:
         d = PRESET_DIR / self.name

@@ -1,0 +1,122 @@
+"""LLM-enhanced item towers for NCF.
+
+- MetaConcatItemTower ("basic"): [ID embedding ; projected pooled LM state] -> linear fuse.
+- CrossAttentionItemTower ("enhanced"): the ID embedding is the query of a multi-head attention over the
+  item's metadata token states; [ID ; attended metadata] -> linear fuse; plus an InfoNCE loss that pulls the
+  ID view and the metadata view of the same item together against the other items of the batch.
+Both fuse layers start as the identity on the ID part, so training begins from a plain NeuMF.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rec_core.ncf.config import LMConfig, ModelKind, NCFModelConfig
+from rec_core.ncf.lm import MetadataEncoder
+from rec_core.ncf.models import NCF
+
+
+def _fuse_layer(id_dim: int, extra_dim: int) -> nn.Linear:
+    fuse = nn.Linear(id_dim + extra_dim, id_dim)
+    with torch.no_grad():
+        fuse.weight.zero_()
+        fuse.weight[:, :id_dim] = torch.eye(id_dim)
+        nn.init.normal_(fuse.weight[:, id_dim:], std=0.01)
+        fuse.bias.zero_()
+    return fuse
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE: row i of `a` should match row i of `b` among all rows of `b` (and vice versa)."""
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T / temperature
+    target = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+class MetaConcatItemTower(nn.Module):
+    def __init__(self, num_items: int, dim: int, meta: MetadataEncoder, cfg: NCFModelConfig):
+        super().__init__()
+        self.emb = nn.Embedding(num_items, dim)
+        nn.init.normal_(self.emb.weight, std=0.01)
+        self.meta = meta
+        self.proj = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
+        self.fuse = _fuse_layer(dim, cfg.meta_dim)
+
+    def forward(self, items: torch.Tensor):
+        _, _, pooled = self.meta(items)
+        return self.fuse(torch.cat([self.emb(items), self.proj(pooled)], dim=-1)), None
+
+
+class CrossAttentionItemTower(nn.Module):
+    def __init__(self, num_items: int, dim: int, meta: MetadataEncoder, cfg: NCFModelConfig):
+        super().__init__()
+        self.emb = nn.Embedding(num_items, dim)
+        nn.init.normal_(self.emb.weight, std=0.01)
+        self.meta = meta
+        self.query = nn.Linear(dim, cfg.meta_dim)
+        self.kv = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
+        self.attn = nn.MultiheadAttention(cfg.meta_dim, cfg.attn_heads, batch_first=True)
+        self.fuse = _fuse_layer(dim, cfg.meta_dim)
+        # Contrastive heads: ID view and (pooled) metadata view into one space.
+        self.id_view = nn.Linear(dim, cfg.meta_dim)
+        self.meta_view = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
+        self.contrastive_weight, self.temperature = cfg.contrastive_weight, cfg.temperature
+
+    def attend(self, items: torch.Tensor):
+        """-> (ID embeddings, attended metadata (B, meta_dim), weights (B, heads, L), pooled states)."""
+        states, mask, pooled = self.meta(items)
+        q_id = self.emb(items)
+        out, w = self.attn(
+            self.query(q_id).unsqueeze(1), self.kv(states), self.kv(states),
+            key_padding_mask=~mask, need_weights=True, average_attn_weights=False,
+        )
+        return q_id, out.squeeze(1), w.squeeze(2), pooled
+
+    def forward(self, items: torch.Tensor):
+        q_id, z, _, pooled = self.attend(items)
+        vec = self.fuse(torch.cat([q_id, z], dim=-1))
+        aux = None
+        if self.training and self.contrastive_weight > 0:
+            # One row per distinct item: duplicates in a batch would be false negatives of each other.
+            uniq, first = _first_occurrence(items)
+            if uniq.numel() > 1:
+                aux = self.contrastive_weight * info_nce(self.id_view(q_id[first]), self.meta_view(pooled[first]), self.temperature)
+        return vec, aux
+
+    @torch.no_grad()
+    def attention_weights(self, items: torch.Tensor, average_heads: bool = True) -> torch.Tensor:
+        """Weights of each item's ID query over its metadata tokens: (B, L) or (B, heads, L); rows sum to 1,
+        padding gets 0. Pair with `meta.tokenizer` / the token ids to show which words the model looked at."""
+        _, _, w, _ = self.attend(items)
+        return w.mean(1) if average_heads else w
+
+
+def _first_occurrence(items: torch.Tensor):
+    uniq, inv = torch.unique(items, return_inverse=True)
+    pos = torch.arange(items.shape[0], device=items.device)
+    first = torch.full((uniq.shape[0],), items.shape[0], device=items.device, dtype=torch.long).scatter_reduce(0, inv, pos, reduce="amin")
+    return uniq, first
+
+
+def build_model(
+    kind: ModelKind, num_users: int, num_items: int, cfg: NCFModelConfig,
+    lm_cfg: LMConfig | None = None, texts: list[str] | None = None, cache: dict | None = None, seed: int = 0,
+) -> NCF:
+    """Any of the five variants. LLM variants need `texts` (one per item index) and, in cache mode,
+    optionally a precomputed `cache` (rec_core.ncf.lm.build_or_load_cache)."""
+    if kind in ("gmf", "mlp", "neumf"):
+        return NCF(num_users, num_items, cfg, kind=kind)
+    if kind not in ("llm_concat", "llm_xattn"):
+        raise ValueError(f"unknown NCF model {kind!r}: gmf, mlp, neumf, llm_concat or llm_xattn")
+    if lm_cfg is None or texts is None:
+        raise ValueError(f"{kind} needs an LM config and one metadata text per item")
+    if len(texts) != num_items:
+        raise ValueError(f"{kind}: {len(texts)} metadata texts for {num_items} items")
+    meta = MetadataEncoder(lm_cfg, texts, need_tokens=kind == "llm_xattn", cache=cache, seed=seed)
+    dim = cfg.factors + cfg.layers[0] // 2  # NeuMF head: GMF half + MLP half
+    tower_cls = CrossAttentionItemTower if kind == "llm_xattn" else MetaConcatItemTower
+    model = NCF(num_users, num_items, cfg, kind="neumf", item_tower=tower_cls(num_items, dim, meta, cfg))
+    model.kind = kind
+    return model

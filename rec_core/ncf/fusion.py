@@ -59,10 +59,12 @@ class CrossAttentionItemTower(nn.Module):
         self.kv = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
         self.attn = nn.MultiheadAttention(cfg.meta_dim, cfg.attn_heads, batch_first=True)
         self.fuse = _fuse_layer(dim, cfg.meta_dim)
-        # Contrastive heads: ID view and (pooled) metadata view into one space.
-        self.id_view = nn.Linear(dim, cfg.meta_dim)
-        self.meta_view = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
+        # Contrastive heads: ID view and (pooled) metadata view into one space. Only built when used:
+        # DDP fails on parameters that never get a gradient.
         self.contrastive_weight, self.temperature = cfg.contrastive_weight, cfg.temperature
+        if self.contrastive_weight > 0:
+            self.id_view = nn.Linear(dim, cfg.meta_dim)
+            self.meta_view = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
 
     def attend(self, items: torch.Tensor):
         """-> (ID embeddings, attended metadata (B, meta_dim), weights (B, heads, L), pooled states)."""

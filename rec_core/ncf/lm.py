@@ -25,18 +25,15 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 
 def _tiny_lm(texts: list[str], seed: int):
     """A 1-layer random BERT and a word-level tokenizer fitted on `texts`: hub-free, deterministic."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-    words = sorted({w for t in texts for w in t.lower().replace(",", " ").replace(".", " ").split()})
+    norm, pre = normalizers.Lowercase(), pre_tokenizers.Whitespace()
+    words = sorted({w for t in texts for w, _ in pre.pre_tokenize_str(norm.normalize_str(t))})
     vocab = {w: i for i, w in enumerate(specials + words)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.normalizer = None
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    from tokenizers import normalizers
-
-    tok.normalizer = normalizers.Lowercase()
+    tok.normalizer, tok.pre_tokenizer = norm, pre
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
@@ -70,6 +67,20 @@ def load_lm(cfg: LMConfig, texts: list[str] | None = None, seed: int = 0):
     for p in model.parameters():
         p.requires_grad_(False)
     return model, tok
+
+
+def load_tokenizer(cfg: LMConfig, texts: list[str] | None = None, seed: int = 0):
+    """The tokenizer alone (to show which metadata tokens the attention weights point at)."""
+    from transformers import AutoTokenizer
+
+    if cfg.name == TINY:
+        return _tiny_lm(texts or [""], seed)[1]
+    gguf = cfg.gguf_file or (SMOLLM2_GGUF if cfg.name == "smollm2" else None)
+    tok = AutoTokenizer.from_pretrained(resolve_model(cfg.name), **({"gguf_file": gguf} if gguf else {}))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    tok.padding_side = "right"
+    return tok
 
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from jobs.common.data_cli import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data", help="datasets: list, pull (official source or --from mirror), stats")
+
 PRESET_HELP = "preset name: smoke (seconds, for tests), cpu (a real laptop-size run), gpu (full size)"
 SET_HELP = "override a config key, dotted, value parsed as YAML (repeatable): --set train.lr=3e-4"
 
@@ -97,6 +101,26 @@ def tune(
     typer.echo(json.dumps({"metric": s.metric, "mode": s.mode, "trials": s.num_trials,
                            "best_config": s.best_config, "best": s.best_metrics.get(s.metric)}, indent=2, default=str))
     typer.echo(f"experiment dir: {s.out_dir}", err=True)
+
+
+@app.command()
+def bench(
+    sections: list[str] = typer.Argument(None, help="sections to measure (default: all); see jobs/benchmarks/"),
+    quick: bool = typer.Option(False, help="smaller sizes for a fast look (marked in the output)"),
+    assemble_only: bool = typer.Option(False, "--assemble-only", help="only rebuild BENCHMARKS.md from stored sections"),
+) -> None:
+    """Measure benchmark sections and write BENCHMARKS.md (quality vs published anchors, speed ratios)."""
+    j = _job("bench")
+    sets = [f"quick={str(quick).lower()}"]
+    if assemble_only:
+        sets.append("sections=[]")
+    elif sections:
+        sets.append("sections=[" + ",".join(sections) + "]")
+    try:
+        res = run_job(j, preset="cpu", overrides=sets, out_dir=default_out_dir("bench"))
+    except (ConfigError, UserFacingError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps(res.metrics, indent=2))
 
 
 def main() -> None:

@@ -48,6 +48,15 @@ def trial_resources(job: Job, cfg) -> dict[str, float]:
     return {"CPU": 0.01}
 
 
+def _probe_value(v: Any) -> Any:
+    """One concrete value of a Tune domain, grid or constant, to validate the key and type up front."""
+    if isinstance(v, dict) and "grid_search" in v:
+        return v["grid_search"][0]
+    if hasattr(v, "sample"):
+        return v.sample()
+    return v
+
+
 def _to_override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
 
@@ -69,7 +78,7 @@ def tune_job(
     base = job.resolve(preset, None, overrides)
     space = mod.param_space(base)
     # Validate every dotted key against the config now, not inside a trial an hour from now.
-    probe = {k: (v.sample() if hasattr(v, "sample") else v) for k, v in space.items()}
+    probe = {k: _probe_value(v) for k, v in space.items()}
     job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in probe.items()])
 
     runtime.init_ray(base.runtime)

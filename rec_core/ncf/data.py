@@ -58,14 +58,24 @@ def sample_negatives(rng: np.random.Generator, users: np.ndarray, k: int, num_it
     `seen_codes` = sorted user*num_items+item codes. Rejection sampling, vectorised."""
     out = rng.integers(0, num_items, size=(len(users), k))
     uu = np.repeat(users, k).reshape(len(users), k)
-    for _ in range(100):
+    for _ in range(20):
         codes = _pair_codes(uu, out, num_items)
         pos = np.searchsorted(seen_codes, codes).clip(max=len(seen_codes) - 1)
         bad = seen_codes[pos] == codes
         if not bad.any():
             return out
         out[bad] = rng.integers(0, num_items, size=int(bad.sum()))
-    raise ValueError("could not sample negatives: some user has interacted with (almost) every item")
+    # Users who saw most of the catalogue: draw the leftovers exactly from their unseen items.
+    codes = _pair_codes(uu, out, num_items)
+    bad = seen_codes[np.searchsorted(seen_codes, codes).clip(max=len(seen_codes) - 1)] == codes
+    for row in np.unique(np.nonzero(bad)[0]):
+        u = int(users[row])
+        lo, hi = np.searchsorted(seen_codes, [u * num_items, (u + 1) * num_items])
+        unseen = np.setdiff1d(np.arange(num_items), seen_codes[lo:hi] - u * num_items)
+        if unseen.size == 0:
+            raise ValueError(f"could not sample negatives: user index {u} has interacted with every item")
+        out[row, bad[row]] = rng.choice(unseen, int(bad[row].sum()))
+    return out
 
 
 class PointwiseSampler:
@@ -110,7 +120,7 @@ def item_texts(items_df: pd.DataFrame | None, item_ids: np.ndarray, fields: list
         parts = []
         for f in fields:
             v = row.get(f) if f in row.index else None
-            if f == "year" and (v is None or (isinstance(v, float) and np.isnan(v))):
+            if f == "year" and _YEAR.search(str(row.get("title", "") or "")):
                 continue  # MovieLens titles already end in "(year)"
             if v is None or (isinstance(v, float) and np.isnan(v)):
                 continue

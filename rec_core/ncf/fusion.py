@@ -45,8 +45,10 @@ class MetaConcatItemTower(nn.Module):
         self.fuse = _fuse_layer(dim, cfg.meta_dim)
 
     def forward(self, items: torch.Tensor):
-        _, _, pooled = self.meta(items)
-        return self.fuse(torch.cat([self.emb(items), self.proj(pooled)], dim=-1)), None
+        # Work once per distinct item of the batch (a batch of 1024 pairs holds far fewer items).
+        uniq, inv = torch.unique(items, return_inverse=True)
+        _, _, pooled = self.meta(uniq)
+        return self.fuse(torch.cat([self.emb(uniq), self.proj(pooled)], dim=-1))[inv], None
 
 
 class CrossAttentionItemTower(nn.Module):
@@ -56,7 +58,9 @@ class CrossAttentionItemTower(nn.Module):
         nn.init.normal_(self.emb.weight, std=0.01)
         self.meta = meta
         self.query = nn.Linear(dim, cfg.meta_dim)
-        self.kv = nn.Sequential(nn.LayerNorm(meta.dim), nn.Linear(meta.dim, cfg.meta_dim))
+        # No LayerNorm before the projections: every LM here ends in a final norm already, and over
+        # B x L x d token states an extra one was the most expensive op of a training step.
+        self.kv = nn.Linear(meta.dim, cfg.meta_dim)
         self.attn = nn.MultiheadAttention(cfg.meta_dim, cfg.attn_heads, batch_first=True)
         self.fuse = _fuse_layer(dim, cfg.meta_dim)
         # Contrastive heads: ID view and (pooled) metadata view into one space. Only built when used:
@@ -70,21 +74,19 @@ class CrossAttentionItemTower(nn.Module):
         """-> (ID embeddings, attended metadata (B, meta_dim), weights (B, heads, L), pooled states)."""
         states, mask, pooled = self.meta(items)
         q_id = self.emb(items)
-        out, w = self.attn(
-            self.query(q_id).unsqueeze(1), self.kv(states), self.kv(states),
-            key_padding_mask=~mask, need_weights=True, average_attn_weights=False,
-        )
+        kv = self.kv(states)  # keys and values share one projection of the token states
+        out, w = self.attn(self.query(q_id).unsqueeze(1), kv, kv, key_padding_mask=~mask, need_weights=True, average_attn_weights=False)
         return q_id, out.squeeze(1), w.squeeze(2), pooled
 
     def forward(self, items: torch.Tensor):
-        q_id, z, _, pooled = self.attend(items)
-        vec = self.fuse(torch.cat([q_id, z], dim=-1))
+        # Attend once per distinct item of the batch; this also gives InfoNCE one row per item
+        # (duplicates would be false negatives of each other).
+        uniq, inv = torch.unique(items, return_inverse=True)
+        q_id, z, _, pooled = self.attend(uniq)
+        vec = self.fuse(torch.cat([q_id, z], dim=-1))[inv]
         aux = None
-        if self.training and self.contrastive_weight > 0:
-            # One row per distinct item: duplicates in a batch would be false negatives of each other.
-            uniq, first = _first_occurrence(items)
-            if uniq.numel() > 1:
-                aux = self.contrastive_weight * info_nce(self.id_view(q_id[first]), self.meta_view(pooled[first]), self.temperature)
+        if self.training and self.contrastive_weight > 0 and uniq.numel() > 1:
+            aux = self.contrastive_weight * info_nce(self.id_view(q_id), self.meta_view(pooled), self.temperature)
         return vec, aux
 
     @torch.no_grad()
@@ -93,13 +95,6 @@ class CrossAttentionItemTower(nn.Module):
         padding gets 0. Pair with `meta.tokenizer` / the token ids to show which words the model looked at."""
         _, _, w, _ = self.attend(items)
         return w.mean(1) if average_heads else w
-
-
-def _first_occurrence(items: torch.Tensor):
-    uniq, inv = torch.unique(items, return_inverse=True)
-    pos = torch.arange(items.shape[0], device=items.device)
-    first = torch.full((uniq.shape[0],), items.shape[0], device=items.device, dtype=torch.long).scatter_reduce(0, inv, pos, reduce="amin")
-    return uniq, first
 
 
 def build_model(

@@ -119,9 +119,9 @@ def encode_all(model, input_ids, mask, batch_size: int, progress: bool = True) -
     return torch.cat(chunks)
 
 
-def cache_key(cfg: LMConfig, texts: list[str], need_tokens: bool, seed: int) -> str:
+def cache_key(cfg: LMConfig, texts: list[str], seed: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([cfg.name, cfg.gguf_file, cfg.max_length, cfg.pooling, cfg.cache_dtype, need_tokens, seed if cfg.name == TINY else 0]).encode())
+    h.update(json.dumps([cfg.name, cfg.gguf_file, cfg.max_length, cfg.pooling, cfg.cache_dtype, seed if cfg.name == TINY else 0]).encode())
     for t in texts:
         h.update(t.encode("utf-8", "replace") + b"\0")
     return h.hexdigest()[:20]
@@ -130,14 +130,19 @@ def cache_key(cfg: LMConfig, texts: list[str], need_tokens: bool, seed: int) -> 
 def build_or_load_cache(cfg: LMConfig, texts: list[str], cache_dir: Path | None, need_tokens: bool, seed: int = 0) -> dict:
     """{'states' (N,L,d) or None, 'mask' (N,L), 'pooled' (N,d)} from disk when present, else computed and saved.
     The file name hashes the LM, its settings and every text, so a changed text never reuses a stale cache."""
-    path = Path(cache_dir) / f"lm_{cache_key(cfg, texts, need_tokens, seed)}.pt" if cache_dir else None
+    path = Path(cache_dir) / f"lm_{cache_key(cfg, texts, seed)}.pt" if cache_dir else None
     if path is not None and path.exists():
         try:
-            return torch.load(path, map_location="cpu")
+            cache = torch.load(path, map_location="cpu")
+            if cache.get("states") is not None or not need_tokens:
+                # one file serves both: a token-state cache also answers a pooled-only request
+                return cache if need_tokens else {**cache, "states": None}
         except Exception as e:  # a torn write from a killed run: recompute rather than crash
             log.warning("LM cache %s unreadable (%s); recomputing", path, e)
     model, tok = load_lm(cfg, texts, seed)
     ids, mask = tokenize(tok, texts, cfg.max_length)
+    used = int(mask.sum(1).max())  # max_length is a cap: drop columns no item reaches
+    ids, mask = ids[:, :used], mask[:, :used]
     states = encode_all(model, ids, mask, cfg.encode_batch_size)
     dt = _DTYPES[cfg.cache_dtype]
     cache = {"states": states.to(dt) if need_tokens else None, "mask": mask, "pooled": pool(states, mask, cfg.pooling).to(dt)}
@@ -194,11 +199,16 @@ class MetadataEncoder(nn.Module):
     def forward(self, items: torch.Tensor):
         if self.mode == "cache":
             mask = self.mask[items]
-            states = self.states[items].float() if self.need_tokens else None
+            states = None
+            if self.need_tokens:
+                used = int(mask.sum(1).max())
+                mask, states = mask[:, :used], self.states[items, :used].float()
             return states, mask, self.pooled[items].float()
         uniq, inv = torch.unique(items, return_inverse=True)
+        mask_u = self.mask[uniq]
+        used = int(mask_u.sum(1).max())  # right padding: later columns are padding for every row
+        mask_u = mask_u[:, :used]
         with torch.set_grad_enabled(self.tuned and torch.is_grad_enabled()):
-            states_u = lm_states(self.lm, self.input_ids[uniq], self.mask[uniq])
-        mask = self.mask[items]
-        states = states_u[inv]
+            states_u = lm_states(self.lm, self.input_ids[uniq][:, :used], mask_u)
+        states, mask = states_u[inv], mask_u[inv]
         return states, mask, pool(states, mask, self.pooling)

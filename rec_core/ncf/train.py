@@ -36,23 +36,29 @@ def epoch_loader(sampler: PointwiseSampler, epoch: int, batch_size: int, seed: i
 
 
 def train_local(model: NCF, data: NCFData, epochs: int, lr: float = 1e-3, batch_size: int = 256, num_negatives: int = 4,
-                seed: int = 0, weight_decay: float = 0.0, eval_every: int = 0) -> list[dict]:
-    """Plain single-process training (tests, notebooks). Returns one dict per epoch."""
+                seed: int = 0, weight_decay: float = 0.0, eval_every: int = 0, full_ranking: bool = False) -> list[dict]:
+    """Plain single-process training (tests, notebooks, benchmarks): the Ray job's loss, sampler and
+    evaluation without the Ray Train wrapper. Returns one dict per epoch (loss, epoch_s, and every
+    `eval_every` epochs valid/* and test/* metrics)."""
+    import time
+
     torch.manual_seed(seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     sampler = sampler_for(data, num_negatives, seed)
+    exclude = data.user_items() if full_ranking else None
     history = []
     for epoch in range(epochs):
         model.train()
-        total, n = 0.0, 0
+        total, n, t0 = 0.0, 0, time.perf_counter()
         for u, i, y in epoch_loader(sampler, epoch, batch_size, seed):
             loss, _ = loss_fn(model, u, i, y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total, n = total + loss.item() * len(u), n + len(u)
-        row = {"epoch": epoch, "loss": total / max(n, 1)}
+        row = {"epoch": epoch, "loss": total / max(n, 1), "epoch_s": time.perf_counter() - t0}
         if eval_every and (epoch + 1) % eval_every == 0:
-            row.update({f"valid/{k}": v for k, v in evaluate(model, data.valid).items()})
+            row.update({f"valid/{k}": v for k, v in evaluate(model, data.valid, exclude).items()})
+            row.update({f"test/{k}": v for k, v in evaluate(model, data.test, exclude).items()})
         history.append(row)
     return history

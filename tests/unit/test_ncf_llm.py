@@ -65,7 +65,9 @@ def test_attention_weights_shape_and_sum(data):
     w = m.item_tower.attention_weights(items)
     per_head = m.item_tower.attention_weights(items, average_heads=False)
     mask = m.item_tower.meta.mask[items]
-    assert w.shape == (4, 10) and per_head.shape == (4, 2, 10)
+    length = int(mask.sum(1).max())  # padding columns no item in the batch uses are dropped
+    mask = mask[:, :length]
+    assert 5 <= length <= 10 and w.shape == (4, length) and per_head.shape == (4, 2, length)
     assert torch.allclose(w.sum(-1), torch.ones(4), atol=1e-5)
     assert torch.allclose(per_head.sum(-1), torch.ones(4, 2), atol=1e-5)
     assert (w[~mask] == 0).all() and (w[mask] > 0).all()
@@ -131,7 +133,7 @@ def test_cache_is_written_once_and_keyed_by_text(tmp_path, data):
     lm = _lm()
     c1 = build_or_load_cache(lm, data.item_texts, tmp_path, need_tokens=True)
     files = list(tmp_path.glob("lm_*.pt"))
-    assert len(files) == 1 and c1["states"].shape[:2] == (data.num_items, 10)
+    assert len(files) == 1 and c1["states"].shape[0] == data.num_items and c1["states"].shape[1] <= 10
     c2 = build_or_load_cache(lm, data.item_texts, tmp_path, need_tokens=True)
     assert torch.equal(c1["pooled"], c2["pooled"]) and len(list(tmp_path.glob("lm_*.pt"))) == 1
     build_or_load_cache(lm, [t + " x" for t in data.item_texts], tmp_path, need_tokens=True)

@@ -141,3 +141,25 @@ def test_cache_is_written_once_and_keyed_by_text(tmp_path, data):
     # a torn file is recomputed, not a crash
     files[0].write_bytes(b"garbage")
     assert torch.equal(build_or_load_cache(lm, data.item_texts, tmp_path, need_tokens=True)["pooled"], c1["pooled"])
+
+
+def test_token_cross_attention_equals_torch_multihead_attention():
+    from rec_core.ncf.fusion import TokenCrossAttention
+
+    torch.manual_seed(0)
+    ours = TokenCrossAttention(d_attn=8, d_lm=12, heads=2)
+    ref = torch.nn.MultiheadAttention(8, 2, kdim=12, vdim=12, batch_first=True)
+    with torch.no_grad():
+        ref.q_proj_weight.copy_(ours.q_proj.weight)
+        ref.k_proj_weight.copy_(ours.k_proj.weight)
+        ref.v_proj_weight.copy_(ours.v_proj.weight)
+        ref.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
+        ref.out_proj.load_state_dict(ours.out_proj.state_dict())
+    q, states = torch.randn(5, 8), torch.randn(5, 7, 12)
+    mask = torch.ones(5, 7, dtype=torch.bool)
+    mask[1, 3:] = False
+    mask[4, 1:] = False
+    out, w = ours(q, states, mask)
+    out_ref, w_ref = ref(q[:, None], states, states, key_padding_mask=~mask, average_attn_weights=False)
+    assert torch.allclose(out, out_ref[:, 0], atol=1e-5)
+    assert torch.allclose(w, w_ref[:, :, 0], atol=1e-6)

@@ -133,8 +133,7 @@ def _fit(cfg: Config, ctx: RunContext, data, kind: str, init_state=None):
     res = fit_torch(train_loop, _loop_cfg(cfg, ctx, data, kind, init_state), cfg.train, run_dir=ctx.out_dir / "train", name=kind)
     if not res.history:
         raise UserFacingError(f"ncf: training {kind} reported nothing (see {ctx.out_dir / 'train'})")
-    for h in res.history[-(cfg.train.epochs):]:
-        ctx.report_progress({k: v for k, v in h.items() if isinstance(v, (int, float))})
+    # No ctx.report_progress here: under `genrec tune` the trainer's own per-epoch reports reach Tune.
     return res
 
 

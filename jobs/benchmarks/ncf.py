@@ -43,7 +43,7 @@ def _cache_dir():
     return default_data_dir() / "ncf_lm_cache"
 
 
-def run_dataset(name: str, seeds: list[int], epochs: int, log_path: str | None = None) -> dict:
+def run_dataset(name: str, seeds: list[int], epochs: int, log_path: str | None = None, keys: list[str] | None = None) -> dict:
     """{row key: [best-valid-epoch metrics per seed]} for one dataset (runs in its own process). With
     `log_path`, each finished (seed, model) is appended there as a JSON line as soon as it is done."""
     import json
@@ -62,8 +62,12 @@ def run_dataset(name: str, seeds: list[int], epochs: int, log_path: str | None =
     for seed in seeds:
         trained = {}
         for _, key in ROWS:
+            if keys is not None and key not in keys:
+                continue
             torch.manual_seed(seed)
             if key == "neumf_pre":
+                if not {"gmf", "mlp"} <= set(trained):
+                    raise ValueError("neumf_pre needs the gmf and mlp rows in the same run")
                 model = neumf_from_pretrained(trained["gmf"], trained["mlp"], cfg)
             else:
                 if key.startswith("llm") and "tokens" not in caches:
@@ -203,8 +207,12 @@ def results_from_log(log_path: str) -> dict:
     import json
 
     results: dict = {}
+    seen = set()
     for line in open(log_path):
         r = json.loads(line)
+        if (r["dataset"], r["model"], r["seed"]) in seen:  # several logs may be concatenated
+            continue
+        seen.add((r["dataset"], r["model"], r["seed"]))
         res = results.setdefault(r["dataset"], {key: [] for _, key in ROWS})
         res["_stats"] = r.pop("stats")
         res[r.pop("model")].append(r)

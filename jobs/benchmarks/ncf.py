@@ -158,13 +158,14 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         f"Protocol: NCF leave-latest-one-out; the held-out item is ranked among 99 sampled negatives (HR@10, NDCG@10) "
         f"and, as a second view, among all items the user has not trained on (full Recall@10 / NDCG@10). Validation = "
         f"each user's last remaining interaction; test figures are read at the epoch with the best validation NDCG@10. "
-        f"Mean ± std over {n_seeds} training seed(s) (the split is fixed, seed 0). Sizes chosen to finish on a shared "
-        f"2-core CPU: {epochs} epoch(s), factors {NCF_SIZES['factors']}, MLP {NCF_SIZES['layers']}, "
+        f"Mean ± std over up to {n_seeds} training seed(s) (the `seeds` column says how many finished; the split is "
+        f"fixed, seed 0). Sizes chosen to finish on a shared 2-core CPU: {epochs} epoch(s) per model (the pre-trained "
+        f"NeuMF adds its epoch(s) on top of the GMF and MLP rows it starts from), factors {NCF_SIZES['factors']}, MLP {NCF_SIZES['layers']}, "
         f"{TRAIN['num_negatives']} negatives per positive, batch {TRAIN['batch_size']}, Adam lr {TRAIN['lr']}; LLM variants "
         f"read item text = title (year), genres (+ tags on ml-latest-small) with all-MiniLM-L6-v2 (frozen, states cached, "
         f"{LM['max_length']} tokens), fused into a {NCF_SIZES['meta_dim']}-d space; cross-attention uses "
         f"{NCF_SIZES['attn_heads']} heads and InfoNCE weight {NCF_SIZES['contrastive_weight']}, temperature "
-        f"{NCF_SIZES['temperature']}. Total training time of this table: {train_s / 60:.1f} min.",
+        f"{NCF_SIZES['temperature']}." + (f" Total training time of this table: {train_s / 60:.1f} min." if train_s else ""),
         "",
     ]
     for name, res in results.items():

@@ -198,7 +198,7 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         f"| dynamic, MiniLM + LoRA r=8 (trained) | {speed['dynamic_lora8'] / speed['cache']:.1f}x |",
         "",
         "Reproduce: `python -m jobs.bench --set sections=[ncf]`" + (" --set quick=true" if quick else "") + "; one row through "
-        "Ray Train: `genrec run ncf --preset cpu --set model=llm_xattn --set train.epochs=4` (dataset=ml-latest-small to switch).",
+        "Ray Train: `genrec run ncf --preset cpu --set model=llm_xattn --set train.epochs=1` (dataset=ml-latest-small to switch).",
     ]
     return "\n".join(lines)
 

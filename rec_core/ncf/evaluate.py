@@ -1,0 +1,67 @@
+"""NCF protocol (1 held-out positive ranked among sampled negatives: HR@K, NDCG@K) and full ranking
+(the positive among every item the user has not trained on: Recall@K, NDCG@K), via rec_core.metrics."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from rec_core.metrics import ndcg_at_k, ranks_from_scores, recall_at_k
+from rec_core.ncf.data import EvalSet
+from rec_core.ncf.models import NCF
+
+
+def _device(model: NCF) -> torch.device:
+    return model.user_emb.weight.device
+
+
+@torch.no_grad()
+def sampled_ranks(model: NCF, ev: EvalSet, item_vectors: torch.Tensor | None = None, batch: int = 512) -> np.ndarray:
+    """Rank of the positive among [positive + negatives]: how many negatives score strictly higher."""
+    was = model.training
+    model.eval()
+    dev = _device(model)
+    iv = item_vectors if item_vectors is not None else model.all_item_vectors()
+    ranks = []
+    for s in range(0, len(ev), batch):
+        users = torch.tensor(ev.users[s : s + batch], device=dev)
+        cand = torch.as_tensor(np.concatenate([ev.positives[s : s + batch, None], ev.negatives[s : s + batch]], axis=1), device=dev)
+        scores = model.score_candidates(users, cand, iv)
+        ranks.append((scores[:, 1:] > scores[:, :1]).sum(1).cpu().numpy())
+    model.train(was)
+    return np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
+
+
+@torch.no_grad()
+def full_ranks(model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray], item_vectors: torch.Tensor | None = None, batch: int = 64) -> np.ndarray:
+    """Rank of the positive among all items, the user's `exclude[user]` items masked out."""
+    was = model.training
+    model.eval()
+    dev = _device(model)
+    iv = item_vectors if item_vectors is not None else model.all_item_vectors()
+    all_items = torch.arange(model.num_items, device=dev)
+    ranks = []
+    for s in range(0, len(ev), batch):
+        users = torch.tensor(ev.users[s : s + batch], device=dev)
+        scores = model.score_candidates(users, all_items.expand(len(users), -1), iv).float().cpu().numpy()
+        ex = [np.setdiff1d(exclude[u], [p]) for u, p in zip(ev.users[s : s + batch], ev.positives[s : s + batch])]
+        ranks.append(ranks_from_scores(scores, ev.positives[s : s + batch], ex))
+    model.train(was)
+    return np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
+
+
+def evaluate(model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray] | None = None, ks: Sequence[int] = (10,)) -> dict[str, float]:
+    """{'hr@10', 'ndcg@10'} (NCF protocol) and, with `exclude`, {'full_recall@10', 'full_ndcg@10'}."""
+    iv = model.all_item_vectors()
+    r = sampled_ranks(model, ev, iv)
+    out = {}
+    for k in ks:
+        out[f"hr@{k}"] = recall_at_k(r, k)
+        out[f"ndcg@{k}"] = ndcg_at_k(r, k)
+    if exclude is not None:
+        f = full_ranks(model, ev, exclude, iv)
+        for k in ks:
+            out[f"full_recall@{k}"] = recall_at_k(f, k)
+            out[f"full_ndcg@{k}"] = ndcg_at_k(f, k)
+    return out

@@ -128,7 +128,7 @@ def _sharded_valid_ndcg(model, vocab, item_tokens, valid, beams, batch_size, max
 
 def train_loop(c: dict) -> None:
     from jobs.common.train import WorkerSession
-    from rec_core.generative.data import TigerCollator, WindowDataset
+    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset
     from rec_core.generative.train import tiger_loss, warmup_inverse_sqrt
 
     train_cfg: TrainConfig = TrainConfig.model_validate(c["train"])
@@ -139,8 +139,10 @@ def train_loop(c: dict) -> None:
     sess = WorkerSession(train_cfg, model, lambda params: torch.optim.AdamW(params, lr=train_cfg.lr,
                                                                               weight_decay=train_cfg.weight_decay))
     ds = WindowDataset(*c["windows"])
-    loader = sess.prepare_loader(torch.utils.data.DataLoader(
-        ds, batch_size=train_cfg.batch_size, shuffle=True, collate_fn=TigerCollator(vocab, c["item_tokens"], ds, c["max_history"])))
+    # Each item of LengthBuckets is a whole batch of similar-length windows: far less padding.
+    buckets = LengthBuckets(ds, train_cfg.batch_size, seed=c["seed"])
+    collate = BucketCollator(TigerCollator(vocab, c["item_tokens"], ds, c["max_history"]))
+    loader = sess.prepare_loader(torch.utils.data.DataLoader(buckets, batch_size=1, shuffle=True, collate_fn=collate))
     sched = warmup_inverse_sqrt(sess.optimizer, c["warmup_steps"])
     extra = dict(sess.extra_state or {})
     best, bad = extra.get("best", -1.0), extra.get("bad", 0)
@@ -180,7 +182,8 @@ def _metrics_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def most_popular_metrics(split, ev: EvalConfig) -> dict[str, dict]:
+def most_popular_metrics(split, ev) -> dict[str, dict]:
+    """`ev`: any config with `exclude_history` (the masking policy is the same for every model)."""
     from rec_core.baselines import MostPopular
     from rec_core.evaluation import ScoreRanker, evaluate_splits
 

@@ -51,8 +51,9 @@ class SASRec(nn.Module):
         h = self.encoder(x, mask=causal, src_key_padding_mask=None)
         return self.norm(h)
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        h = self(batch["seq"])
+    def loss(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """`hidden`: the encoder output when the forward ran through a DDP/DeepSpeed wrapper."""
+        h = self(batch["seq"]) if hidden is None else hidden
         valid = batch["pos"] > 0
         h, pos = h[valid], batch["pos"][valid]
         if self.cfg.loss == "ce":

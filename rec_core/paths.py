@@ -17,12 +17,13 @@ def default_data_dir() -> Path:
 
 
 def default_mirror() -> Path | None:
-    """GENREC_MIRROR, else ../shared/data beside the checkout (or beside the cwd) when it exists."""
+    """GENREC_MIRROR, else the nearest `shared/data` beside the checkout or one of its parents (or the cwd's)."""
     env = os.environ.get("GENREC_MIRROR")
     if env:
         return Path(env).expanduser()
-    for base in (REPO_ROOT, Path.cwd()):
-        cand = base.parent / "shared" / "data"
-        if cand.is_dir():
-            return cand
+    for base in (REPO_ROOT, Path.cwd().resolve()):
+        for parent in base.parents:
+            cand = parent / "shared" / "data"
+            if cand.is_dir():
+                return cand
     return None

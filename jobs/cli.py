@@ -1,0 +1,135 @@
+"""`genrec`: list, run, submit and tune jobs; manage datasets; benchmarks.
+
+    genrec list
+    genrec run demo --preset cpu
+    genrec run semantic_ids --preset smoke --set dataset=beauty --set quantizer=rqkmeans
+    genrec submit tiger --address http://head:8265 --preset gpu
+    genrec tune tiger --preset cpu --samples 8
+    genrec data list | pull NAME | stats NAME --json
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from jobs.common.job import UserFacingError, default_out_dir, run_job
+from jobs.common.registry import all_jobs, get_job
+from rec_core.config import ConfigError
+
+app = typer.Typer(
+    help="genrec-ray: distributed training of GenAI recommenders on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from jobs.common.data_cli import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data", help="datasets: list, pull (official source or --from mirror), stats")
+
+PRESET_HELP = "preset name: smoke (seconds, for tests), cpu (a real laptop-size run), gpu (full size)"
+SET_HELP = "override a config key, dotted, value parsed as YAML (repeatable): --set train.lr=3e-4"
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _job(name: str):
+    try:
+        return get_job(name)
+    except KeyError as e:
+        _fail(str(e).strip("'\""))
+
+
+@app.command("list")
+def list_jobs() -> None:
+    """List the jobs, their presets and whether the demo runs them."""
+    rows = [(j.name, ",".join(j.presets()), "demo" if j.in_demo else "", j.summary) for j in all_jobs()]
+    w = max((len(r[0]) for r in rows), default=4)
+    p = max((len(r[1]) for r in rows), default=7)
+    for name, presets, demo, summary in rows:
+        typer.echo(f"{name:<{w}}  {presets:<{p}}  {demo:<4}  {summary}")
+
+
+@app.command()
+def run(
+    job: str = typer.Argument(..., help="job name (see `genrec list`)"),
+    preset: str = typer.Option("cpu", "--preset", "-p", help=PRESET_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML layered over the preset"),
+    sets: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run dir (default runs/<job>-<utc time>)"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray address; default RAY_ADDRESS or an embedded local Ray"),
+) -> None:
+    """Run a job on the embedded local Ray (or --address). Writes config.json, metrics.json, report.md."""
+    j = _job(job)
+    all_sets = list(sets) + ([f"runtime.address={address}"] if address else [])
+    out_dir = out or default_out_dir(job)
+    try:
+        res = run_job(j, preset=preset, config_file=config, overrides=all_sets, out_dir=out_dir)
+    except (ConfigError, UserFacingError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps(res.metrics, indent=2, sort_keys=True))
+    typer.echo(f"run dir: {out_dir}", err=True)
+
+
+@app.command()
+def tune(
+    job: str = typer.Argument(..., help="job with a search space in tune_spaces/"),
+    preset: str = typer.Option("cpu", "--preset", "-p", help=PRESET_HELP),
+    sets: list[str] = typer.Option([], "--set", "-s", help=SET_HELP + " (fixed for every trial)"),
+    samples: int = typer.Option(8, "--samples", "-n", min=1, help="number of trials"),
+    max_concurrent: Optional[int] = typer.Option(None, help="cap on parallel trials (default: as many as fit)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="experiment dir (default runs/tune-<job>-<time>)"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray address"),
+) -> None:
+    """Search a job's hyperparameters with Ray Tune (ASHA), trials in parallel across the cluster."""
+    from jobs.common.tune import tune_job
+
+    j = _job(job)
+    all_sets = list(sets) + ([f"runtime.address={address}"] if address else [])
+    out_dir = out or default_out_dir(f"tune-{job}")
+    try:
+        s = tune_job(j, preset, all_sets, samples, out_dir, max_concurrent)
+    except (ConfigError, UserFacingError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps({"metric": s.metric, "mode": s.mode, "trials": s.num_trials,
+                           "best_config": s.best_config, "best": s.best_metrics.get(s.metric)}, indent=2, default=str))
+    typer.echo(f"experiment dir: {s.out_dir}", err=True)
+
+
+@app.command()
+def bench(
+    sections: list[str] = typer.Argument(None, help="sections to measure (default: all); see jobs/benchmarks/"),
+    quick: bool = typer.Option(False, help="smaller sizes for a fast look (marked in the output)"),
+    assemble_only: bool = typer.Option(False, "--assemble-only", help="only rebuild BENCHMARKS.md from stored sections"),
+) -> None:
+    """Measure benchmark sections and write BENCHMARKS.md (quality vs published anchors, speed ratios)."""
+    j = _job("bench")
+    sets = [f"quick={str(quick).lower()}"]
+    if assemble_only:
+        sets.append("sections=[]")
+    elif sections:
+        sets.append("sections=[" + ",".join(sections) + "]")
+    try:
+        res = run_job(j, preset="cpu", overrides=sets, out_dir=default_out_dir("bench"))
+    except (ConfigError, UserFacingError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps(res.metrics, indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""One Ray Train harness for every PyTorch model here: DDP or DeepSpeed, checkpoints, resume.
+
+Driver side: `fit_torch(train_loop, loop_cfg, train_cfg, run_dir, name)` builds a `TorchTrainer`
+(Ray Train V2). Re-running with the same run_dir resumes from its newest checkpoint (Ray restores it
+through `ray.train.get_checkpoint()`).
+
+Worker side: `WorkerSession` hides the DDP/DeepSpeed difference behind `step(loss)` and
+`report(metrics, epoch)`, and saves/restores model, optimizer and the loop's own state.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rec_core.config import TrainConfig
+
+MODEL_FILE = "model.pt"
+STATE_FILE = "train_state.pt"
+HISTORY_FILE = "history.json"
+DS_TAG = "deepspeed"
+
+# Set by jobs.common.tune inside a Tune trial, so every trainer forwards its reports to Tune.
+_TUNE_CALLBACKS: list = []
+
+
+@dataclass
+class TorchRunResult:
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_dir: Path | None = None
+    best_checkpoint_dir: Path | None = None
+
+
+def deepspeed_config(t: TrainConfig) -> dict:
+    zero: dict[str, Any] = {"stage": t.zero_stage}
+    if t.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu"}
+    return {
+        "train_micro_batch_size_per_gpu": t.batch_size,
+        "gradient_accumulation_steps": 1,
+        "zero_optimization": zero,
+        "bf16": {"enabled": t.precision == "bf16"},
+        "fp16": {"enabled": t.precision == "fp16"},
+        # We pass torch's own AdamW as the client optimizer: no compiled op needed on CPU.
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 10**9,
+    }
+
+
+def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_mode: str = "max", keep: int = 2):
+    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, Tune forwarding."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    ckpt = CheckpointConfig(
+        num_to_keep=keep,
+        checkpoint_score_attribute=score_metric,
+        checkpoint_score_order=score_mode,
+    ) if score_metric else CheckpointConfig(num_to_keep=keep)
+    return RunConfig(
+        name=name,
+        storage_path=str(Path(run_dir).resolve()),
+        checkpoint_config=ckpt,
+        failure_config=FailureConfig(max_failures=0),
+        callbacks=list(_TUNE_CALLBACKS),
+    )
+
+
+def fit_torch(
+    train_loop: Callable[[dict], None],
+    loop_cfg: dict,
+    train: TrainConfig,
+    run_dir: Path,
+    name: str,
+    score_metric: str | None = None,
+    score_mode: str = "max",
+    datasets: dict | None = None,
+) -> TorchRunResult:
+    """Run `train_loop(loop_cfg)` on `train.num_workers` Ray Train workers. Resumes when possible."""
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    run_dir = Path(run_dir)
+    if not train.resume and (run_dir / name).exists():
+        shutil.rmtree(run_dir / name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = dict(loop_cfg)
+    cfg["__train__"] = train.model_dump()
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=cfg,
+        scaling_config=ScalingConfig(
+            num_workers=train.num_workers,
+            use_gpu=train.use_gpu,
+            resources_per_worker=train.resources_per_worker(),
+        ),
+        torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
+        run_config=run_config(run_dir, name, score_metric, score_mode),
+        datasets=datasets,
+    )
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    latest = Path(result.checkpoint.path) if result.checkpoint else None
+    best = latest
+    if score_metric and result.best_checkpoints:
+        pick = max if score_mode == "max" else min
+        ck, _ = pick(result.best_checkpoints, key=lambda cm: cm[1].get(score_metric, float("-inf")))
+        best = Path(ck.path)
+    history: list[dict] = []
+    if latest and (latest / HISTORY_FILE).exists():
+        history = json.loads((latest / HISTORY_FILE).read_text())
+    return TorchRunResult(metrics=dict(result.metrics or {}), history=history, checkpoint_dir=latest, best_checkpoint_dir=best)
+
+
+def load_model_state(checkpoint_dir: Path | str, map_location: str = "cpu") -> dict:
+    """Plain state_dict of the unwrapped module, as saved by WorkerSession."""
+    path = Path(checkpoint_dir) / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no {MODEL_FILE} in checkpoint {checkpoint_dir}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def train_config_from_loop(loop_cfg: dict) -> TrainConfig:
+    return TrainConfig.model_validate(loop_cfg["__train__"])
+
+
+class WorkerSession:
+    """Inside `train_loop`: wraps the model (DDP or DeepSpeed), steps, checkpoints, restores."""
+
+    def __init__(
+        self,
+        train: TrainConfig | dict,
+        model: torch.nn.Module,
+        optimizer_factory: Callable[[Any], torch.optim.Optimizer],
+    ):
+        import ray.train
+        import ray.train.torch
+
+        self.train = train if isinstance(train, TrainConfig) else train_config_from_loop(train)
+        ctx = ray.train.get_context()
+        self.rank = ctx.get_world_rank()
+        self.world_size = ctx.get_world_size()
+        self.is_main = self.rank == 0
+        self.device = ray.train.torch.get_device()
+        self.history: list[dict] = []
+        self.extra_state: dict = {}
+        self.start_epoch = 0
+        if self.train.deepspeed:
+            import deepspeed
+
+            model = model.to(self.device)
+            optimizer = optimizer_factory(model.parameters())
+            self.model, self.optimizer, _, _ = deepspeed.initialize(
+                model=model, optimizer=optimizer, config=deepspeed_config(self.train), dist_init_required=False
+            )
+            self.module = self.model.module
+        else:
+            self.model = ray.train.torch.prepare_model(model)
+            self.module = self.model.module if hasattr(self.model, "module") else self.model
+            self.optimizer = optimizer_factory(self.model.parameters())
+        self._restore()
+
+    # -- training ------------------------------------------------------------------------------
+    def prepare_loader(self, loader):
+        import ray.train.torch
+
+        return ray.train.torch.prepare_data_loader(loader)
+
+    def autocast(self):
+        """bf16/fp16 autocast for the DDP path (DeepSpeed casts itself)."""
+        if self.train.deepspeed or self.train.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.train.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def step(self, loss: torch.Tensor) -> None:
+        if self.train.deepspeed:
+            self.model.backward(loss)
+            self.model.step()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def train_mode(self, on: bool = True) -> None:
+        self.model.train(on)
+
+    # -- reporting and checkpoints -------------------------------------------------------------
+    def report(self, metrics: dict[str, Any], epoch: int, extra_state: dict | None = None, force_checkpoint: bool = False) -> None:
+        """Report once per epoch on EVERY worker (Ray syncs on it); checkpoint every N epochs and at the end."""
+        import ray.train
+
+        row = {**{k: _plain(v) for k, v in metrics.items()}, "epoch": epoch}
+        self.history.append(row)
+        last = epoch + 1 >= self.train.epochs
+        if not (force_checkpoint or last or (epoch + 1) % self.train.checkpoint_every == 0):
+            ray.train.report(row)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            wrote = self._save(Path(d), epoch, extra_state or {})
+            ckpt = ray.train.Checkpoint.from_directory(d) if wrote else None
+            ray.train.report(row, checkpoint=ckpt)
+
+    def _save(self, d: Path, epoch: int, extra_state: dict) -> bool:
+        if self.train.deepspeed:
+            # Every rank writes its ZeRO shards; Ray merges the rank directories into one checkpoint.
+            self.model.save_checkpoint(str(d), tag=DS_TAG)
+            if self.train.zero_stage == 3:
+                state = self.model._zero3_consolidated_16bit_state_dict()
+            else:
+                state = self.module.state_dict()
+        else:
+            state = self.module.state_dict() if self.is_main else None
+        if not self.is_main:
+            return self.train.deepspeed
+        torch.save({k: v.detach().cpu() for k, v in state.items()}, d / MODEL_FILE)
+        train_state = {"epoch": epoch, "extra": extra_state}
+        if not self.train.deepspeed:
+            train_state["optimizer"] = self.optimizer.state_dict()
+        torch.save(train_state, d / STATE_FILE)
+        (d / HISTORY_FILE).write_text(json.dumps(self.history))
+        return True
+
+    def _restore(self) -> None:
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        if ckpt is None:
+            return
+        with ckpt.as_directory() as d:
+            d = Path(d)
+            if self.train.deepspeed and (d / DS_TAG).exists():
+                self.model.load_checkpoint(str(d), tag=DS_TAG)
+            else:
+                self.module.load_state_dict(torch.load(d / MODEL_FILE, map_location=self.device, weights_only=True))
+            state = torch.load(d / STATE_FILE, map_location="cpu", weights_only=False)
+            if "optimizer" in state and not self.train.deepspeed:
+                self.optimizer.load_state_dict(state["optimizer"])
+            self.start_epoch = int(state["epoch"]) + 1
+            self.extra_state = state.get("extra", {})
+            if (d / HISTORY_FILE).exists():
+                self.history = json.loads((d / HISTORY_FILE).read_text())
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.item() if v.numel() == 1 else v.tolist()
+    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
+        try:
+            return v.item()
+        except (ValueError, AttributeError):
+            return v
+    return v
+

@@ -1,0 +1,137 @@
+"""`genrec tune JOB`: one generic Ray Tune driver for every job.
+
+A job opts in with `tune_spaces/<job>.py` defining
+    param_space(cfg) -> {"dotted.config.key": tune distribution, ...}
+    scheduler(cfg) -> a Tune scheduler (ASHA)
+    METRIC, MODE
+Each trial resolves the job's config with the sampled values as `--set` overrides (so a trial's config
+is validated exactly like a CLI run), then runs the job's own `run()`. Trainers built inside it forward
+their per-epoch reports to Tune through `TuneReportCallback`; jobs without a trainer call
+`ctx.report_progress`. (`Tuner(trainer)` is not supported under Ray Train V2: the driver-function
+pattern is the documented one.)
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.common import train as train_mod
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError, flatten_metrics, write_json_atomic
+from rec_core.paths import default_data_dir, default_mirror
+
+
+@dataclass
+class TuneSummary:
+    best_config: dict[str, Any]
+    best_metrics: dict[str, float]
+    num_trials: int
+    metric: str
+    mode: str
+    out_dir: Path
+
+
+def space_module(job_name: str):
+    try:
+        return importlib.import_module(f"tune_spaces.{job_name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"tune_spaces.{job_name}":
+            raise UserFacingError(f"job {job_name!r} has no search space (tune_spaces/{job_name}.py)") from None
+        raise
+
+
+def trial_resources(job: Job, cfg) -> dict[str, float]:
+    """The trial driver itself holds (almost) nothing; its trainer asks for its workers separately."""
+    return {"CPU": 0.01}
+
+
+def _probe_value(v: Any) -> Any:
+    """One concrete value of a Tune domain, grid or constant, to validate the key and type up front."""
+    if isinstance(v, dict) and "grid_search" in v:
+        return v["grid_search"][0]
+    if hasattr(v, "sample"):
+        return v.sample()
+    return v
+
+
+def _to_override(key: str, value: Any) -> str:
+    return f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+
+
+def tune_job(
+    job: Job,
+    preset: str,
+    overrides: list[str],
+    num_samples: int,
+    out_dir: Path,
+    max_concurrent: int | None = None,
+) -> TuneSummary:
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from jobs.common import runtime
+
+    mod = space_module(job.name)
+    base = job.resolve(preset, None, overrides)
+    space = mod.param_space(base)
+    # Validate every dotted key against the config now, not inside a trial an hour from now.
+    probe = {k: _probe_value(v) for k, v in space.items()}
+    job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in probe.items()])
+
+    runtime.init_ray(base.runtime)
+    per_trial = job.resources(base)
+    runtime.check_fits(per_trial, job=job.name, allow_autoscale=base.runtime.allow_autoscale)
+    totals = runtime.cluster_totals()
+    fit_n = int(min(totals.get(k, 0) / v for k, v in per_trial.items() if v > 0)) if per_trial else 1
+    concurrency = max(1, min(max_concurrent or fit_n, fit_n))
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = base.data_dir or default_data_dir()
+    mirror = base.mirror or default_mirror()
+
+    def trial(sampled: dict) -> None:
+        cfg = job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in sampled.items()])
+        trial_dir = Path(tune.get_context().get_trial_dir())
+        train_mod._TUNE_CALLBACKS[:] = [TuneReportCallback()]
+        ctx = RunContext(
+            out_dir=trial_dir, data_dir=data_dir, mirror=mirror, preset=preset,
+            report_progress=lambda m: tune.report(flatten_metrics(m)),
+        )
+        result: JobResult = job.run(cfg, ctx)
+        tune.report({**flatten_metrics(result.metrics), "done": 1})
+
+    tuner = tune.Tuner(
+        tune.with_resources(trial, trial_resources(job, base)),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=mod.METRIC,
+            mode=mod.MODE,
+            num_samples=num_samples,
+            scheduler=mod.scheduler(base),
+            max_concurrent_trials=concurrency,
+        ),
+        # A fresh name per call: a reused name would silently resume the old experiment.
+        run_config=tune.RunConfig(name=f"tune-{job.name}-{uuid.uuid4().hex[:8]}", storage_path=str(out_dir)),
+    )
+    grid = tuner.fit()
+    errors = [r.error for r in grid if r.error]
+    if len(errors) == len(grid):
+        raise UserFacingError(f"all {len(grid)} trials failed; first error: {errors[0]}")
+    best = grid.get_best_result(metric=mod.METRIC, mode=mod.MODE, scope="all")
+    summary = TuneSummary(
+        best_config=best.config,
+        best_metrics={k: v for k, v in flatten_metrics(best.metrics).items()},
+        num_trials=len(grid),
+        metric=mod.METRIC,
+        mode=mod.MODE,
+        out_dir=out_dir,
+    )
+    write_json_atomic(out_dir / "best.json", {
+        "best_config": summary.best_config, "best_metrics": summary.best_metrics,
+        "metric": mod.METRIC, "mode": mod.MODE, "num_trials": len(grid), "failed_trials": len(errors),
+    })
+    return summary

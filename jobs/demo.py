@@ -1,0 +1,87 @@
+"""The main job: every pipeline that exists, one after another, on one Ray (embedded or --address).
+
+`genrec run demo --preset cpu` runs each demo job at its own `cpu` preset, offline, with the local
+mirror (../shared/data) as the data source. Each sub-run writes its own config/metrics/report under
+the demo's run dir; the demo's metrics.json holds them all as `<job>/<metric>`.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+
+from pydantic import Field
+
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError, run_job
+from jobs.common.registry import all_jobs
+from jobs.common.runtime import peak_request
+from rec_core.config import JobConfig
+
+
+class Config(JobConfig):
+    sub_preset: str = Field("cpu", description="preset each pipeline runs at")
+    jobs: list[str] | None = Field(None, description="subset of demo jobs (default: all with in_demo)")
+    overrides: dict[str, list[str]] = Field(default_factory=dict, description="per-job --set lists")
+
+
+def demo_jobs(cfg: Config) -> list[Job]:
+    found = sorted((j for j in all_jobs() if j.in_demo), key=lambda j: (j.demo_order, j.name))
+    if cfg.jobs is not None:
+        unknown = set(cfg.jobs) - {j.name for j in found}
+        if unknown:
+            raise UserFacingError(f"not demo jobs: {', '.join(sorted(unknown))}; demo jobs: {', '.join(j.name for j in found)}")
+        found = [j for j in found if j.name in cfg.jobs]
+    if not found:
+        raise UserFacingError("no demo jobs found")
+    return found
+
+
+def _sub_config(job: Job, cfg: Config):
+    shared = [f"seed={cfg.seed}"]
+    if cfg.data_dir:
+        shared.append(f"data_dir={cfg.data_dir}")
+    if cfg.mirror:
+        shared.append(f"mirror={cfg.mirror}")
+    return job.resolve(cfg.sub_preset, None, shared + cfg.overrides.get(job.name, []))
+
+
+def resources(cfg: Config) -> dict[str, float]:
+    return peak_request(*(j.resources(_sub_config(j, cfg)) for j in demo_jobs(cfg)))
+
+
+def run(cfg: Config, ctx: RunContext) -> JobResult:
+    metrics: dict[str, dict] = {}
+    lines = ["| pipeline | status | time (s) | headline metrics |", "|---|---|---:|---|"]
+    failed = []
+    for job in demo_jobs(cfg):
+        sub_cfg = _sub_config(job, cfg)
+        sub_cfg.runtime = cfg.runtime
+        t0 = time.perf_counter()
+        try:
+            res = run_job(job, preset=cfg.sub_preset, cfg=sub_cfg, out_dir=ctx.out_dir / job.name, init_runtime=False)
+            m = res.metrics
+            metrics[job.name] = m
+            head = ", ".join(f"{k}={v:.4g}" for k, v in list(m.items())[:4] if isinstance(v, (int, float)))
+            lines.append(f"| [{job.name}]({job.name}/report.md) | ok | {time.perf_counter() - t0:.1f} | {head} |")
+        except Exception as e:  # keep going: one broken pipeline must not hide the others' results
+            failed.append(job.name)
+            (ctx.out_dir / job.name).mkdir(parents=True, exist_ok=True)
+            (ctx.out_dir / job.name / "error.txt").write_text(traceback.format_exc())
+            metrics[job.name] = {"failed": 1}
+            lines.append(f"| {job.name} | FAILED: {type(e).__name__}: {str(e)[:200]} | {time.perf_counter() - t0:.1f} | see {job.name}/error.txt |")
+    report = "## Pipelines\n\n" + "\n".join(lines) + "\n"
+    (ctx.out_dir / "report.md").write_text(report)
+    if failed:
+        raise UserFacingError(f"demo: {len(failed)} pipeline(s) failed: {', '.join(failed)} (see {ctx.out_dir}/<job>/error.txt)")
+    return JobResult(metrics=metrics, report=report)
+
+
+JOB = Job(
+    name="demo",
+    config=Config,
+    run=run,
+    summary="run every pipeline end to end at one preset (the main job)",
+    resources=resources,
+)
+
+if __name__ == "__main__":
+    JOB.main()

@@ -1,0 +1,22 @@
+"""`genrec run demo --preset smoke`: every demo pipeline end to end on the embedded Ray."""
+import json
+
+import pytest
+
+from jobs.common.job import run_job
+from jobs.common.registry import all_jobs, get_job
+
+pytestmark = pytest.mark.ray
+
+
+def test_demo_smoke_runs_every_pipeline(ray_local, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENREC_DATA_DIR", str(tmp_path / "data"))
+    demo = get_job("demo")
+    names = [j.name for j in all_jobs() if j.in_demo]
+    assert names, "no pipeline joined the demo"
+    res = run_job(demo, preset="smoke", out_dir=tmp_path / "run")
+    for name in names:
+        sub = json.loads((tmp_path / "run" / name / "metrics.json").read_text())
+        assert sub, f"{name} wrote no metrics"
+        assert f"{name}/wall_time_s" in res.metrics
+    assert "| ok |" in (tmp_path / "run" / "report.md").read_text()

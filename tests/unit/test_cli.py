@@ -1,0 +1,30 @@
+"""The genrec CLI: listing, clear errors, exit codes."""
+from typer.testing import CliRunner
+
+from jobs.cli import app
+
+runner = CliRunner()
+
+
+def test_list_shows_demo():
+    r = runner.invoke(app, ["list"])
+    assert r.exit_code == 0, r.output
+    assert "demo" in r.output
+
+
+def test_unknown_key_fails_with_message(tmp_path):
+    r = runner.invoke(app, ["run", "demo", "--preset", "smoke", "--set", "no_such_key=1", "--out", str(tmp_path)])
+    assert r.exit_code == 2
+    assert "no_such_key: unknown key" in r.output
+
+
+def test_unknown_job_and_preset(tmp_path):
+    r = runner.invoke(app, ["run", "nope"])
+    assert r.exit_code == 2 and "no job named 'nope'" in r.output
+    r = runner.invoke(app, ["run", "demo", "--preset", "huge", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "has no preset 'huge'" in r.output
+
+
+def test_help_explains():
+    r = runner.invoke(app, ["run", "--help"])
+    assert r.exit_code == 0 and "--set" in r.output and "smoke" in r.output

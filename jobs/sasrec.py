@@ -42,7 +42,7 @@ def _model_cfg(cfg_model: dict, loss: str, max_history: int) -> SASRecConfig:
 def train_loop(c: dict) -> None:
     from jobs.common.train import WorkerSession
     from rec_core.evaluation import ScoreRanker, evaluate_ranker
-    from rec_core.generative.train import warmup_inverse_sqrt
+    from rec_core.generative.train import fast_forward, warmup_inverse_sqrt
 
     train_cfg = TrainConfig.model_validate(c["train"])
     torch.manual_seed(c["seed"])
@@ -52,14 +52,14 @@ def train_loop(c: dict) -> None:
     loader = sess.prepare_loader(torch.utils.data.DataLoader(ds, batch_size=train_cfg.batch_size, shuffle=True, collate_fn=ds.collate))
     sched = warmup_inverse_sqrt(sess.optimizer, c["warmup_steps"])
     extra = dict(sess.extra_state or {})
-    best, bad = extra.get("best", -1.0), extra.get("bad", 0)
-    for _ in range(extra.get("steps", 0)):
-        sched.step()
+    best, bad, last = extra.get("best", -1.0), extra.get("bad", 0), extra.get("last", -1.0)
+    fast_forward(sched, extra.get("steps", 0))
     valid = c["valid"].iloc[sess.rank::sess.world_size]
     for epoch in range(sess.start_epoch, train_cfg.epochs):
         t0, total, n = time.perf_counter(), 0.0, 0
         for batch in loader:
-            loss = sess.module.loss(batch) if sess.model is sess.module else _wrapped_loss(sess.model, batch)
+            with sess.autocast():
+                loss = sess.module.loss(batch) if sess.model is sess.module else _wrapped_loss(sess.model, batch)
             sess.step(loss)
             sched.step()
             total, n = total + float(loss.detach()), n + 1
@@ -70,10 +70,12 @@ def train_loop(c: dict) -> None:
             if sess.world_size > 1 and torch.distributed.is_initialized():
                 torch.distributed.all_reduce(sums)
             metrics["valid/ndcg@10"], metrics["valid/recall@10"] = float(sums[0] / sums[2]), float(sums[1] / sums[2])
-            best, bad = (metrics["valid/ndcg@10"], 0) if metrics["valid/ndcg@10"] > best else (best, bad + 1)
+            last = metrics["valid/ndcg@10"]
+            best, bad = (last, 0) if last > best else (best, bad + 1)
+        metrics.setdefault("valid/ndcg@10", last)  # checkpoints are ranked by it
         metrics["valid/best_ndcg@10"] = best
-        extra = {"best": best, "bad": bad, "steps": extra.get("steps", 0) + n}
-        sess.report(metrics, epoch, extra_state=extra)
+        extra = {"best": best, "bad": bad, "last": last, "steps": extra.get("steps", 0) + n}
+        sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= c["patience"])
         if bad >= c["patience"]:
             break
 
@@ -101,12 +103,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
                 "eval_batch": cfg.eval.batch_size, "patience": cfg.eval.patience}
     t0 = time.perf_counter()
     result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name=f"sasrec-{cfg.loss}",
-                       on_report=ctx.report_progress)
+                       score_metric="valid/ndcg@10")
     fit_s = time.perf_counter() - t0
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
     model = SASRec(n_items, mcfg)
-    model.load_state_dict(load_model_state(result.checkpoint_dir))
+    model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
     save_bundle(ctx.out_dir / "model", "sasrec", model.state_dict(),
                 {"dataset": cfg.dataset, "max_history": cfg.max_history, "model": mcfg.model_dump(), "num_items": n_items,
                  "seed": cfg.seed, "synthetic": cfg.synthetic.model_dump()})

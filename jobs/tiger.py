@@ -30,6 +30,8 @@ class EvalConfig(StrictModel):
     patience: int = Field(5, ge=1, description="validations without improvement before early stopping")
     compare_users: int = Field(1000, ge=0, description="test users for the constrained vs unconstrained comparison")
     exclude_history: bool = Field(False, description="mask history items (applied identically to every model)")
+    test_users: int | None = Field(None, ge=1, description="final valid/test evaluation on a fixed random subset of "
+                                   "users (None: all); the same subset for every model in the run")
 
 
 class SyntheticConfig(StrictModel):
@@ -42,8 +44,11 @@ class SyntheticConfig(StrictModel):
 class Config(JobConfig):
     dataset: str = "beauty"
     codes: Path | None = Field(None, description="codes.parquet from `genrec run semantic_ids`; None: made in-process")
-    codes_source: Literal["semantic_ids", "released"] = Field(
-        "semantic_ids", description="when codes is None: run the semantic_ids job in-process, or use released SIDs")
+    codes_source: Literal["semantic_ids", "released", "kmeans"] = Field(
+        "semantic_ids", description="when codes is None: run the semantic_ids job in-process, use the dataset's "
+        "released SIDs, or embed item text (MiniLM) + residual k-means here (a simple stand-in for RQ-VAE)")
+    kmeans_levels: int = Field(3, ge=1, description="codes_source=kmeans: levels before the collision level")
+    kmeans_codebook: int = Field(256, ge=2)
     max_history: int = Field(20, ge=1)
     warmup_steps: int = Field(1000, ge=0)
     model: TigerModelConfig = Field(default_factory=TigerModelConfig)
@@ -64,9 +69,13 @@ def load_sequential(dataset: str, ctx: RunContext, max_history: int = 20, synthe
         s = synthetic or SyntheticConfig()
         return chain_dataset(s.num_users, s.num_items, s.seq_len, s.noise, max_history, seed)
     from rec_core.data import load_dataset
+    from rec_core.data.errors import DataError
     from rec_core.data.splits import sequential_split
 
-    ds = load_dataset(dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
+    try:
+        ds = load_dataset(dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
+    except (DataError, KeyError) as e:
+        raise UserFacingError(f"dataset {dataset!r}: {e}") from None
     return sequential_split(ds.interactions, max_history=max_history), None
 
 
@@ -82,9 +91,38 @@ def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCode
             df = released_sids(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
             sids = np.stack(df["sid"].map(np.asarray).to_list())
             return SemanticCodes(df["item_id"].to_numpy(), sids, tuple(int(c) + 1 for c in sids.max(axis=0)))
+        if cfg.codes_source == "kmeans":
+            return _kmeans_codes(cfg, ctx, split)
         return _codes_from_semantic_ids_job(cfg, ctx)
     except CodesError as e:
         raise UserFacingError(str(e)) from None
+
+
+TEXT_FIELDS = ("title", "brand", "categories", "genres", "description", "overview")
+
+
+def _kmeans_codes(cfg: Config, ctx: RunContext, split) -> SemanticCodes:
+    """Item text -> MiniLM sentence embeddings -> residual k-means + collision level; cached in the run dir."""
+    cache = ctx.out_dir / "codes"
+    if (cache / "codes.parquet").exists():
+        return load_codes(cache)
+    from rec_core.data import load_dataset
+    from rec_core.offline_models import resolve_model
+
+    items = load_dataset(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror).items
+    items = items.set_index("item_id").reindex(split.item_ids)
+    fields = [f for f in TEXT_FIELDS if f in items.columns]
+    text = items[fields].fillna("").astype(str).agg(" ".join, axis=1).str.strip()
+    empty = int((text == "").sum())
+    text = text.where(text != "", "item " + text.index.astype(str))  # an item with no text still gets a code
+    from sentence_transformers import SentenceTransformer
+
+    enc = SentenceTransformer(resolve_model("minilm"), device="cuda" if torch.cuda.is_available() else "cpu")
+    emb = enc.encode(text.tolist(), batch_size=256, normalize_embeddings=True, show_progress_bar=True)
+    codes = residual_kmeans_codes(split.item_ids, emb, cfg.kmeans_levels, cfg.kmeans_codebook, seed=cfg.seed)
+    codes.save(cache)
+    (cache / "SOURCE.txt").write_text(f"MiniLM embeddings of {fields}; {empty} items without text used their id\n")
+    return codes
 
 
 def _codes_from_semantic_ids_job(cfg: Config, ctx: RunContext) -> SemanticCodes:
@@ -129,7 +167,7 @@ def _sharded_valid_ndcg(model, vocab, item_tokens, valid, beams, batch_size, max
 def train_loop(c: dict) -> None:
     from jobs.common.train import WorkerSession
     from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset
-    from rec_core.generative.train import tiger_loss, warmup_inverse_sqrt
+    from rec_core.generative.train import fast_forward, tiger_loss, warmup_inverse_sqrt
 
     train_cfg: TrainConfig = TrainConfig.model_validate(c["train"])
     ev: EvalConfig = EvalConfig.model_validate(c["eval"])
@@ -145,13 +183,13 @@ def train_loop(c: dict) -> None:
     loader = sess.prepare_loader(torch.utils.data.DataLoader(buckets, batch_size=1, shuffle=True, collate_fn=collate))
     sched = warmup_inverse_sqrt(sess.optimizer, c["warmup_steps"])
     extra = dict(sess.extra_state or {})
-    best, bad = extra.get("best", -1.0), extra.get("bad", 0)
-    for _ in range(extra.get("steps", 0)):  # fast-forward the schedule after a resume
-        sched.step()
+    best, bad, last = extra.get("best", -1.0), extra.get("bad", 0), extra.get("last", -1.0)
+    fast_forward(sched, extra.get("steps", 0))
     for epoch in range(sess.start_epoch, train_cfg.epochs):
         t0, total, n = time.perf_counter(), 0.0, 0
         for batch in loader:
-            loss = tiger_loss(sess.model, batch)
+            with sess.autocast():
+                loss = tiger_loss(sess.model, batch)
             sess.step(loss)
             sched.step()
             total, n = total + float(loss.detach()), n + 1
@@ -159,13 +197,16 @@ def train_loop(c: dict) -> None:
         if (epoch + 1) % ev.every == 0 or epoch + 1 == train_cfg.epochs:
             metrics.update(_sharded_valid_ndcg(sess.module, vocab, c["item_tokens"], c["valid"], ev.beams, ev.batch_size,
                                                c["max_history"], sess.rank, sess.world_size, sess.device))
-            if metrics["valid/ndcg@10"] > best:
+            last = metrics["valid/ndcg@10"]
+            if last > best:
                 best, bad = metrics["valid/ndcg@10"], 0
             else:
                 bad += 1
+        # Every report carries the newest validation score: Ray ranks checkpoints by it (best checkpoint).
+        metrics.setdefault("valid/ndcg@10", last)
         metrics["valid/best_ndcg@10"] = best
-        extra = {"best": best, "bad": bad, "steps": extra.get("steps", 0) + n}
-        sess.report(metrics, epoch, extra_state=extra)
+        extra = {"best": best, "bad": bad, "last": last, "steps": extra.get("steps", 0) + n}
+        sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= ev.patience)
         if bad >= ev.patience:
             break
 
@@ -188,7 +229,8 @@ def most_popular_metrics(split, ev) -> dict[str, dict]:
     from rec_core.evaluation import ScoreRanker, evaluate_splits
 
     pop = MostPopular(len(split.item_ids)).fit(split.train)
-    return evaluate_splits(ScoreRanker(pop.scores), split.valid, split.test, exclude_history=ev.exclude_history)
+    return evaluate_splits(ScoreRanker(pop.scores), split.valid, split.test, exclude_history=ev.exclude_history,
+                           max_users=getattr(ev, "test_users", None), seed=getattr(ev, "seed", 0))
 
 
 def run(cfg: Config, ctx: RunContext) -> JobResult:
@@ -218,12 +260,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     }
     t_fit = time.perf_counter()
     result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="tiger",
-                       on_report=ctx.report_progress)
+                       score_metric="valid/ndcg@10")
     fit_s = time.perf_counter() - t_fit
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
     model = build_tiger(cfg.model, vocab)
-    model.load_state_dict(load_model_state(result.checkpoint_dir))
+    model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
     model.eval()
     meta = {"dataset": cfg.dataset, "max_history": cfg.max_history, "model": cfg.model.model_dump(), "vocab": vocab.to_dict(),
             "item_ids": split.item_ids.tolist(), "seed": cfg.seed, "synthetic": cfg.synthetic.model_dump()}
@@ -231,7 +273,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
     # Full evaluation (constrained), then the same model without the trie on a subset for the speed/validity comparison.
     ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history)
-    kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, progress=True)
+    kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, progress=True,
+              max_users=cfg.eval.test_users, seed=0)
     valid = evaluate_ranker(ranker, split.valid, **kw)
     test = evaluate_ranker(ranker, split.test, **kw)
     tiger = {"valid": valid.metrics, "test": test.metrics}
@@ -255,7 +298,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         f"Trained {len(hist)} epochs in {fit_s:.0f} s on {cfg.train.num_workers} worker(s) "
         f"({'DeepSpeed ZeRO-' + str(cfg.train.zero_stage) if cfg.train.deepspeed else 'DDP'}, {cfg.train.precision}); "
         f"best valid NDCG@10 (subset of {len(valid_sub)}) {max((h.get('valid/ndcg@10', -1) for h in hist), default=float('nan')):.4f}.",
-        f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}. "
+        f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}, "
+        f"users: {'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users} (same for every row)'}. "
         f"Invalid IDs returned: {invalid_constrained}.", "",
         _metrics_table({"TIGER": tiger, "MostPopular": pop}), "",
         "Decoding on the same model and test subset: " + ", ".join(

@@ -19,6 +19,16 @@ def warmup_inverse_sqrt(optimizer, warmup_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / w if s < w else math.sqrt(w / (s + 1)))
 
 
+def fast_forward(scheduler, steps: int) -> None:
+    """Advance a schedule after a resume (the optimizer state is restored separately)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()" is intended here
+        for _ in range(steps):
+            scheduler.step()
+
+
 def fit_plain(model, loader, epochs: int, lr: float, weight_decay: float = 0.0, warmup_steps: int = 100,
               loss_fn=tiger_loss, device: str = "cpu", on_epoch=None) -> list[dict]:
     """Plain loop: returns one {"epoch", "loss", "seconds"} per epoch; `on_epoch(epoch, model)` may add metrics."""

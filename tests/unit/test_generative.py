@@ -98,3 +98,15 @@ def test_trained_tiger_beats_most_popular_on_chains():
     pop = evaluate_ranker(ScoreRanker(MostPopular(len(split.item_ids)).fit(split.train).scores), split.test).metrics
     assert tiger["recall@10"] > pop["recall@10"] + 0.2, (tiger, pop)
     assert tiger["ndcg@10"] > pop["ndcg@10"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(lens=st.lists(st.integers(0, 20), min_size=1, max_size=300), bs=st.integers(1, 40), pool=st.integers(1, 5))
+def test_length_buckets_cover_every_window_once(lens, bs, pool):
+    from rec_core.generative.data import LengthBuckets
+
+    ds = WindowDataset([0] * len(lens), [[1] * n for n in lens], np.zeros(len(lens), dtype=np.int64))
+    b = LengthBuckets(ds, bs, seed=0, pool=pool)
+    flat = [i for batch in b.batches for i in batch]
+    assert sorted(flat) == list(range(len(lens)))
+    assert all(1 <= len(batch) <= bs for batch in b.batches)

@@ -79,6 +79,34 @@ def run(
 
 
 @app.command()
+def submit(
+    job: str = typer.Argument(..., help="job name (see `genrec list`)"),
+    address: Optional[str] = typer.Option(None, "--address", help="dashboard URL, e.g. http://head:8265 (default RAY_ADDRESS)"),
+    preset: str = typer.Option("gpu", "--preset", "-p", help=PRESET_HELP),
+    sets: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    wait: bool = typer.Option(False, "--wait", help="follow the job until it ends (exit 1 if it fails)"),
+    logs: bool = typer.Option(True, "--logs/--no-logs", help="stream the job's logs while waiting"),
+    autoscale: bool = typer.Option(False, "--autoscale", help="skip the fits-the-cluster check (an autoscaler adds nodes)"),
+    out: Optional[str] = typer.Option(None, "--out", help="run dir ON THE CLUSTER (default GENREC_RUNS_DIR there)"),
+    runtime_env: Optional[Path] = typer.Option(None, "--runtime-env", help="runtime env YAML (default cluster/runtime_env.yaml)"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="give up waiting after this many seconds"),
+) -> None:
+    """Submit a job to a Ray cluster through the Job Submission API (the checkout travels as working_dir)."""
+    from jobs.common import submit as sub
+
+    _job(job)
+    kwargs = {"runtime_env_file": runtime_env} if runtime_env else {}
+    try:
+        sid = sub.submit(job, address, preset=preset, sets=sets, wait=wait, logs=logs, out=out,
+                         allow_autoscale=autoscale, timeout_s=timeout, **kwargs)
+    except sub.JobFailed as e:
+        _fail(str(e), code=1)
+    except (ConfigError, UserFacingError) as e:
+        _fail(str(e))
+    typer.echo(sid)
+
+
+@app.command()
 def tune(
     job: str = typer.Argument(..., help="job with a search space in tune_spaces/"),
     preset: str = typer.Option("cpu", "--preset", "-p", help=PRESET_HELP),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -104,8 +105,9 @@ class UserFacingError(RuntimeError):
 
 
 def default_out_dir(job: str) -> Path:
+    """GENREC_RUNS_DIR/<job>-<utc time>, default ./runs (a submitted job sets it to shared storage)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{job}-{stamp}"
+    return Path(os.environ.get("GENREC_RUNS_DIR", "runs")) / f"{job}-{stamp}"
 
 
 def flatten_metrics(d: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

@@ -79,8 +79,14 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
 
 
 def _runtime_env_for_remote() -> dict | None:
-    """Ship the checkout to a remote cluster unless it is already installed there."""
-    if os.environ.get("GENREC_NO_WORKING_DIR"):
+    """Ship the checkout to a remote cluster unless it is already there.
+
+    Inside a submitted job (`genrec submit`, a RayJob) the job's own runtime env already carries the
+    code, and Ray refuses to merge a second working_dir into it, so none is added.
+    """
+    from ray._private.runtime_env.constants import RAY_JOB_CONFIG_JSON_ENV_VAR
+
+    if os.environ.get("GENREC_NO_WORKING_DIR") or RAY_JOB_CONFIG_JSON_ENV_VAR in os.environ:
         return None
     return {
         "working_dir": str(REPO_ROOT),

@@ -22,6 +22,8 @@ class SASRecEval(StrictModel):
     valid_users: int | None = Field(5000, ge=1)
     patience: int = Field(10, ge=1)
     exclude_history: bool = False
+    test_users: int | None = Field(None, ge=1, description="final evaluation on a fixed random subset (None: all); "
+                                   "same subset as a tiger run with the same value")
 
 
 class Config(JobConfig):
@@ -113,13 +115,14 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
                 {"dataset": cfg.dataset, "max_history": cfg.max_history, "model": mcfg.model_dump(), "num_items": n_items,
                  "seed": cfg.seed, "synthetic": cfg.synthetic.model_dump()})
     ranker = ScoreRanker(lambda u, h: model.score(h))
-    kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history)
+    kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, max_users=cfg.eval.test_users, seed=0)
     ours = {"valid": evaluate_ranker(ranker, split.valid, **kw).metrics, "test": evaluate_ranker(ranker, split.test, **kw).metrics}
     pop = most_popular_metrics(split, cfg.eval)
     hist = result.history
     report = "\n".join([
         f"SASRec ({cfg.loss.upper()} loss) on `{cfg.dataset}`: {n_items} items, {len(split.test)} users. "
-        f"Trained {len(hist)} epochs in {fit_s:.0f} s; full ranking, history masked: {cfg.eval.exclude_history}.", "",
+        f"Trained {len(hist)} epochs in {fit_s:.0f} s; full ranking, history masked: {cfg.eval.exclude_history}; users: "
+        f"{'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users}'}.", "",
         _metrics_table({f"SASRec-{cfg.loss.upper()}": ours, "MostPopular": pop})])
     return JobResult(metrics={**ours, "most_popular": pop, "epochs_trained": len(hist), "fit_s": fit_s}, report=report,
                      artifacts=["model/meta.json", "model/state.pt"])

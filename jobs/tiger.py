@@ -47,6 +47,8 @@ class Config(JobConfig):
     codes_source: Literal["semantic_ids", "released", "kmeans"] = Field(
         "semantic_ids", description="when codes is None: run the semantic_ids job in-process, use the dataset's "
         "released SIDs, or embed item text (MiniLM) + residual k-means here (a simple stand-in for RQ-VAE)")
+    semantic_ids_preset: str | None = Field(None, description="preset of the in-process semantic_ids run (default: this run's)")
+    semantic_ids_overrides: list[str] = Field(default_factory=list, description="--set items for the in-process semantic_ids run")
     kmeans_levels: int = Field(3, ge=1, description="codes_source=kmeans: levels before the collision level")
     kmeans_codebook: int = Field(256, ge=2)
     max_history: int = Field(20, ge=1)
@@ -135,8 +137,9 @@ def _codes_from_semantic_ids_job(cfg: Config, ctx: RunContext) -> SemanticCodes:
             f"--set dataset={cfg.dataset}` and pass --set codes=<run dir>/codes.parquet") from None
     sub = RunContext(out_dir=ctx.out_dir / "semantic_ids", data_dir=ctx.data_dir, mirror=ctx.mirror, preset=ctx.preset)
     sub.out_dir.mkdir(parents=True, exist_ok=True)
-    preset = ctx.preset if ctx.preset in semantic_ids.JOB.presets() else None
-    sid_cfg = semantic_ids.JOB.resolve(preset, overrides=[f"dataset={cfg.dataset}", f"seed={cfg.seed}"])
+    preset = cfg.semantic_ids_preset or (ctx.preset if ctx.preset in semantic_ids.JOB.presets() else None)
+    sid_cfg = semantic_ids.JOB.resolve(preset, overrides=[f"dataset={cfg.dataset}", f"seed={cfg.seed}",
+                                                          *cfg.semantic_ids_overrides])
     semantic_ids.JOB.run(sid_cfg, sub)
     found = sorted(sub.out_dir.rglob("codes.parquet"))
     if not found:
@@ -187,6 +190,8 @@ def train_loop(c: dict) -> None:
     fast_forward(sched, extra.get("steps", 0))
     for epoch in range(sess.start_epoch, train_cfg.epochs):
         t0, total, n = time.perf_counter(), 0.0, 0
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):  # a new shuffle per epoch across DDP ranks
+            loader.sampler.set_epoch(epoch)
         for batch in loader:
             with sess.autocast():
                 loss = tiger_loss(sess.model, batch)

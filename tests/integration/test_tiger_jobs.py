@@ -65,3 +65,26 @@ def test_sasrec_smoke_beats_most_popular(ray_local, tmp_path, loss):
 
     res = run_job(JOB, preset="smoke", overrides=[f"loss={loss}"], out_dir=tmp_path)
     assert res.metrics["test/recall@10"] > res.metrics["most_popular/test/recall@10"] + 0.2
+
+
+@pytest.mark.slow
+def test_tiger_runs_the_semantic_ids_job_in_process(ray_local, mirror, data_dir, tmp_path):
+    """No codes given: the semantic_ids job runs inside the tiger run (residual k-means, TIGER collision level)."""
+    from jobs.tiger import JOB
+
+    res = run_job(JOB, preset="smoke", out_dir=tmp_path, overrides=[
+        f"data_dir={data_dir}", f"mirror={mirror}", "dataset=ml-latest-small", "train.epochs=1", "eval.test_users=100",
+        "eval.compare_users=0", "semantic_ids_preset=smoke",
+        "semantic_ids_overrides=[quantizer=rqkmeans, collision=tiger, max_items=null, compare_released=false]"])
+    assert (tmp_path / "semantic_ids" / "codes.parquet").exists()
+    assert res.metrics["invalid_ids_constrained"] == 0
+
+
+@pytest.mark.slow
+def test_tiger_two_ddp_workers_and_deepspeed(ray_local, tmp_path):
+    from jobs.tiger import JOB
+
+    ddp = run_job(JOB, preset="smoke", out_dir=tmp_path / "ddp", overrides=["train.num_workers=2", "train.cpus_per_worker=1"])
+    assert ddp.metrics["test/recall@10"] > ddp.metrics["most_popular/test/recall@10"] + 0.2
+    ds = run_job(JOB, preset="smoke", out_dir=tmp_path / "ds", overrides=["train.deepspeed=true", "train.zero_stage=2"])
+    assert ds.metrics["test/recall@10"] > ds.metrics["most_popular/test/recall@10"] + 0.2

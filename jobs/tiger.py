@@ -198,8 +198,9 @@ def train_loop(c: dict) -> None:
             sess.step(loss)
             sched.step()
             total, n = total + float(loss.detach()), n + 1
-        metrics = {"loss": total / max(n, 1), "epoch_s": time.perf_counter() - t0}
+        metrics = {"loss": total / max(n, 1), "epoch_s": time.perf_counter() - t0, "validated": 0}
         if (epoch + 1) % ev.every == 0 or epoch + 1 == train_cfg.epochs:
+            metrics["validated"] = 1
             metrics.update(_sharded_valid_ndcg(sess.module, vocab, c["item_tokens"], c["valid"], ev.beams, ev.batch_size,
                                                c["max_history"], sess.rank, sess.world_size, sess.device))
             last = metrics["valid/ndcg@10"]
@@ -311,7 +312,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, R@10 {v['recall@10']:.4f}"
             for k, v in decode.items()),
         "", "Per-epoch: " + "; ".join(f"{i}: loss {h.get('loss', float('nan')):.3f}"
-                                       + (f", valid ndcg@10 {h['valid/ndcg@10']:.4f}" if "valid/ndcg@10" in h else "")
+                                       + (f", valid ndcg@10 {h['valid/ndcg@10']:.4f}" if h.get("validated") else "")
                                        for i, h in enumerate(hist)),
     ])
     metrics = {"valid": valid.metrics, "test": test.metrics, "most_popular": pop, "decode": decode,

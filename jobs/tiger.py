@@ -236,7 +236,7 @@ def most_popular_metrics(split, ev) -> dict[str, dict]:
 
     pop = MostPopular(len(split.item_ids)).fit(split.train)
     return evaluate_splits(ScoreRanker(pop.scores), split.valid, split.test, exclude_history=ev.exclude_history,
-                           max_users=getattr(ev, "test_users", None), seed=getattr(ev, "seed", 0))
+                           max_users=getattr(ev, "test_users", None) or getattr(ev, "max_users", None), seed=0)
 
 
 def run(cfg: Config, ctx: RunContext) -> JobResult:

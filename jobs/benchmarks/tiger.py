@@ -171,6 +171,8 @@ def render(r: dict) -> str:
     ]
     for name, (r5, n5, r10, n10) in PAPER.items():
         lines.append(f"| {name} | {r5:.4f} | {n5:.4f} | {r10:.4f} | {n10:.4f} | published (Rajput et al. 2023, Table 1) |")
+    if r.get("notes"):
+        lines += [""] + [f"- {n}" for n in r["notes"]]
     lines += [
         "", "What differs from the paper: the cpu preset trains a far smaller T5 (2+2 layers, d_model 64, FFN 256; the "
         "paper: 4+4, d_model 128, FFN 1024 — that is the `gpu` preset) for " + (f"{int(tg['epochs_trained'])} epoch(s) "

@@ -30,6 +30,9 @@ app = typer.Typer(
 from jobs.common.data_cli import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data", help="datasets: list, pull (official source or --from mirror), stats")
+from jobs.common.playlist_cli import playlist  # noqa: E402
+
+app.command("playlist", help="text (title or mood) -> numbered movie list from a trained playlist run")(playlist)
 
 PRESET_HELP = "preset name: smoke (seconds, for tests), cpu (a real laptop-size run), gpu (full size)"
 SET_HELP = "override a config key, dotted, value parsed as YAML (repeatable): --set train.lr=3e-4"

@@ -1,0 +1,64 @@
+"""BENCHMARKS.md section: text -> movie list on ml-latest-small held-out texts, T5 vs retrieval vs popularity."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+COMMAND = "genrec run playlist --preset cpu"
+
+
+def bench(quick: bool = False) -> str:
+    import ray
+
+    from jobs.common.job import run_job
+    from jobs.playlist import JOB
+
+    preset = "smoke" if quick else "cpu"
+    out = Path("runs") / f"bench-playlist-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    res = run_job(JOB, preset=preset, out_dir=out, init_runtime=not ray.is_initialized())
+    return section(res.metrics, preset, out, quick)
+
+
+def section(m: dict, preset: str, out: Path, quick: bool) -> str:
+    rows = [("T5 beam (constrained, no repeats)", "t5_beam"), ("T5 sampled (T from config)", "t5_sample"),
+            ("MiniLM text-item retrieval", "retrieval"), ("Popularity", "popularity"),
+            ("Keyword popularity (train lists sharing a word)", "keyword_popularity")]
+    lines = [f"## Playlist generation: text -> movie list (ml-latest-small){' — QUICK (smoke sizes)' if quick else ''}", "",
+             f"Dataset: MovieLens ml-latest-small; corpus of {int(m.get('corpus/pairs', 0))} (text, list) pairs from tag "
+             "applications and liked-rating sessions (see the run's report.md); whole texts held out "
+             f"({int(m.get('test_texts', 0))} test texts, {int(m.get('test_pairs', 0))} pairs). Generated lists of "
+             "the configured length; Recall@K = hits in top K / |true list|, NDCG@K with binary gains over min(K, |T|). "
+             "No published anchor exists for this corpus (it is built here); the baselines are the reference. "
+             "Hardware: CPU only, shared 2-core machine.", "",
+             "| method | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|"]
+    for name, key in rows:
+        if f"test/{key}/ndcg@10" not in m:
+            continue  # a run made before this baseline existed
+        lines.append(f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{k}', float('nan')):.4f}"
+                                                   for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")) + " |")
+    lb, ls, lr = (m.get(f"latency/{k}", float("nan")) for k in ("t5_beam_single_s", "t5_sample_single_s", "retrieval_batched_s"))
+    lines += ["", "Generation latency per list, one text per call (what a `genrec playlist` user waits for): "
+              f"beam {lb:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the same run "
+              f"(batched, per text {lr:.4f} s): beam x{lb / lr:.0f}, sampling x{ls / lr:.0f}." if lr == lr and lr > 0 else "",
+              "", f"Validity: invalid IDs {int(m.get('validity/invalid_sid_chunks', -1))}, lists with repeats "
+              f"{int(m.get('validity/lists_with_repeats', -1))}, wrong length {int(m.get('validity/lists_wrong_length', -1))}.",
+              "", f"Command: `{COMMAND if preset == 'cpu' else 'genrec run playlist --preset smoke'}` (run dir `{out}`)."]
+    return "\n".join(lines) + "\n"
+
+
+def section_from_run(run_dir: Path) -> str:
+    """The section from a finished `genrec run playlist` run dir (its metrics.json and config.json)."""
+    run_dir = Path(run_dir)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    preset = json.loads((run_dir / "config.json").read_text()).get("preset") or "cpu"
+    return section(m, preset, run_dir, quick=preset == "smoke")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 2 and sys.argv[1] == "--from-run":
+        print(section_from_run(Path(sys.argv[2])))
+    else:
+        print(bench(quick="--quick" in sys.argv))

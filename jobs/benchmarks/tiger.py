@@ -1,0 +1,221 @@
+"""BENCHMARKS.md section: TIGER vs SASRec (CE, BCE) vs MostPopular on Beauty (TIGER protocol), decoding
+speed with and without the trie, and Ray Train's overhead over the same loop in plain PyTorch.
+
+Every row is produced by the jobs' own code paths (`run_job(JOB, preset="cpu", ...)`), so the command
+under each table reproduces it."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from jobs.common.job import RunContext, run_job
+from rec_core.paths import REPO_ROOT, default_data_dir, default_mirror
+
+WORK = REPO_ROOT / "runs" / "bench-tiger"
+PAPER = {  # Rajput et al. 2023, Table 1 (Beauty): R@5, N@5, R@10, N@10
+    "TIGER (paper)": (0.0454, 0.0321, 0.0648, 0.0384),
+    "SASRec (paper's table)": (0.0387, 0.0249, 0.0605, 0.0318),
+}
+
+
+def _row(name, m, prefix="test/", extra=""):
+    if m is None:
+        return f"| {name} | – | – | – | – | not measured: the run did not finish on this machine before the deadline |"
+    return (f"| {name} | {m[prefix + 'recall@5']:.4f} | {m[prefix + 'ndcg@5']:.4f} | {m[prefix + 'recall@10']:.4f} "
+            f"| {m[prefix + 'ndcg@10']:.4f} | {extra} |")
+
+
+def beauty_codes(seed: int = 0) -> Path:
+    """MiniLM embeddings of Beauty's short item names -> 3x256 residual k-means + collision level (cached)."""
+    from jobs.tiger import Config, _kmeans_codes, load_sequential
+
+    out = WORK / "beauty-codes"
+    ctx = RunContext(out_dir=out, data_dir=default_data_dir(), mirror=default_mirror())
+    cfg = Config(dataset="beauty", seed=seed)
+    split, _ = load_sequential("beauty", ctx)
+    _kmeans_codes(cfg, ctx, split)
+    return out / "codes" / "codes.parquet"
+
+
+def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
+    """Same TIGER training loop (synthetic chains, a 2+2-layer d_model-64 T5, batch 128) in plain PyTorch and
+    under Ray Train with 1 worker, in this process, back to back: seconds for each."""
+    from jobs.common.train import fit_torch
+    from jobs.tiger import Config as TigerConfig
+    from jobs.tiger import train_loop
+    from rec_core.config import TrainConfig
+    from rec_core.generative import SIDVocab, build_tiger, residual_kmeans_codes
+    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, item_token_table, sliding_windows
+    from rec_core.generative.synthetic import chain_dataset
+    from rec_core.generative.train import fit_plain
+
+    cfg = TigerConfig.model_validate({"dataset": "synthetic", "model": {"num_layers": 2, "num_decoder_layers": 2, "d_model": 64,
+                                      "num_heads": 4, "d_kv": 32, "d_ff": 256, "dropout": 0.0}})
+    split, feats = chain_dataset(users, 200, 12)
+    codes = residual_kmeans_codes(split.item_ids, feats, 2, 16)
+    vocab = SIDVocab(codes.codebook_sizes, 2000)
+    tok = item_token_table(vocab, codes.aligned(split.item_ids))
+    windows = sliding_windows(split.train)
+    train = TrainConfig(epochs=steps_epochs, batch_size=128, lr=1e-3, cpus_per_worker=1, checkpoint_every=steps_epochs, resume=False)
+
+    torch.manual_seed(0)
+    ds = WindowDataset(*windows)
+    loader = torch.utils.data.DataLoader(LengthBuckets(ds, 128), batch_size=1, shuffle=True,
+                                         collate_fn=BucketCollator(TigerCollator(vocab, tok, ds)))
+    t0 = time.perf_counter()
+    fit_plain(build_tiger(cfg.model, vocab), loader, steps_epochs, 1e-3, warmup_steps=100)
+    plain = time.perf_counter() - t0
+
+    loop_cfg = {"seed": 0, "train": train.model_dump(), "eval": {**cfg.eval.model_dump(), "every": 10**6, "patience": 10**6},
+                "model": cfg.model.model_dump(), "vocab": vocab.to_dict(), "item_tokens": tok, "windows": windows,
+                "valid": split.valid.iloc[:0], "max_history": 20, "warmup_steps": 100}
+    t0 = time.perf_counter()
+    res = fit_torch(train_loop, loop_cfg, train, run_dir=WORK / "overhead", name="ray-overhead")
+    ray_total = time.perf_counter() - t0
+    per_epoch = sum(h["epoch_s"] for h in res.history)
+    return {"plain_s": plain, "ray_total_s": ray_total, "ray_epochs_s": per_epoch, "epochs": steps_epochs, "users": users,
+            "windows": len(windows[2])}
+
+
+def run_all(quick: bool) -> dict:
+    """Run every measurement with the jobs' own code; -> {name: flat metrics} (+ wall seconds)."""
+    import json
+
+    from jobs import sasrec, tiger
+    from jobs.common import runtime
+    from rec_core.config import RuntimeConfig
+
+    runtime.init_ray(RuntimeConfig(num_cpus=2))
+    codes = beauty_codes()
+    q = ["train.epochs=1", "eval.valid_users=200", "eval.compare_users=100", "eval.test_users=500"] if quick else []
+    out = {"codes": str(codes), "quick": quick}
+    t0 = time.perf_counter()
+    out["tiger"] = run_job(tiger.JOB, preset="cpu", overrides=["dataset=beauty", f"codes={codes}", *q],
+                           out_dir=WORK / "tiger-beauty", init_runtime=False).metrics
+    out["tiger"]["_s"] = time.perf_counter() - t0
+    sq = ["train.epochs=2", "eval.test_users=500"] if quick else []
+    for loss in ("bce", "ce"):
+        t0 = time.perf_counter()
+        out[f"sasrec_{loss}"] = run_job(sasrec.JOB, preset="cpu", overrides=["dataset=beauty", f"loss={loss}", *sq],
+                                        out_dir=WORK / f"sasrec-{loss}-beauty", init_runtime=False).metrics
+        out[f"sasrec_{loss}"]["_s"] = time.perf_counter() - t0
+    out["overhead"] = ray_overhead(1 if quick else 2)
+    (WORK / "overhead.json").write_text(json.dumps(out["overhead"]))
+    return out
+
+
+def collect(work: Path = WORK) -> dict:
+    """Results of earlier runs of the same commands, read from their run dirs (metrics.json)."""
+    import json
+
+    out = {"codes": str(work / "beauty-codes" / "codes" / "codes.parquet"), "quick": False}
+    for key, d in (("tiger", "tiger-beauty"), ("sasrec_bce", "sasrec-bce-beauty"), ("sasrec_ce", "sasrec-ce-beauty")):
+        f = work / d / "metrics.json"
+        if f.exists():
+            m = json.loads(f.read_text())
+            m["_s"] = m["wall_time_s"]
+            out[key] = m
+        else:
+            out[key] = None
+    f = work / "overhead.json"
+    out["overhead"] = json.loads(f.read_text()) if f.exists() else None
+    ev = work / "eval-constrained-1000" / "metrics.json"
+    if out["tiger"] is None and ev.exists():
+        # The trained model evaluated by `genrec run evaluate` (same harness) when the tiger run's own final
+        # evaluation did not finish: its history gives the epochs, the evaluate runs give the figures.
+        m = json.loads(ev.read_text())
+        hist = sorted((work / "tiger-beauty" / "train").rglob("history.json"))
+        m["epochs_trained"] = len(json.loads(hist[-1].read_text())) if hist else float("nan")
+        m["invalid_ids_constrained"] = round(m.get("invalid_share", 0.0) * 20 * 1000)
+        m["_s"] = float("nan")
+        m["_users"] = 1000
+        out["tiger"] = m
+        dec = {}
+        for k in ("constrained", "unconstrained"):
+            f = work / f"eval-{k}-300" / "metrics.json"
+            if f.exists():
+                d = json.loads(f.read_text())
+                dec[k] = {"users_per_s": d["users_per_s/test"], "invalid_share": d.get("invalid_share", 0.0),
+                          "recall@10": d["test/recall@10"], "ndcg@10": d["test/ndcg@10"]}
+        if len(dec) == 2:
+            dec["source"] = ("Two `genrec run evaluate --set checkpoint=runs/bench-tiger/tiger-beauty --set max_users=300 "
+                             "--set splits=[test]` runs (`constrained=true|false`) back to back in one process, same users.")
+            out["decode"] = dec
+    return out
+
+
+def bench(quick: bool) -> str:
+    return render(run_all(quick))
+
+
+def render(r: dict) -> str:
+    tg, sas, ov, quick = r["tiger"], {"bce": r["sasrec_bce"], "ce": r["sasrec_ce"]}, r["overhead"], r["quick"]
+    codes = Path(r["codes"])
+    n_users = (f"a fixed random {tg.get('_users', 3000) if tg else 3000:,} of the 22,363 users (the same users for TIGER and "
+               "MostPopular)") if not quick else "500 users"
+    lines = [
+        "## TIGER generative retrieval (Beauty)", "",
+        "Protocol: Amazon Beauty 5-core, P5/TIGER preprocessing (22,363 users, 12,101 items); per user last item = test, "
+        "second last = valid, history = last 20 items; full ranking over all 12,101 items; no history masking for any "
+        f"model; test figures on {n_users}; every row computed by the same harness "
+        "(`rec_core.evaluation.evaluate_ranker`). TIGER decodes with a prefix trie (20 beams), so every returned ID is "
+        "a real item.", "",
+        "| model | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 | notes |", "|---|---:|---:|---:|---:|---|",
+        _row("MostPopular", tg or sas["ce"] or sas["bce"], "most_popular/test/", "train-sequence counts"),
+        *(_row(f"SASRec-{k.upper()} (ours)", sas[k], extra=sas[k] and f"cpu preset, {int(sas[k]['epochs_trained'])} epochs, "
+               f"{sas[k]['_s']:.0f} s wall") for k in ("bce", "ce")),
+        _row("TIGER (ours)", tg, extra=tg and f"cpu preset, {int(tg['epochs_trained'])} epoch(s)"
+             + (f", {tg['_s']:.0f} s wall" if tg["_s"] == tg["_s"] else "") + f"; invalid IDs returned: {int(tg['invalid_ids_constrained'])}"),
+    ]
+    for name, (r5, n5, r10, n10) in PAPER.items():
+        lines.append(f"| {name} | {r5:.4f} | {n5:.4f} | {r10:.4f} | {n10:.4f} | published (Rajput et al. 2023, Table 1) |")
+    if r.get("notes"):
+        lines += [""] + [f"- {n}" for n in r["notes"]]
+    lines += [
+        "", "What differs from the paper: the cpu preset trains a far smaller T5 (2+2 layers, d_model 64, FFN 256; the "
+        "paper: 4+4, d_model 128, FFN 1024 — that is the `gpu` preset) for " + (f"{int(tg['epochs_trained'])} epoch(s) "
+        f"(~{514 * int(tg['epochs_trained'])} steps of 256)" if tg else "a couple of epochs") + " on 2 heavily shared CPU "
+        "cores, where the paper trains ~200k steps on GPUs; SASRec likewise runs only a few epochs. Semantic IDs come "
+        "from MiniLM embeddings of Beauty's *short item names* (IDGenRec phrases of 2-6 words: the mirror has no "
+        "titles, brands, categories or prices, which the paper embeds with Sentence-T5) via 3x256 residual k-means + "
+        "a collision level, not an RQ-VAE. The numbers show the pipeline learns (TIGER vs MostPopular), not a "
+        "reproduction of the paper's row.", "",
+        "Commands: `genrec run tiger --preset cpu --set dataset=beauty --set codes=" + str(codes).replace(str(REPO_ROOT) + "/", "")
+        + "` (codes made by `jobs.benchmarks.tiger.beauty_codes()`, the same as `--set codes_source=kmeans`), "
+        "`genrec run sasrec --preset cpu --set dataset=beauty --set loss=bce` (and `loss=ce`)." + (" **Quick sizes.**" if quick else ""), "",
+        "### Decoding: trie-constrained vs unconstrained beam search (same model, same run, same test users)", "",
+        "| search (20 beams) | users/s | invalid-ID share of beams | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|",
+    ]
+    dec = r.get("decode") or (tg and {k: {m: tg[f"decode/{k}/{m}"] for m in ("users_per_s", "invalid_share", "recall@10", "ndcg@10")}
+                                      for k in ("constrained", "unconstrained")})
+    if dec:
+        for k in ("constrained", "unconstrained"):
+            d = dec[k]
+            lines.append(f"| {k}{' + filtering' if k == 'unconstrained' else ''} | {d['users_per_s']:.1f} | "
+                         f"{d['invalid_share']:.3f} | {d['recall@10']:.4f} | {d['ndcg@10']:.4f} |")
+        ratio = dec["constrained"]["users_per_s"] / dec["unconstrained"]["users_per_s"]
+        lines += ["", f"Constrained / unconstrained throughput: **{ratio:.2f}x** (the trie callback runs in Python for every "
+                  f"beam at every step). {dec.get('source', 'From the `decode/*` metrics of the tiger run above.')}"]
+    else:
+        lines.append("| – | – | – | – | – |")
+    lines += [
+        "",
+        "### Ray Train overhead vs plain PyTorch (same TIGER loop, same process)", "",
+        "| run | seconds | ratio to plain |", "|---|---:|---:|",
+    ]
+    if ov is None:
+        lines.append("| – | – | not measured: did not finish on this machine before the deadline |")
+        return "\n".join(lines)
+    lines += [
+        f"| plain PyTorch loop | {ov['plain_s']:.1f} | 1.00 |",
+        f"| Ray Train (1 worker): training epochs only | {ov['ray_epochs_s']:.1f} | {ov['ray_epochs_s'] / ov['plain_s']:.2f} |",
+        f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | {ov['ray_total_s'] / ov['plain_s']:.2f} |",
+        "", f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
+        f"{ov['epochs']} epoch(s); `python -c 'from jobs.benchmarks.tiger import ray_overhead; print(ray_overhead())'`. "
+        "The two runs ran back to back (plain first) on a machine whose load swung between ~40 and ~90 runnable "
+        "processes on 2 cores, and Ray runs its workers at nice 15: a ratio below 1 here is load noise, not a speed-up. "
+        "Read it as: no per-epoch overhead measurable above the noise; the fixed cost is worker start-up and checkpointing.",
+    ]
+    return "\n".join(lines)

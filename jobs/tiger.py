@@ -1,0 +1,333 @@
+"""TIGER (Rajput et al. 2023): a T5 trained from scratch on semantic-ID sequences, trained with Ray Train
+(DDP, or DeepSpeed with `train.deepspeed=true`), evaluated with trie-constrained beam search.
+
+    genrec run tiger --preset cpu --set dataset=beauty [--set codes=runs/semantic_ids-.../codes.parquet]
+
+Config -> split + codes -> Ray Train fit (validation NDCG@10 each `eval_every` epochs, early stopping, best
+checkpoint) -> full valid/test evaluation in the shared harness -> report (beside MostPopular).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
+from rec_core.config import JobConfig, StrictModel, TrainConfig
+from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger, load_codes, residual_kmeans_codes
+from rec_core.generative.codes import CodesError, SemanticCodes
+
+
+class EvalConfig(StrictModel):
+    beams: int = Field(20, ge=1, description="beam width (>= the largest K)")
+    batch_size: int = Field(128, ge=1, description="users per generate() call")
+    every: int = Field(1, ge=1, description="validate every N epochs")
+    valid_users: int | None = Field(2000, ge=1, description="users in the per-epoch validation subset (None: all)")
+    patience: int = Field(5, ge=1, description="validations without improvement before early stopping")
+    compare_users: int = Field(1000, ge=0, description="test users for the constrained vs unconstrained comparison")
+    exclude_history: bool = Field(False, description="mask history items (applied identically to every model)")
+    test_users: int | None = Field(None, ge=1, description="final valid/test evaluation on a fixed random subset of "
+                                   "users (None: all); the same subset for every model in the run")
+
+
+class SyntheticConfig(StrictModel):
+    num_users: int = 300
+    num_items: int = 60
+    seq_len: int = 8
+    noise: float = 0.05
+
+
+class Config(JobConfig):
+    dataset: str = "beauty"
+    codes: Path | None = Field(None, description="codes.parquet from `genrec run semantic_ids`; None: made in-process")
+    codes_source: Literal["semantic_ids", "released", "kmeans"] = Field(
+        "semantic_ids", description="when codes is None: run the semantic_ids job in-process, use the dataset's "
+        "released SIDs, or embed item text (MiniLM) + residual k-means here (a simple stand-in for RQ-VAE)")
+    semantic_ids_preset: str | None = Field(None, description="preset of the in-process semantic_ids run (default: this run's)")
+    semantic_ids_overrides: list[str] = Field(default_factory=list, description="--set items for the in-process semantic_ids run")
+    kmeans_levels: int = Field(3, ge=1, description="codes_source=kmeans: levels before the collision level")
+    kmeans_codebook: int = Field(256, ge=2)
+    max_history: int = Field(20, ge=1)
+    warmup_steps: int = Field(1000, ge=0)
+    model: TigerModelConfig = Field(default_factory=TigerModelConfig)
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=20, batch_size=256, lr=1e-3))
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# data + codes (shared with jobs.sasrec / jobs.evaluate)
+
+
+def load_sequential(dataset: str, ctx: RunContext, max_history: int = 20, synthetic: SyntheticConfig | None = None, seed: int = 0):
+    """-> (split, item_features|None). `synthetic` is the learnable chain dataset used by smoke runs."""
+    if dataset == "synthetic":
+        from rec_core.generative.synthetic import chain_dataset
+
+        s = synthetic or SyntheticConfig()
+        return chain_dataset(s.num_users, s.num_items, s.seq_len, s.noise, max_history, seed)
+    from rec_core.data import load_dataset
+    from rec_core.data.errors import DataError
+    from rec_core.data.splits import sequential_split
+
+    try:
+        ds = load_dataset(dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
+    except (DataError, KeyError) as e:
+        raise UserFacingError(f"dataset {dataset!r}: {e}") from None
+    return sequential_split(ds.interactions, max_history=max_history), None
+
+
+def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCodes:
+    try:
+        if cfg.codes is not None:
+            return load_codes(cfg.codes)
+        if cfg.dataset == "synthetic":
+            return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=cfg.seed)
+        if cfg.codes_source == "released":
+            from rec_core.data import released_sids
+
+            df = released_sids(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
+            sids = np.stack(df["sid"].map(np.asarray).to_list())
+            return SemanticCodes(df["item_id"].to_numpy(), sids, tuple(int(c) + 1 for c in sids.max(axis=0)))
+        if cfg.codes_source == "kmeans":
+            return _kmeans_codes(cfg, ctx, split)
+        return _codes_from_semantic_ids_job(cfg, ctx)
+    except CodesError as e:
+        raise UserFacingError(str(e)) from None
+
+
+TEXT_FIELDS = ("title", "brand", "categories", "genres", "description", "overview")
+
+
+def _kmeans_codes(cfg: Config, ctx: RunContext, split) -> SemanticCodes:
+    """Item text -> MiniLM sentence embeddings -> residual k-means + collision level; cached in the run dir."""
+    cache = ctx.out_dir / "codes"
+    if (cache / "codes.parquet").exists():
+        return load_codes(cache)
+    from rec_core.data import load_dataset
+    from rec_core.offline_models import resolve_model
+
+    items = load_dataset(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror).items
+    items = items.set_index("item_id").reindex(split.item_ids)
+    fields = [f for f in TEXT_FIELDS if f in items.columns]
+    text = items[fields].fillna("").astype(str).agg(" ".join, axis=1).str.strip()
+    empty = int((text == "").sum())
+    text = text.where(text != "", "item " + text.index.astype(str))  # an item with no text still gets a code
+    from sentence_transformers import SentenceTransformer
+
+    enc = SentenceTransformer(resolve_model("minilm"), device="cuda" if torch.cuda.is_available() else "cpu")
+    emb = enc.encode(text.tolist(), batch_size=256, normalize_embeddings=True, show_progress_bar=True)
+    codes = residual_kmeans_codes(split.item_ids, emb, cfg.kmeans_levels, cfg.kmeans_codebook, seed=cfg.seed)
+    codes.save(cache)
+    (cache / "SOURCE.txt").write_text(f"MiniLM embeddings of {fields}; {empty} items without text used their id\n")
+    return codes
+
+
+def _codes_from_semantic_ids_job(cfg: Config, ctx: RunContext) -> SemanticCodes:
+    """No codes given: run the semantic_ids job's pipeline in-process on the same dataset, into this run dir."""
+    try:
+        from jobs import semantic_ids
+    except ImportError:
+        raise UserFacingError(
+            "no codes table given and the semantic_ids job is not available: run `genrec run semantic_ids "
+            f"--set dataset={cfg.dataset}` and pass --set codes=<run dir>/codes.parquet") from None
+    sub = RunContext(out_dir=ctx.out_dir / "semantic_ids", data_dir=ctx.data_dir, mirror=ctx.mirror, preset=ctx.preset)
+    sub.out_dir.mkdir(parents=True, exist_ok=True)
+    preset = cfg.semantic_ids_preset or (ctx.preset if ctx.preset in semantic_ids.JOB.presets() else None)
+    sid_cfg = semantic_ids.JOB.resolve(preset, overrides=[f"dataset={cfg.dataset}", f"seed={cfg.seed}",
+                                                          *cfg.semantic_ids_overrides])
+    semantic_ids.JOB.run(sid_cfg, sub)
+    found = sorted(sub.out_dir.rglob("codes.parquet"))
+    if not found:
+        raise UserFacingError(f"the semantic_ids run in {sub.out_dir} wrote no codes.parquet")
+    return load_codes(found[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray Train worker loop
+
+
+def _sharded_valid_ndcg(model, vocab, item_tokens, valid, beams, batch_size, max_history, rank, world, device):
+    """Each rank evaluates its share of the validation subset; sums are all-reduced so every rank sees
+    the same figure (and makes the same early-stopping decision)."""
+    from rec_core.evaluation import evaluate_ranker
+    from rec_core.generative.ranker import GenerativeRanker
+
+    part = valid.iloc[rank::world]
+    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=beams, max_history=max_history, device=device)
+    res = evaluate_ranker(ranker, part, batch_size=batch_size)
+    sums = torch.tensor([res.metrics[k] * res.users for k in ("ndcg@10", "recall@10")] + [res.users], dtype=torch.float64)
+    if world > 1 and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(sums)
+    n = max(float(sums[2]), 1.0)
+    return {"valid/ndcg@10": float(sums[0]) / n, "valid/recall@10": float(sums[1]) / n}
+
+
+def train_loop(c: dict) -> None:
+    from jobs.common.train import WorkerSession
+    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset
+    from rec_core.generative.train import fast_forward, tiger_loss, warmup_inverse_sqrt
+
+    train_cfg: TrainConfig = TrainConfig.model_validate(c["train"])
+    ev: EvalConfig = EvalConfig.model_validate(c["eval"])
+    vocab = SIDVocab.from_dict(c["vocab"])
+    torch.manual_seed(c["seed"])
+    model = build_tiger(TigerModelConfig.model_validate(c["model"]), vocab)
+    sess = WorkerSession(train_cfg, model, lambda params: torch.optim.AdamW(params, lr=train_cfg.lr,
+                                                                              weight_decay=train_cfg.weight_decay))
+    ds = WindowDataset(*c["windows"])
+    # Each item of LengthBuckets is a whole batch of similar-length windows: far less padding.
+    buckets = LengthBuckets(ds, train_cfg.batch_size, seed=c["seed"])
+    collate = BucketCollator(TigerCollator(vocab, c["item_tokens"], ds, c["max_history"]))
+    loader = sess.prepare_loader(torch.utils.data.DataLoader(buckets, batch_size=1, shuffle=True, collate_fn=collate))
+    sched = warmup_inverse_sqrt(sess.optimizer, c["warmup_steps"])
+    extra = dict(sess.extra_state or {})
+    best, bad, last = extra.get("best", -1.0), extra.get("bad", 0), extra.get("last", -1.0)
+    fast_forward(sched, extra.get("steps", 0))
+    for epoch in range(sess.start_epoch, train_cfg.epochs):
+        t0, total, n = time.perf_counter(), 0.0, 0
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):  # a new shuffle per epoch across DDP ranks
+            loader.sampler.set_epoch(epoch)
+        for batch in loader:
+            with sess.autocast():
+                loss = tiger_loss(sess.model, batch)
+            sess.step(loss)
+            sched.step()
+            total, n = total + float(loss.detach()), n + 1
+        metrics = {"loss": total / max(n, 1), "epoch_s": time.perf_counter() - t0, "validated": 0}
+        if (epoch + 1) % ev.every == 0 or epoch + 1 == train_cfg.epochs:
+            metrics["validated"] = 1
+            metrics.update(_sharded_valid_ndcg(sess.module, vocab, c["item_tokens"], c["valid"], ev.beams, ev.batch_size,
+                                               c["max_history"], sess.rank, sess.world_size, sess.device))
+            last = metrics["valid/ndcg@10"]
+            if last > best:
+                best, bad = metrics["valid/ndcg@10"], 0
+            else:
+                bad += 1
+        # Every report carries the newest validation score: Ray ranks checkpoints by it (best checkpoint).
+        metrics.setdefault("valid/ndcg@10", last)
+        metrics["valid/best_ndcg@10"] = best
+        extra = {"best": best, "bad": bad, "last": last, "steps": extra.get("steps", 0) + n}
+        sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= ev.patience)
+        if bad >= ev.patience:
+            break
+
+
+# ---------------------------------------------------------------------------------------------
+# driver
+
+
+def _metrics_table(rows: dict[str, dict]) -> str:
+    lines = ["| model | split | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |", "|---|---|---:|---:|---:|---:|"]
+    for name, by_split in rows.items():
+        for split, m in by_split.items():
+            lines.append(f"| {name} | {split} | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} |")
+    return "\n".join(lines)
+
+
+def most_popular_metrics(split, ev) -> dict[str, dict]:
+    """`ev`: any config with `exclude_history` (the masking policy is the same for every model)."""
+    from rec_core.baselines import MostPopular
+    from rec_core.evaluation import ScoreRanker, evaluate_splits
+
+    pop = MostPopular(len(split.item_ids)).fit(split.train)
+    return evaluate_splits(ScoreRanker(pop.scores), split.valid, split.test, exclude_history=ev.exclude_history,
+                           max_users=getattr(ev, "test_users", None) or getattr(ev, "max_users", None), seed=0)
+
+
+def run(cfg: Config, ctx: RunContext) -> JobResult:
+    from jobs.common.train import fit_torch, load_model_state
+    from rec_core.evaluation import evaluate_ranker
+    from rec_core.generative.bundle import save_bundle
+    from rec_core.generative.data import item_token_table, sliding_windows
+    from rec_core.generative.ranker import GenerativeRanker
+
+    t_start = time.perf_counter()
+    split, features = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
+    codes = resolve_codes(cfg, ctx, split, features)
+    try:
+        item_codes = codes.aligned(split.item_ids)
+    except CodesError as e:
+        raise UserFacingError(f"codes do not cover dataset {cfg.dataset!r}: {e}") from None
+    vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
+    item_tokens = item_token_table(vocab, item_codes)
+    windows = sliding_windows(split.train, cfg.max_history)
+    valid_sub = split.valid
+    if cfg.eval.valid_users and len(valid_sub) > cfg.eval.valid_users:
+        valid_sub = valid_sub.sample(n=cfg.eval.valid_users, random_state=cfg.seed)
+    loop_cfg = {
+        "seed": cfg.seed, "train": cfg.train.model_dump(), "eval": cfg.eval.model_dump(), "model": cfg.model.model_dump(),
+        "vocab": vocab.to_dict(), "item_tokens": item_tokens, "windows": windows, "valid": valid_sub,
+        "max_history": cfg.max_history, "warmup_steps": cfg.warmup_steps,
+    }
+    t_fit = time.perf_counter()
+    result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="tiger",
+                       score_metric="valid/ndcg@10")
+    fit_s = time.perf_counter() - t_fit
+    if result.checkpoint_dir is None:
+        raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
+    model = build_tiger(cfg.model, vocab)
+    model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
+    model.eval()
+    meta = {"dataset": cfg.dataset, "max_history": cfg.max_history, "model": cfg.model.model_dump(), "vocab": vocab.to_dict(),
+            "item_ids": split.item_ids.tolist(), "seed": cfg.seed, "synthetic": cfg.synthetic.model_dump()}
+    save_bundle(ctx.out_dir / "model", "tiger", model.state_dict(), meta, item_tokens)
+
+    # Full evaluation (constrained), then the same model without the trie on a subset for the speed/validity comparison.
+    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history)
+    kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, progress=True,
+              max_users=cfg.eval.test_users, seed=0)
+    valid = evaluate_ranker(ranker, split.valid, **kw)
+    test = evaluate_ranker(ranker, split.test, **kw)
+    tiger = {"valid": valid.metrics, "test": test.metrics}
+    invalid_constrained = ranker.stats.invalid
+    decode = {}
+    if cfg.eval.compare_users:
+        n = min(cfg.eval.compare_users, len(split.test))
+        sub = split.test.sample(n=n, random_state=cfg.seed)
+        for name, constrained in (("constrained", True), ("unconstrained", False)):
+            r = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, constrained=constrained,
+                                 max_history=cfg.max_history, trie=ranker.trie)
+            res = evaluate_ranker(r, sub, batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history)
+            decode[name] = {"users_per_s": res.users_per_s, "invalid_share": r.stats.invalid_share,
+                            "recall@10": res.metrics["recall@10"], "ndcg@10": res.metrics["ndcg@10"]}
+    pop = most_popular_metrics(split, cfg.eval)
+    wall = time.perf_counter() - t_start
+    hist = result.history
+    report = "\n".join([
+        f"TIGER on `{cfg.dataset}`: {len(split.item_ids)} items, {len(split.test)} users, {len(windows[2])} training windows; "
+        f"semantic IDs {codes.levels} levels, codebooks {list(codes.codebook_sizes)}; vocabulary {vocab.size} tokens.",
+        f"Trained {len(hist)} epochs in {fit_s:.0f} s on {cfg.train.num_workers} worker(s) "
+        f"({'DeepSpeed ZeRO-' + str(cfg.train.zero_stage) if cfg.train.deepspeed else 'DDP'}, {cfg.train.precision}); "
+        f"best valid NDCG@10 (subset of {len(valid_sub)}) {max((h.get('valid/ndcg@10', -1) for h in hist), default=float('nan')):.4f}.",
+        f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}, "
+        f"users: {'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users} (same for every row)'}. "
+        f"Invalid IDs returned: {invalid_constrained}.", "",
+        _metrics_table({"TIGER": tiger, "MostPopular": pop}), "",
+        "Decoding on the same model and test subset: " + ", ".join(
+            f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, R@10 {v['recall@10']:.4f}"
+            for k, v in decode.items()),
+        "", "Per-epoch: " + "; ".join(f"{i}: loss {h.get('loss', float('nan')):.3f}"
+                                       + (f", valid ndcg@10 {h['valid/ndcg@10']:.4f}" if h.get("validated") else "")
+                                       for i, h in enumerate(hist)),
+    ])
+    metrics = {"valid": valid.metrics, "test": test.metrics, "most_popular": pop, "decode": decode,
+               "invalid_ids_constrained": invalid_constrained, "epochs_trained": len(hist), "fit_s": fit_s,
+               "eval_users_per_s": test.users_per_s}
+    return JobResult(metrics=metrics, report=report, artifacts=["model/meta.json", "model/state.pt"])
+
+
+def _resources(cfg: Config) -> dict:
+    return {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker + 0.0,
+            **({"GPU": float(cfg.train.num_workers)} if cfg.train.use_gpu else {})}
+
+
+JOB = Job(name="tiger", config=Config, run=run, resources=_resources, in_demo=True, demo_order=20,
+          summary="TIGER generative retrieval: T5 over semantic IDs, constrained beam search, Recall/NDCG@K")
+
+if __name__ == "__main__":
+    JOB.main()

@@ -1,0 +1,90 @@
+"""The tiger / sasrec / evaluate jobs end to end on local Ray with their smoke presets (synthetic chains)."""
+import json
+
+import pytest
+
+from jobs.common.job import UserFacingError, run_job
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def tiger_run(ray_local, tmp_path_factory):
+    from jobs.tiger import JOB
+
+    out = tmp_path_factory.mktemp("tiger")
+    return out, run_job(JOB, preset="smoke", out_dir=out)
+
+
+def test_tiger_smoke_learns_and_beats_most_popular(tiger_run):
+    out, res = tiger_run
+    m = res.metrics
+    assert m["test/recall@10"] > m["most_popular/test/recall@10"] + 0.2
+    assert m["invalid_ids_constrained"] == 0
+    assert m["decode/constrained/invalid_share"] == 0
+    hist = json.loads(next((out / "train").rglob("history.json")).read_text())
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert (out / "model" / "state.pt").exists() and (out / "report.md").read_text().count("TIGER") >= 2
+
+
+def test_evaluate_job_reproduces_the_saved_model(tiger_run, tmp_path):
+    from jobs.evaluate import JOB
+
+    out, res = tiger_run
+    ev = run_job(JOB, preset="smoke", overrides=[f"checkpoint={out}", "beams=10"], out_dir=tmp_path)
+    assert ev.metrics["test/recall@10"] == pytest.approx(res.metrics["test/recall@10"])
+    assert ev.metrics["invalid_share"] == 0
+
+
+def test_tiger_resumes_from_its_run_dir(tiger_run):
+    from jobs.tiger import JOB
+
+    out, res = tiger_run
+    again = run_job(JOB, preset="smoke", out_dir=out)  # all epochs done: restored, nothing retrained
+    assert again.metrics["epochs_trained"] == res.metrics["epochs_trained"]
+    assert again.metrics["test/recall@10"] == pytest.approx(res.metrics["test/recall@10"])
+
+
+def test_evaluate_without_checkpoint_is_a_clear_error(ray_local, tmp_path):
+    from jobs.evaluate import JOB
+
+    with pytest.raises(UserFacingError, match="checkpoint"):
+        run_job(JOB, preset="smoke", out_dir=tmp_path)
+
+
+def test_missing_codes_file_names_it(ray_local, tmp_path):
+    from jobs.tiger import JOB
+
+    with pytest.raises(UserFacingError, match="nope.parquet"):
+        run_job(JOB, preset="smoke", overrides=[f"codes={tmp_path}/nope.parquet"], out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("loss", ["bce", pytest.param("ce", marks=pytest.mark.slow)])  # ce: also in unit tests
+def test_sasrec_smoke_beats_most_popular(ray_local, tmp_path, loss):
+    from jobs.sasrec import JOB
+
+    res = run_job(JOB, preset="smoke", overrides=[f"loss={loss}"], out_dir=tmp_path)
+    assert res.metrics["test/recall@10"] > res.metrics["most_popular/test/recall@10"] + 0.2
+
+
+@pytest.mark.slow
+def test_tiger_runs_the_semantic_ids_job_in_process(ray_local, mirror, data_dir, tmp_path):
+    """No codes given: the semantic_ids job runs inside the tiger run (residual k-means, TIGER collision level)."""
+    from jobs.tiger import JOB
+
+    res = run_job(JOB, preset="smoke", out_dir=tmp_path, overrides=[
+        f"data_dir={data_dir}", f"mirror={mirror}", "dataset=ml-latest-small", "train.epochs=1", "eval.test_users=100",
+        "eval.compare_users=0", "semantic_ids_preset=smoke",
+        "semantic_ids_overrides=[quantizer=rqkmeans, collision=tiger, max_items=null, compare_released=false]"])
+    assert (tmp_path / "semantic_ids" / "codes.parquet").exists()
+    assert res.metrics["invalid_ids_constrained"] == 0
+
+
+@pytest.mark.slow
+def test_tiger_two_ddp_workers_and_deepspeed(ray_local, tmp_path):
+    from jobs.tiger import JOB
+
+    ddp = run_job(JOB, preset="smoke", out_dir=tmp_path / "ddp", overrides=["train.num_workers=2", "train.cpus_per_worker=1"])
+    assert ddp.metrics["test/recall@10"] > ddp.metrics["most_popular/test/recall@10"] + 0.2
+    ds = run_job(JOB, preset="smoke", out_dir=tmp_path / "ds", overrides=["train.deepspeed=true", "train.zero_stage=2"])
+    assert ds.metrics["test/recall@10"] > ds.metrics["most_popular/test/recall@10"] + 0.2

@@ -85,7 +85,7 @@ def quality(work: Path, quick: bool) -> str:
                 **{k.split("/")[1]: v for k, v in m.items() if k.startswith(("quality/usage_", "quality/perplexity_"))}}
             recon[f"{quantizer} on {dataset}"] = (m["quality/recon_cosine"], m["quality/recon_mse"],
                                                  m["quality/unique_items"], m["items"], m.get("timing/quantize_s"))
-            cmds.append("genrec run semantic_ids --preset cpu --set " + " ".join(sets[:3] + sets[5:]))
+            cmds.append("genrec run semantic_ids --preset cpu " + " ".join(f"--set {s}" for s in sets[:3] + sets[5:]))
     ctx = RunContext(out_dir=work, data_dir=default_data_dir(), mirror=default_mirror())
     rows.update(released_rows(ctx))
     rec_rows = "\n".join(f"| {k} | {c:.4f} | {mse:.2e} | {u:,} / {n:,} | {t:.0f} |" for k, (c, mse, u, n, t) in recon.items())

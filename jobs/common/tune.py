@@ -48,6 +48,19 @@ def trial_resources(job: Job, cfg) -> dict[str, float]:
     return {"CPU": 0.01}
 
 
+# Per trial, CPU kept free beyond the job's declared peak: Ray Data's own tasks (read, repartition) ask
+# for a whole CPU each, and trials that fill the cluster with actors starve them forever (measured: two
+# semantic_ids trials on 2 CPUs hung with their embedding actors idle).
+TRIAL_CPU_HEADROOM = 0.5
+
+
+def concurrent_trials(per_trial: dict[str, float], totals: dict[str, float], cap: int | None = None) -> int:
+    need = dict(per_trial)
+    need["CPU"] = need.get("CPU", 0.0) + TRIAL_CPU_HEADROOM
+    fit_n = int(min(totals.get(k, 0.0) / v for k, v in need.items() if v > 0))
+    return max(1, min(cap or fit_n, fit_n))
+
+
 def _probe_value(v: Any) -> Any:
     """One concrete value of a Tune domain, grid or constant, to validate the key and type up front."""
     if isinstance(v, dict) and "grid_search" in v:
@@ -84,9 +97,7 @@ def tune_job(
     runtime.init_ray(base.runtime)
     per_trial = job.resources(base)
     runtime.check_fits(per_trial, job=job.name, allow_autoscale=base.runtime.allow_autoscale)
-    totals = runtime.cluster_totals()
-    fit_n = int(min(totals.get(k, 0) / v for k, v in per_trial.items() if v > 0)) if per_trial else 1
-    concurrency = max(1, min(max_concurrent or fit_n, fit_n))
+    concurrency = concurrent_trials(per_trial, runtime.cluster_totals(), max_concurrent)
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)

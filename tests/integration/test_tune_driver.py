@@ -66,3 +66,11 @@ def test_space_key_not_in_config_fails_before_any_trial(ray_local, tmp_path, mon
 def test_job_without_space_is_a_clear_error():
     with pytest.raises(UserFacingError, match="has no search space"):
         tune_mod.space_module("no_such_job_xyz")
+
+
+def test_concurrency_leaves_headroom_for_data_tasks():
+    # 1-CPU trials on 2 CPUs: one at a time (two would leave Ray Data's 1-CPU tasks no room)
+    assert tune_mod.concurrent_trials({"CPU": 1.0}, {"CPU": 2.0}) == 1
+    assert tune_mod.concurrent_trials({"CPU": 1.0}, {"CPU": 16.0}) == 10
+    assert tune_mod.concurrent_trials({"CPU": 1.0, "GPU": 1.0}, {"CPU": 64.0, "GPU": 4.0}) == 4
+    assert tune_mod.concurrent_trials({"CPU": 1.0}, {"CPU": 16.0}, cap=3) == 3

@@ -197,7 +197,9 @@ def connect(address: str | None, *, connect_timeout_s: float = 5.0):
 
     Checks with a plain TCP connect first (the client itself has no timeout and would hang for
     minutes on a black-holed host), then retries once with the local Ray auth token if, and only if,
-    the cluster asks for one, so the token is never sent to a cluster that did not ask.
+    the cluster asks for one, so we never add the token to a cluster that did not ask. (Ray's own
+    client still attaches the locally configured token by itself when this process runs Ray in
+    token-auth mode.)
     """
     url = normalize_address(address)
     JobSubmissionClient, AuthenticationError = _jobs_client()

@@ -207,6 +207,10 @@ def test_explicit_address_wins_over_ray_address_env(fake_dashboard, monkeypatch)
 
 @needs_jobs_client
 def test_token_is_sent_only_after_the_cluster_asks(fake_dashboard, monkeypatch, tmp_path):
+    # Ray's own client attaches the local token to every request once this process has run a local Ray
+    # in token-auth mode (an earlier test may have); simulate a process where it has not, so what is
+    # tested is our retry-on-401 logic alone.
+    monkeypatch.setattr("ray.dashboard.modules.dashboard_sdk.get_auth_headers_if_auth_enabled", lambda headers: {})
     monkeypatch.setattr(_FakeDashboard, "mode", "auth")
     monkeypatch.setenv("RAY_AUTH_TOKEN", "s3cret")
     client = connect(fake_dashboard)

@@ -7,7 +7,6 @@ out_dir; a re-run scores only the overviews that no part holds yet.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from data_pipelines._parquet_cache import done_keys, read_parts, write_part
+from data_pipelines._parquet_cache import done_keys, reset_if_settings_changed, run_actor_stage
 from rec_core.config import StrictModel
 from rec_core.rater.plot_scoring import SCORE_NAMES
 
@@ -72,38 +71,15 @@ class PlotScorer:
 
 def run_plot_stage(items: pd.DataFrame, cfg: PlotScoreConfig, out_dir: Path) -> pd.DataFrame:
     """items: item_id, overview. Returns one row per scored overview."""
-    import ray
-
     out_dir = Path(out_dir)
-    _check_cache_model(out_dir, cfg)
+    reset_if_settings_changed(out_dir, "scorer.json", {"model": cfg.model, "method": cfg.method, "min_mass": cfg.min_mass})
     todo = items[items["overview"].fillna("").str.strip().str.len() > 0]
     if cfg.max_overviews is not None:
         todo = todo.iloc[: cfg.max_overviews]
     pending = todo[~todo["item_id"].isin(done_keys(out_dir, "item_id"))]
-    if len(pending):
-        # Small blocks: each finished block becomes a Parquet part, the unit of resume (an LLM is slow).
-        n_blocks = max(4, 4 * cfg.num_actors, len(pending) // 16)
-        ds = ray.data.from_pandas(pending[["item_id", "overview"]].reset_index(drop=True)).repartition(n_blocks)
-        ds = ds.map_batches(
-            PlotScorer, fn_constructor_args=(cfg.model_dump(),), batch_size=max(cfg.batch_size, 16),
-            batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
-            num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor or None,
-        )
-        for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
-            write_part(out_dir, batch)
-    done = read_parts(out_dir)
-    # Concurrent runs sharing a stage dir (Tune trials) may both write an item: keep one row each.
-    return None if done is None else done.drop_duplicates("item_id", keep="first").reset_index(drop=True)
-
-
-def _check_cache_model(out_dir: Path, cfg: PlotScoreConfig) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = out_dir / "scorer.json"
-    want = {"model": cfg.model, "method": cfg.method, "min_mass": cfg.min_mass}
-    if stamp.exists() and json.loads(stamp.read_text()) != want:
-        for p in out_dir.glob("part-*.parquet"):
-            p.unlink()
-    stamp.write_text(json.dumps(want))
+    # Small blocks: each finished block becomes a Parquet part, the unit of resume (an LLM is slow).
+    return run_actor_stage(pending[["item_id", "overview"]], PlotScorer, cfg, out_dir,
+                           n_blocks=max(4, 4 * cfg.num_actors, len(pending) // 16), batch_size=max(cfg.batch_size, 16))
 
 
 def plot_feature_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

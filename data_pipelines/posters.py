@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from data_pipelines._parquet_cache import done_keys, read_parts, write_part
+from data_pipelines._parquet_cache import done_keys, reset_if_settings_changed, run_actor_stage
 from rec_core.config import StrictModel
 from rec_core.rater.image_stats import IMAGE_STAT_NAMES, PosterReadError, load_rgb, image_statistics
 from rec_core.rater.keywords import AESTHETIC_VOCAB, POSTER_PROMPT, keyword_column, keyword_matrix, parse_keywords
@@ -83,35 +83,13 @@ class PosterFeaturizer:
 
 def run_poster_stage(index: pd.DataFrame, cfg: PosterStageConfig, out_dir: Path) -> pd.DataFrame:
     """index: item_id, image_path. Returns one row per poster (status ok|unreadable)."""
-    import ray
-
     out_dir = Path(out_dir)
-    _check_cache_method(out_dir, cfg)
+    # A cache made by another method must not be mixed in.
+    reset_if_settings_changed(out_dir, "method.json",
+                              {"method": cfg.method, "vlm_model": cfg.vlm_model if cfg.method == "vlm" else None})
     pending = index[~index["item_id"].isin(done_keys(out_dir, "item_id"))]
-    if len(pending):
-        n_blocks = max(2, 2 * cfg.num_actors)
-        ds = ray.data.from_pandas(pending[["item_id", "image_path"]].reset_index(drop=True)).repartition(n_blocks)
-        ds = ds.map_batches(
-            PosterFeaturizer, fn_constructor_args=(cfg.model_dump(),), batch_size=cfg.batch_size, batch_format="pandas",
-            compute=ray.data.ActorPoolStrategy(size=cfg.num_actors), num_cpus=cfg.cpus_per_actor,
-            num_gpus=cfg.gpus_per_actor or None,
-        )
-        for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
-            write_part(out_dir, batch)
-    done = read_parts(out_dir)
-    # Concurrent runs sharing a stage dir (Tune trials) may both write an item: keep one row each.
-    return None if done is None else done.drop_duplicates("item_id", keep="first").reset_index(drop=True)
-
-
-def _check_cache_method(out_dir: Path, cfg: PosterStageConfig) -> None:
-    """A cache made by another method must not be mixed in: it is moved aside."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = out_dir / "method.json"
-    want = {"method": cfg.method, "vlm_model": cfg.vlm_model if cfg.method == "vlm" else None}
-    if stamp.exists() and json.loads(stamp.read_text()) != want:
-        for p in out_dir.glob("part-*.parquet"):
-            p.unlink()
-    stamp.write_text(json.dumps(want))
+    return run_actor_stage(pending[["item_id", "image_path"]], PosterFeaturizer, cfg, out_dir,
+                           n_blocks=max(2, 2 * cfg.num_actors), batch_size=cfg.batch_size)
 
 
 def poster_feature_table(posters: pd.DataFrame, cfg: PosterStageConfig) -> tuple[pd.DataFrame, dict]:

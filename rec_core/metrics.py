@@ -44,8 +44,8 @@ def ranks_from_scores(scores: np.ndarray, targets: np.ndarray, exclude: list[Seq
     """Full-ranking rank of each row's target: number of items scored strictly higher.
 
     `exclude[i]` lists items masked out for row i (e.g. the user's history), never the target.
-    Ties count in the target's favour only half-way is NOT done: strictly-greater is the common
-    convention (RecBole); models must not emit constant scores.
+    Ties go in the target's favour (strictly-greater count, as RecBole does), so a model that emits
+    constant scores would look perfect: models must not.
     """
     scores = np.array(scores, dtype=np.float64, copy=True)
     rows = np.arange(scores.shape[0])

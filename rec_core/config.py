@@ -36,6 +36,11 @@ class RuntimeConfig(StrictModel):
     allow_autoscale: bool = Field(
         False, description="skip the fits-the-cluster check (an autoscaling cluster will add nodes)"
     )
+    dashboard: bool = Field(
+        True, description="start Ray's dashboard with a local Ray; Ray Train's placement-group cleaner asks its "
+        "state API whether a run is alive, so without it a run killed mid-training (a trial stopped by ASHA, "
+        "Ctrl-C) keeps its CPUs reserved and the next Ray Data stage waits forever",
+    )
 
 
 class TrainConfig(StrictModel):

@@ -7,7 +7,7 @@ LLM fusion: additionally the contrastive weight and temperature (cross-attention
 from __future__ import annotations
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from tune_spaces import asha
 
 METRIC = "valid/ndcg@10"
 MODE = "max"
@@ -34,4 +34,4 @@ def param_space(cfg) -> dict:
 
 def scheduler(cfg):
     # One "iteration" = one epoch report from the trainer.
-    return ASHAScheduler(time_attr="training_iteration", max_t=max(1, cfg.train.epochs), grace_period=1, reduction_factor=2)
+    return asha(cfg.train.epochs, grace_period=1)

@@ -1,6 +1,6 @@
 """`genrec tune playlist`: model width, learning rate and dropout; ASHA on the per-epoch greedy valid NDCG@10."""
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from tune_spaces import asha
 
 METRIC = "valid/ndcg@10"
 MODE = "max"
@@ -16,4 +16,4 @@ def param_space(cfg) -> dict:
 
 
 def scheduler(cfg):
-    return ASHAScheduler(time_attr="epoch", max_t=cfg.train.epochs, grace_period=max(1, cfg.train.epochs // 4), reduction_factor=2)
+    return asha(cfg.train.epochs, grace_period=max(1, cfg.train.epochs // 4))

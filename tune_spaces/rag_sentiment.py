@@ -17,7 +17,7 @@ def param_space(cfg) -> dict:
 
 
 def scheduler(cfg):
-    from ray.tune.schedulers import ASHAScheduler
+    from tune_spaces import asha
 
-    # one Tune iteration per epoch report (forwarded from Ray Train), plus the trial's final report
-    return ASHAScheduler(max_t=6, grace_period=1, reduction_factor=2)
+    # one Tune iteration per epoch report (forwarded from Ray Train), at most 5 epochs in the space
+    return asha(5, grace_period=1)

@@ -8,7 +8,7 @@ stages (posters, LLM plot scores, embeddings) are shared by all trials through o
 from __future__ import annotations
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from tune_spaces import asha
 
 from rec_core.paths import default_data_dir
 
@@ -39,4 +39,4 @@ def param_space(cfg) -> dict:
 
 def scheduler(cfg):
     # One result per repetition: ASHA can stop a weak trial after its first repetition.
-    return ASHAScheduler(time_attr="training_iteration", max_t=max(len(cfg.cv.seeds), 1), grace_period=1, reduction_factor=2)
+    return asha(len(cfg.cv.seeds), grace_period=1)

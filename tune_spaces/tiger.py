@@ -3,7 +3,7 @@ ASHA stops weak trials early on validation NDCG@10 (reported once per epoch by t
 from __future__ import annotations
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from tune_spaces import asha
 
 METRIC = "valid/ndcg@10"
 MODE = "max"
@@ -22,5 +22,4 @@ def param_space(cfg) -> dict:
 
 def scheduler(cfg):
     # One report per epoch: a trial gets at least `grace` epochs, at most the config's epochs.
-    max_t = max(2, cfg.train.epochs)
-    return ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=min(2, max_t), reduction_factor=2)
+    return asha(cfg.train.epochs, grace_period=2)

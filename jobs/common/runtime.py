@@ -64,7 +64,7 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     kwargs: dict = {
         "num_cpus": rt.num_cpus or os.cpu_count() or 1,
         "num_gpus": rt.num_gpus if rt.num_gpus is not None else _detect_gpus(),
-        "include_dashboard": False,
+        "include_dashboard": rt.dashboard,
         "log_to_driver": not quiet,
         "configure_logging": True,
         "logging_level": logging.WARNING if quiet else logging.INFO,

@@ -1,13 +1,16 @@
 """The generic Tune driver: sampled values go through the job's own config validation, trials run in
 parallel, ASHA sees per-epoch reports, and the best config is the one that really scored best."""
 import json
+import time
 import types
+from pathlib import Path
 
 import pytest
 
 from jobs.common import tune as tune_mod
 from jobs.common.job import Job, JobResult, UserFacingError
-from rec_core.config import JobConfig, StrictModel
+from rec_core.config import JobConfig, StrictModel, TrainConfig
+from tune_spaces import asha
 
 pytestmark = pytest.mark.ray
 
@@ -38,7 +41,7 @@ def _space_module():
 
     return types.SimpleNamespace(
         param_space=lambda cfg: {"model.x": tune.grid_search([0.0, 0.3, 0.9])},
-        scheduler=lambda cfg: tune.schedulers.ASHAScheduler(max_t=3, grace_period=1),
+        scheduler=lambda cfg: asha(cfg.epochs),
         METRIC="valid/score",
         MODE="max",
     )
@@ -51,6 +54,50 @@ def test_tune_finds_the_best_trial(ray_local, tmp_path, monkeypatch):
     assert s.best_config["model.x"] == pytest.approx(0.3)
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["failed_trials"] == 0 and best["best_metrics"]["valid/score"] == pytest.approx(0.0)
+    # the best trial was not cut off at its last epoch report: the job's own final report arrived
+    assert best["best_metrics"]["done"] == 1
+
+
+def _slow_train_loop(config):
+    Path(config["marker"]).touch()  # the workers are up and training
+    for _ in range(1200):
+        time.sleep(0.25)
+
+
+def _cpus_free(ray, at_least: float, timeout: float) -> float:
+    deadline = time.time() + timeout
+    while time.time() < deadline and ray.available_resources().get("CPU", 0.0) < at_least:
+        time.sleep(0.5)
+    return ray.available_resources().get("CPU", 0.0)
+
+
+def test_train_run_killed_mid_training_gives_its_cpus_back(ray_local, tmp_path):
+    """What ASHA does to a stopped trial: its driver (and so its Ray Train controller) is killed while the
+    workers train. Ray Train's placement-group cleaner must then release the workers' CPUs; it asks the
+    dashboard's state API whether the controller is alive, and with the dashboard off the CPUs stayed
+    reserved forever (the next trial's 1-CPU Ray Data task hung)."""
+    ray = ray_local
+    total = ray.cluster_resources()["CPU"]
+
+    @ray.remote(num_cpus=0)
+    class TrialDriver:
+        def fit(self, run_dir: str):
+            from jobs.common.train import fit_torch
+
+            fit_torch(_slow_train_loop, {"marker": f"{run_dir}/training"},
+                      TrainConfig(num_workers=1, cpus_per_worker=1.0), Path(run_dir), "slow")
+
+    driver = TrialDriver.remote()
+    driver.fit.remote(str(tmp_path))
+    deadline = time.time() + 180
+    while time.time() < deadline and not (tmp_path / "training").exists():
+        time.sleep(0.5)
+    assert (tmp_path / "training").exists(), "the Train worker never started"
+    assert ray.available_resources().get("CPU", 0.0) <= total - 1 + 1e-6  # its CPU is held
+    time.sleep(3)  # the controller registers the worker group with Ray Train's cleaner once it is up
+    ray.kill(driver)
+    assert _cpus_free(ray, total, timeout=60) == pytest.approx(total)
+    assert ray.get(ray.remote(num_cpus=1)(lambda: "ran").remote(), timeout=60) == "ran"
 
 
 def test_space_key_not_in_config_fails_before_any_trial(ray_local, tmp_path, monkeypatch):

@@ -13,4 +13,4 @@ def test_every_sampled_key_resolves_against_the_config():
         assert not set(cfg.cv.seeds) & set(base.cv.seeds) and cfg.cv.fit_group == "repetition"
         assert cfg.features.stage_dir is not None
     assert space.METRIC == "valid/rmse" and space.MODE == "min"
-    assert space.scheduler(base)._max_t == len(base.cv.seeds)
+    assert space.scheduler(base)._max_t == len(base.cv.seeds) + 1  # + the final report

@@ -21,7 +21,7 @@ ROWS = [
 NCF_SIZES = dict(factors=16, layers=[64, 32, 16], meta_dim=32, attn_heads=2, contrastive_weight=0.1, temperature=0.1)
 LM = dict(name="minilm", max_length=24, mode="cache", cache_dtype="float32")
 TRAIN = dict(lr=0.005, batch_size=4096, num_negatives=4)
-FULL = dict(seeds=[0, 1, 2], epochs=1)
+FULL = dict(seeds=[0, 1, 2], epochs=3)
 QUICK = dict(seeds=[0], epochs=1)
 SPEED_STEPS = {True: 2, False: 3}
 SPEED_BATCH = 256

@@ -11,6 +11,8 @@ import numpy as np
 
 from rec_core.paths import REPO_ROOT, default_data_dir, default_mirror
 
+LORA_RANK, LORA_LR = 8, 5e-4
+
 
 def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
     """Build the index and fine-tune the sentiment model (the same jobs and presets users run)."""
@@ -19,9 +21,13 @@ def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
     from jobs.rag_sentiment import JOB as SENTIMENT
 
     idx = run_job(INDEX, preset="cpu", overrides=["max_items=3000"] if quick else [], out_dir=out / "rag_index", init_runtime=False)
-    sen = run_job(SENTIMENT, preset="cpu", overrides=["train.epochs=1"] if quick else [],
-                  out_dir=out / "rag_sentiment", init_runtime=False)
-    return out / "rag_index" / "index", idx.metrics, sen.metrics
+    short = ["train.epochs=1"] if quick else []
+    sen = run_job(SENTIMENT, preset="cpu", overrides=short, out_dir=out / "rag_sentiment", init_runtime=False).metrics
+    # The same fine-tune with LoRA (peft) on query/value; LoRA wants a larger step than a full fine-tune.
+    lora = run_job(SENTIMENT, preset="cpu", overrides=short + [f"model.lora_rank={LORA_RANK}", f"train.lr={LORA_LR}", "baseline=false"],
+                   out_dir=out / "rag_sentiment_lora", init_runtime=False).metrics
+    sen.update({f"lora/{k}": v for k, v in lora.items()})
+    return out / "rag_index" / "index", idx.metrics, sen
 
 
 def measure_retrieval(index_dir: Path, data_dir=None, mirror=None, n_seeds: int = 300) -> dict:
@@ -71,6 +77,9 @@ def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str
               "| model | accuracy | F1 |", "|---|---:|---:|",
               f"| MiniLM-L6 + linear head, fine-tuned with Ray Train DDP ({sen.get('train/workers', 0):.0f} workers, "
               f"{sen.get('train/epochs', 0):.0f} epoch(s)) | {f(sen['test/accuracy'])} | {f(sen['test/f1'])} |"]
+    if "lora/test/accuracy" in sen:
+        lines.append(f"| MiniLM-L6 + linear head, LoRA r={LORA_RANK} (peft, query/value; lr {LORA_LR:g}), same trainer "
+                     f"({sen.get('lora/train/epochs', 0):.0f} epoch(s)) | {f(sen['lora/test/accuracy'])} | {f(sen['lora/test/f1'])} |")
     if "baseline_logreg/accuracy" in sen:
         lines.append(f"| logistic regression on frozen MiniLM (mean-pooled) | {f(sen['baseline_logreg/accuracy'])} | {f(sen['baseline_logreg/f1'])} |")
     if "sentiment_logreg/accuracy" in idx:

@@ -44,8 +44,12 @@ def space_module(job_name: str):
 
 
 def trial_resources(job: Job, cfg) -> dict[str, float]:
-    """The trial driver itself holds (almost) nothing; its trainer asks for its workers separately."""
-    return {"CPU": 0.01}
+    """The trial driver holds nothing; its trainer and actor pools ask for their own resources.
+
+    Not even 0.01 CPU: Ray Data's from_pandas / repartition tasks each need a whole free CPU, and with a
+    1-CPU embedding actor up on 2 CPUs, 0.01 held by the trial left 0.99 free and the rater trial hung.
+    (Tune refuses an all-zero request, hence a token 1 MiB of memory.)"""
+    return {"CPU": 0, "memory": float(2**20)}
 
 
 # Per trial, CPU kept free beyond the job's declared peak: Ray Data's own tasks (read, repartition) ask

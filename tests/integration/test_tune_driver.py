@@ -121,3 +121,35 @@ def test_concurrency_leaves_headroom_for_data_tasks():
     assert tune_mod.concurrent_trials({"CPU": 1.0}, {"CPU": 16.0}) == 10
     assert tune_mod.concurrent_trials({"CPU": 1.0, "GPU": 1.0}, {"CPU": 64.0, "GPU": 4.0}) == 4
     assert tune_mod.concurrent_trials({"CPU": 1.0}, {"CPU": 16.0}, cap=3) == 3
+
+
+class _Square:
+    def __call__(self, batch):
+        batch["y"] = batch["x"] ** 2
+        return batch
+
+
+def _ray_data_run(cfg, ctx):
+    import pandas as pd
+    import ray
+
+    ds = ray.data.from_pandas(pd.DataFrame({"x": range(200)})).repartition(4)
+    ds = ds.map_batches(_Square, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1)
+    total = float(sum(r["y"] for r in ds.iter_rows()))
+    return JobResult(metrics={"valid": {"score": total}})
+
+
+DATA_JOB = Job(name="square", config=Cfg, run=_ray_data_run, summary="test", resources=lambda c: {"CPU": 1.0})
+
+
+@pytest.mark.timeout(240)
+def test_trial_with_a_whole_cpu_actor_pool_does_not_starve_ray_data_tasks(ray_local, tmp_path, monkeypatch):
+    """On 2 CPUs a 1-CPU actor pool leaves exactly one CPU for Ray Data's own 1-CPU tasks (from_pandas,
+    repartition). A trial that held even 0.01 CPU itself left 0.99 and the trial hung (the rater's tune)."""
+    from ray import tune
+
+    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.x": tune.grid_search([0.0])},
+                                scheduler=lambda cfg: None, METRIC="valid/score", MODE="max")
+    monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
+    s = tune_mod.tune_job(DATA_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
+    assert s.best_metrics["valid/score"] == float(sum(x * x for x in range(200)))

@@ -30,7 +30,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if CHROMIUM is None:
-        pytest.skip("no Chromium binary found (apt-get install -y chromium, or set CHROMIUM_PATH)")
+        # CI installs Chromium (.ci/setup); there a missing browser is a failure, not a silent skip
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            "no Chromium binary found (apt-get install -y chromium, or set CHROMIUM_PATH)")
     pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
     from rec_core.offline_models import is_available
 

@@ -16,4 +16,4 @@ def param_space(cfg) -> dict:
 
 
 def scheduler(cfg):
-    return asha(cfg.train.epochs, grace_period=max(1, cfg.train.epochs // 4))
+    return asha(cfg.train.epochs, grace_period=cfg.train.epochs // 4)

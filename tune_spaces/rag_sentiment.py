@@ -4,6 +4,7 @@ from __future__ import annotations
 
 METRIC = "valid/accuracy"
 MODE = "max"
+EPOCHS = [2, 3, 5]
 
 
 def param_space(cfg) -> dict:
@@ -11,7 +12,7 @@ def param_space(cfg) -> dict:
 
     return {
         "train.lr": tune.loguniform(1e-5, 3e-3),
-        "train.epochs": tune.choice([2, 3, 5]),
+        "train.epochs": tune.choice(EPOCHS),
         "model.lora_rank": tune.choice([0, 4, 8, 16]),
     }
 
@@ -19,5 +20,5 @@ def param_space(cfg) -> dict:
 def scheduler(cfg):
     from tune_spaces import asha
 
-    # one Tune iteration per epoch report (forwarded from Ray Train), at most 5 epochs in the space
-    return asha(5, grace_period=1)
+    # one Tune iteration per epoch report (forwarded from Ray Train); the longest trial sets max_t
+    return asha(max(EPOCHS), grace_period=1)

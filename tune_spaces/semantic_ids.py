@@ -30,4 +30,4 @@ def param_space(cfg) -> dict:
 
 
 def scheduler(cfg):
-    return asha(cfg.train.epochs, grace_period=max(1, min(5, cfg.train.epochs // 4)))
+    return asha(cfg.train.epochs, grace_period=min(5, cfg.train.epochs // 4))

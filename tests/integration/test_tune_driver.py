@@ -64,11 +64,11 @@ def _slow_train_loop(config):
         time.sleep(0.25)
 
 
-def _cpus_free(ray, at_least: float, timeout: float) -> float:
+def _wait_until(cond, timeout: float) -> bool:
     deadline = time.time() + timeout
-    while time.time() < deadline and ray.available_resources().get("CPU", 0.0) < at_least:
+    while time.time() < deadline and not cond():
         time.sleep(0.5)
-    return ray.available_resources().get("CPU", 0.0)
+    return cond()
 
 
 def test_train_run_killed_mid_training_gives_its_cpus_back(ray_local, tmp_path):
@@ -89,14 +89,13 @@ def test_train_run_killed_mid_training_gives_its_cpus_back(ray_local, tmp_path):
 
     driver = TrialDriver.remote()
     driver.fit.remote(str(tmp_path))
-    deadline = time.time() + 180
-    while time.time() < deadline and not (tmp_path / "training").exists():
-        time.sleep(0.5)
-    assert (tmp_path / "training").exists(), "the Train worker never started"
-    assert ray.available_resources().get("CPU", 0.0) <= total - 1 + 1e-6  # its CPU is held
+    free = lambda: ray.available_resources().get("CPU", 0.0)  # noqa: E731
+    assert _wait_until((tmp_path / "training").exists, timeout=180), "the Train worker never started"
+    assert free() <= total - 1 + 1e-6  # its CPU is held
     time.sleep(3)  # the controller registers the worker group with Ray Train's cleaner once it is up
     ray.kill(driver)
-    assert _cpus_free(ray, total, timeout=60) == pytest.approx(total)
+    _wait_until(lambda: free() >= total, timeout=60)
+    assert free() == pytest.approx(total)
     assert ray.get(ray.remote(num_cpus=1)(lambda: "ran").remote(), timeout=60) == "ran"
 
 

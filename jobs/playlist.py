@@ -39,6 +39,13 @@ class EvalConfig(StrictModel):
     ks: list[int] = Field(default_factory=lambda: [5, 10])
 
 
+class RecipeConfig(StrictModel):
+    shuffle_targets: bool = Field(True, description="train on each list in a fresh random order every epoch "
+                                  "(relevance is membership, not the order of tagging/rating)")
+    genre_pairs: bool = Field(True, description="add (genre-set text -> its most popular training-list movies) "
+                              "pairs; never for a held-out text (rec_core.playlist.training.genre_pairs)")
+
+
 class Config(JobConfig):
     dataset: str = "ml-latest-small"
     corpus: CorpusConfig = CorpusConfig()
@@ -46,6 +53,7 @@ class Config(JobConfig):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig(epochs=20, batch_size=64, lr=2e-3)
     eval: EvalConfig = EvalConfig()
+    recipe: RecipeConfig = RecipeConfig()
     tokenizer: str = Field("minilm", description="WordPiece tokenizer of the encoder (alias, HF id or path)")
 
 
@@ -57,7 +65,7 @@ def train_loop(loop_cfg: dict) -> None:
     from rec_core.playlist.codes import SidVocab
     from rec_core.playlist.generator import load_tokenizer
     from rec_core.playlist.model import PairCollator, build_model
-    from rec_core.playlist.training import valid_metrics
+    from rec_core.playlist.training import ShuffledTargets, valid_metrics
 
     tcfg = train_config_from_loop(loop_cfg)
     mcfg = ModelConfig.model_validate(loop_cfg["model"])
@@ -68,7 +76,11 @@ def train_loop(loop_cfg: dict) -> None:
     sess = WorkerSession(tcfg, model, lambda p: torch.optim.AdamW(p, lr=tcfg.lr, weight_decay=tcfg.weight_decay))
     collate = PairCollator(tok, vocab, mcfg.max_text_tokens)
     train_rows = [(t, list(i)) for t, i in loop_cfg["train_pairs"]]
-    loader = sess.prepare_loader(torch.utils.data.DataLoader(train_rows, batch_size=tcfg.batch_size, shuffle=True, collate_fn=collate))
+    # The rank and the start epoch enter the seed so workers differ and a resumed run does not replay epoch 0's orders.
+    train_collate = (ShuffledTargets(collate, seed=loop_cfg["seed"] + 1000 * sess.rank + sess.start_epoch)
+                     if loop_cfg["shuffle_targets"] else collate)
+    loader = sess.prepare_loader(torch.utils.data.DataLoader(train_rows, batch_size=tcfg.batch_size, shuffle=True,
+                                                             collate_fn=train_collate))
     if sess.start_epoch >= tcfg.epochs and sess.history:
         # Resumed a finished run (e.g. to re-evaluate): hand the restored model back as this run's checkpoint.
         last = {k: v for k, v in sess.history.pop().items() if k != "epoch"}
@@ -107,7 +119,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     loop_cfg = {
         "seed": cfg.seed, "model": cfg.model.model_dump(), "tokenizer": cfg.tokenizer, "length": cfg.eval.length,
         "codes_items": prep.vocab.item_ids, "codes_sids": [list(s) for s in prep.vocab.sids],
-        "train_pairs": [(t, list(map(int, i))) for t, i in zip(prep.train["text"], prep.train["items"])],
+        "train_pairs": pipeline.training_pairs(cfg, prep), "shuffle_targets": cfg.recipe.shuffle_targets,
         "valid_pairs": pipeline.valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
     }
     t0 = time.perf_counter()

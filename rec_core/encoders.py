@@ -81,14 +81,19 @@ class HFMeanPoolEncoder:
 
     def encode(self, texts: Sequence[str], images=None) -> np.ndarray:
         torch = self._torch
+        texts = list(texts)
+        # Longest first, as sentence-transformers does: batches of similar length waste little on padding.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), self.batch_size):
-                enc = self.tok(list(texts[i : i + self.batch_size]), padding=True, truncation=True,
+                enc = self.tok([texts[j] for j in order[i : i + self.batch_size]], padding=True, truncation=True,
                                max_length=self.max_length, return_tensors="pt").to(self.device)
                 hidden = self.model(**enc).last_hidden_state
                 out.append(_mean_pool(hidden, enc["attention_mask"]).float().cpu().numpy())
-        emb = np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        emb = np.empty((len(texts), self.dim), np.float32)
+        if out:
+            emb[order] = np.concatenate(out)
         return (_l2(emb) if self.normalize else emb).astype(np.float32)
 
 

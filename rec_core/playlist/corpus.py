@@ -86,7 +86,7 @@ def tag_lists(tags: pd.DataFrame, cfg: CorpusConfig, dropped: Counter) -> list[t
     return out
 
 
-def _genres(value) -> list[str]:
+def genre_list(value) -> list[str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     if isinstance(value, str):
@@ -112,7 +112,7 @@ def session_title(items: list[int], genres: dict[int, list[str]], item_tags: dic
 
 
 def session_lists(interactions: pd.DataFrame, items: pd.DataFrame, cfg: CorpusConfig, dropped: Counter) -> list[tuple[str, list[int]]]:
-    genres = {int(i): _genres(g) for i, g in zip(items["item_id"], items["genres"])} if "genres" in items else {}
+    genres = {int(i): genre_list(g) for i, g in zip(items["item_id"], items["genres"])} if "genres" in items else {}
     item_tags = {int(i): list(t) for i, t in zip(items["item_id"], items["tags"])} if "tags" in items else {}
     rarity = Counter(g for gs in genres.values() for g in gs)
     liked = interactions[interactions["rating"] >= cfg.like_threshold]

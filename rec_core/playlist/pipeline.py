@@ -12,13 +12,13 @@ import torch
 
 from rec_core.playlist.baselines import TextRetrieval, WordPopularity, item_text, popularity_list
 from rec_core.playlist.codes import SidVocab, read_codes, residual_kmeans_codes, write_codes
-from rec_core.playlist.corpus import build_corpus
+from rec_core.playlist.corpus import build_corpus, genre_list
 from rec_core.playlist.embed import embed_texts, load_encoder
 from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
 from rec_core.playlist.metrics import list_metrics
 from rec_core.playlist.model import build_model
 from rec_core.playlist.movielens import load_movielens
-from rec_core.playlist.training import group_by_text
+from rec_core.playlist.training import genre_pairs, group_by_text
 
 
 @dataclass
@@ -57,6 +57,16 @@ def prepare(cfg, data_dir: Path, mirror: Path | None, out_dir: Path) -> Prepared
     write_codes(codes, Path(out_dir) / "codes")
     return Prepared(corpus.stats(), corpus.split("train"), corpus.split("valid"), corpus.split("test"), cat, emb,
                     SidVocab.from_codes(codes), codes, encoder)
+
+
+def training_pairs(cfg, prep: Prepared) -> list[tuple[str, list[int]]]:
+    """The corpus' training pairs, plus genre pairs when the recipe asks (never with a held-out text)."""
+    pairs = [(t, list(map(int, i))) for t, i in zip(prep.train["text"], prep.train["items"])]
+    if cfg.recipe.genre_pairs and "genres" in prep.items:
+        genres = {int(i): genre_list(g) for i, g in zip(prep.items["item_id"], prep.items["genres"])}
+        held_out = set(prep.valid["text"]) | set(prep.test["text"])
+        pairs += genre_pairs(pairs, genres, held_out, cfg.corpus.max_items, cfg.corpus.min_items)
+    return pairs
 
 
 def valid_subset(valid: pd.DataFrame, n_texts: int, seed: int) -> list[tuple[str, list[int]]]:
@@ -185,6 +195,8 @@ def render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl
               "| what | seconds per list |", "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in lat.items()]
     lines += ["", f"Validity of all generated lists: {json.dumps(validity)}", "",
               f"## Training ({train_s:.1f} s, Ray Train, {cfg.train.num_workers} worker(s), deepspeed={cfg.train.deepspeed})", "",
+              f"Recipe: {len(prep.train)} corpus pairs + {len(training_pairs(cfg, prep)) - len(prep.train)} genre pairs; "
+              f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py).", "",
               "| epoch | loss | valid recall@10 | valid ndcg@10 |", "|---:|---:|---:|---:|"]
     for h in history:
         lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/recall@10', float('nan')):.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} |")

@@ -1,7 +1,19 @@
-"""Pieces of the training loop that need no Ray: the per-epoch validation decode."""
+"""Pieces of the training loop that need no Ray: the training recipe's extra pairs and target shuffling, and
+the per-epoch validation decode.
+
+Two recipe choices, both measured in BENCHMARKS.md (playlist section):
+- **Shuffled targets.** A list's order (time of tagging or rating) says little; relevance is membership. Training
+  on a fresh random order of each list every epoch teaches the decoder "which items belong to this text" at every
+  position instead of one arbitrary order.
+- **Genre pairs.** Catalogue knowledge the training lists only hint at: for every set of one or two genres, the
+  text written the way session titles are ("comedy drama") -> the genre set's most popular movies in the
+  *training* lists. A pair whose text is a held-out (valid/test) text is never made, so no held-out text is seen.
+"""
 from __future__ import annotations
 
-from collections import defaultdict
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 import torch
 
@@ -14,6 +26,36 @@ def group_by_text(pairs) -> dict[str, list[list[int]]]:
     for text, items in pairs:
         out[text].append(list(items))
     return out
+
+
+def genre_pairs(train_pairs: Iterable[tuple[str, list[int]]], item_genres: dict[int, list[str]], held_out_texts: set[str],
+                length: int, min_items: int = 3) -> list[tuple[str, list[int]]]:
+    """(genre-set text, its most popular training-list movies) for every 1- and 2-genre set with >= min_items
+    movies, skipping held-out texts. Popularity = number of training lists containing the movie (ties: item id)."""
+    pop = Counter(i for _, items in train_pairs for i in set(items))
+    ranked = sorted(pop, key=lambda i: (-pop[i], i))
+    names = sorted({g for gs in item_genres.values() for g in gs})
+    out = []
+    for a_i, a in enumerate(names):
+        for b in names[a_i:]:
+            wanted = {a, b}
+            text = " ".join(g.lower() for g in sorted(wanted))  # the session-title format (corpus.session_title)
+            if text in held_out_texts:
+                continue
+            items = [i for i in ranked if wanted <= set(item_genres.get(i, ()))][:length]
+            if len(items) >= min_items:
+                out.append((text, items))
+    return out
+
+
+class ShuffledTargets:
+    """Collate wrapper: each list in a batch in a fresh random order (seeded, so a resumed run is repeatable)."""
+
+    def __init__(self, collate, seed: int):
+        self.collate, self.rng = collate, random.Random(seed)
+
+    def __call__(self, rows: list[tuple[str, list[int]]]) -> dict:
+        return self.collate([(text, self.rng.sample(list(items), len(items))) for text, items in rows])
 
 
 @torch.no_grad()

@@ -66,6 +66,8 @@ def test_crash_then_resume_skips_finished_parts(tmp_path, tiny_bert):
     emb = embed_items(items, cfg, out_dir=tmp_path)
     stats = emb.attrs["embed_stats"]
     assert stats["reused"] == done_after_crash and stats["computed"] == 60 - done_after_crash
+    # One actor: its start-up is counted once, and the model calls took measurable time.
+    assert len(stats["actor_init_s"]) == 1 and stats["actor_init_s"][0] > 0 and stats["encode_s"] > 0
     for name, mtime in first.items():  # finished parts were neither rewritten nor deleted
         assert (parts_dir / name).stat().st_mtime_ns == mtime
     assert emb["item_id"].tolist() == items["item_id"].tolist()
@@ -84,6 +86,7 @@ def test_crash_then_resume_skips_finished_parts(tmp_path, tiny_bert):
     # A third run computes nothing at all.
     again = embed_items(items, cfg, out_dir=tmp_path)
     assert again.attrs["embed_stats"]["computed"] == 0
+    assert again.attrs["embed_stats"]["actor_init_s"] == []  # no actor was started
 
 
 def test_images_missing_and_corrupt_are_counted_and_fall_back(tmp_path):

@@ -30,13 +30,20 @@ def section(m: dict, preset: str, out: Path, quick: bool) -> str:
              f"({int(m.get('test_texts', 0))} test texts, {int(m.get('test_pairs', 0))} pairs). Generated lists of "
              "the configured length; Recall@K = hits in top K / |true list|, NDCG@K with binary gains over min(K, |T|). "
              "No published anchor exists for this corpus (it is built here); the baselines are the reference. "
-             "Hardware: CPU only, shared 2-core machine.", "",
+             "Hardware: CPU only, 2 cores. Training recipe: lists shuffled every epoch, plus genre-set pairs "
+             "(`recipe.*`, rec_core/playlist/training.py).", "",
              "| method | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|"]
     for name, key in rows:
         if f"test/{key}/ndcg@10" not in m:
             continue  # a run made before this baseline existed
         lines.append(f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{k}', float('nan')):.4f}"
                                                    for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")) + " |")
+    subsets = [s for s in ("session", "tag") if f"test/t5_beam/{s}/ndcg@10" in m]
+    if subsets:
+        lines += ["", "NDCG@10 by source of the held-out text:", "", "| method | " + " | ".join(subsets) + " |",
+                  "|---|" + "---:|" * len(subsets)]
+        lines += [f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{s}/ndcg@10', float('nan')):.4f}" for s in subsets) + " |"
+                  for name, key in rows if f"test/{key}/{subsets[0]}/ndcg@10" in m]
     lb, ls, lr = (m.get(f"latency/{k}", float("nan")) for k in ("t5_beam_single_s", "t5_sample_single_s", "retrieval_batched_s"))
     lines += ["", "Generation latency per list, one text per call (what a `genrec playlist` user waits for): "
               f"beam {lb:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the same run "

@@ -58,7 +58,9 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     vocab = SIDVocab(codes.codebook_sizes, 2000)
     tok = item_token_table(vocab, codes.aligned(split.item_ids))
     windows = sliding_windows(split.train)
-    train = TrainConfig(epochs=steps_epochs, batch_size=128, lr=1e-3, cpus_per_worker=1, checkpoint_every=steps_epochs, resume=False)
+    # The worker holds as many CPUs as the plain loop has torch threads: Ray sets a worker's threads to its CPUs.
+    threads = torch.get_num_threads()
+    train = TrainConfig(epochs=steps_epochs, batch_size=128, lr=1e-3, cpus_per_worker=threads, checkpoint_every=steps_epochs, resume=False)
 
     torch.manual_seed(0)
     ds = WindowDataset(*windows)
@@ -79,7 +81,7 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     ray_total = time.perf_counter() - t0
     per_epoch = sum(h["epoch_s"] for h in res.history)
     return {"plain_s": plain, "ray_total_s": ray_total, "ray_epochs_s": per_epoch, "epochs": steps_epochs, "users": users,
-            "windows": len(windows[2]), "load_avg_start": load, "load_avg_end": os.getloadavg()[0]}
+            "windows": len(windows[2]), "load_avg_start": load, "load_avg_end": os.getloadavg()[0], "threads": threads}
 
 
 def run_all(quick: bool) -> dict:
@@ -216,7 +218,8 @@ def render(r: dict) -> str:
         f"| Ray Train (1 worker): training epochs only | {ov['ray_epochs_s']:.1f} | {ov['ray_epochs_s'] / ov['plain_s']:.2f} |",
         f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | {ov['ray_total_s'] / ov['plain_s']:.2f} |",
         "", f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
-        f"{ov['epochs']} epoch(s); `python -c 'from jobs.benchmarks.tiger import ray_overhead; print(ray_overhead())'`. "
+        + (f"{ov['threads']} torch threads in both runs (the Ray worker holds {ov['threads']} CPUs), " if "threads" in ov else "")
+        + f"{ov['epochs']} epoch(s); `python -c 'from jobs.benchmarks.tiger import ray_overhead; print(ray_overhead())'`. "
         "The two runs ran back to back (plain first); "
         + (f"1-minute load average {ov['load_avg_start']:.1f} before and {ov['load_avg_end']:.1f} after, on 2 cores. "
            if "load_avg_start" in ov else "the machine's load was not recorded for this run. ")

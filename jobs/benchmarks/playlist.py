@@ -17,10 +17,52 @@ def bench(quick: bool = False) -> str:
     preset = "smoke" if quick else "cpu"
     out = Path("runs") / f"bench-playlist-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     res = run_job(JOB, preset=preset, out_dir=out, init_runtime=not ray.is_initialized())
-    return section(res.metrics, preset, out, quick)
+    return section(res.metrics, preset, out, quick, boot=paired_bootstrap(out, reps=200 if quick else 5000))
 
 
-def section(m: dict, preset: str, out: Path, quick: bool) -> str:
+def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str, tuple[float, float, float]]:
+    """T5 beam minus a baseline, per metric: (mean difference, 95 % CI low, high) by a bootstrap over held-out
+    *texts* (every list of a text shares its generated list, so texts, not pairs, are the independent units).
+    Regenerates the beam lists from the run's exported model, exactly as the job's evaluation does."""
+    import numpy as np
+    import pandas as pd
+
+    from rec_core.playlist.baselines import WordPopularity, popularity_list
+    from rec_core.playlist.generator import Playlister
+    from rec_core.playlist.metrics import list_ndcg_at_k, list_recall_at_k
+
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    corpus = pd.read_parquet(run_dir / "corpus.parquet")
+    train, test = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "test"]
+    texts = sorted(test["text"].unique())[: cfg["eval"].get("max_test_texts") or None]  # the job's own test subset
+    test = test[test["text"].isin(set(texts))]
+    length, beams, batch = cfg["eval"]["length"], cfg["eval"]["num_beams"], cfg["eval"]["batch_texts"]
+    pl = Playlister.load(run_dir / "model")
+    t5 = {r.text: r.items for s in range(0, len(texts), batch)
+          for r in pl.generate(texts[s : s + batch], length=length, mode="beam", num_beams=beams, seed=cfg["seed"] + s)}
+    pop = popularity_list(train["items"], length)
+    kw = dict(zip(texts, WordPopularity(train["text"], train["items"]).lists(texts, length)))
+    rows = []
+    for text, items in zip(test["text"], test["items"]):
+        y = list(items)
+        rows.append({"text": text, **{f"{name}/{mk}": fn(pred, y, 10) for name, pred in (("t5", t5[text]), ("pop", pop), ("kw", kw[text]))
+                                      for mk, fn in (("ndcg@10", list_ndcg_at_k), ("recall@10", list_recall_at_k))}})
+    sums = pd.DataFrame(rows).groupby("text").agg(["sum", "size"])
+    n = sums.xs("size", axis=1, level=1).iloc[:, 0].to_numpy()
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(n), len(n)) for _ in range(reps)]
+    out = {}
+    for base in ("pop", "kw"):
+        for mk in ("ndcg@10", "recall@10"):
+            d = (sums[(f"t5/{mk}", "sum")] - sums[(f"{base}/{mk}", "sum")]).to_numpy()
+            boot = np.array([d[b].sum() / n[b].sum() for b in draws])
+            lo, hi = np.percentile(boot, [2.5, 97.5])
+            out[f"{base}/{mk}"] = (float(d.sum() / n.sum()), float(lo), float(hi))
+    return out
+
+
+def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = None) -> str:
     rows = [("T5 beam (constrained, no repeats)", "t5_beam"), ("T5 sampled (T from config)", "t5_sample"),
             ("MiniLM text-item retrieval", "retrieval"), ("Popularity", "popularity"),
             ("Keyword popularity (train lists sharing a word)", "keyword_popularity")]
@@ -44,6 +86,14 @@ def section(m: dict, preset: str, out: Path, quick: bool) -> str:
                   "|---|" + "---:|" * len(subsets)]
         lines += [f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{s}/ndcg@10', float('nan')):.4f}" for s in subsets) + " |"
                   for name, key in rows if f"test/{key}/{subsets[0]}/ndcg@10" in m]
+    if boot:
+        names = {"pop": "popularity", "kw": "keyword popularity"}
+        lines += ["", "T5 beam minus baseline, 95 % CI from a bootstrap over the held-out texts "
+                  "(`jobs.benchmarks.playlist.paired_bootstrap`, 5,000 resamples):", "",
+                  "| T5 beam vs | NDCG@10 difference [95 % CI] | Recall@10 difference [95 % CI] |", "|---|---|---|"]
+        for base in ("pop", "kw"):
+            lines.append(f"| {names[base]} | " + " | ".join("{:+.4f} [{:+.4f}, {:+.4f}]".format(*boot[f"{base}/{mk}"])
+                                                            for mk in ("ndcg@10", "recall@10")) + " |")
     lb, ls, lr = (m.get(f"latency/{k}", float("nan")) for k in ("t5_beam_single_s", "t5_sample_single_s", "retrieval_batched_s"))
     lines += ["", "Generation latency per list, one text per call (what a `genrec playlist` user waits for): "
               f"beam {lb:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the same run "
@@ -59,7 +109,7 @@ def section_from_run(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     m = json.loads((run_dir / "metrics.json").read_text())
     preset = json.loads((run_dir / "config.json").read_text()).get("preset") or "cpu"
-    return section(m, preset, run_dir, quick=preset == "smoke")
+    return section(m, preset, run_dir, quick=preset == "smoke", boot=paired_bootstrap(run_dir))
 
 
 if __name__ == "__main__":

@@ -29,3 +29,12 @@ def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["items"]) == 3
+
+    # The benchmark's significance check regenerates the same beam lists from the export: same means as the job.
+    from jobs.benchmarks.playlist import paired_bootstrap
+
+    boot = paired_bootstrap(tmp_path, reps=50)
+    mean, lo, hi = boot["pop/ndcg@10"]
+    assert mean == pytest.approx(m["test/t5_beam/ndcg@10"] - m["test/popularity/ndcg@10"], abs=1e-9)
+    assert lo <= mean <= hi
+    assert set(boot) == {"pop/ndcg@10", "pop/recall@10", "kw/ndcg@10", "kw/recall@10"}

@@ -116,10 +116,11 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.eval.length > cfg.corpus.max_items * 3:
         raise UserFacingError(f"eval.length={cfg.eval.length} is far beyond the longest training list ({cfg.corpus.max_items})")
     prep = pipeline.prepare(cfg, ctx.data_dir, ctx.mirror, ctx.out_dir)
+    train_pairs = pipeline.training_pairs(cfg, prep)
     loop_cfg = {
         "seed": cfg.seed, "model": cfg.model.model_dump(), "tokenizer": cfg.tokenizer, "length": cfg.eval.length,
         "codes_items": prep.vocab.item_ids, "codes_sids": [list(s) for s in prep.vocab.sids],
-        "train_pairs": pipeline.training_pairs(cfg, prep), "shuffle_targets": cfg.recipe.shuffle_targets,
+        "train_pairs": train_pairs, "shuffle_targets": cfg.recipe.shuffle_targets,
         "valid_pairs": pipeline.valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
     }
     t0 = time.perf_counter()
@@ -130,7 +131,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if fit.checkpoint_dir is None:
         raise UserFacingError("training produced no checkpoint")
     state = load_model_state(fit.checkpoint_dir)
-    result = pipeline.evaluate_and_export(cfg, prep, state, ctx.out_dir, fit.history, train_s)
+    result = pipeline.evaluate_and_export(cfg, prep, state, ctx.out_dir, fit.history, train_s,
+                                          genre_pairs_used=len(train_pairs) - len(prep.train))
     return JobResult(metrics=result.metrics, report=result.report, artifacts=["model/", "corpus.parquet", "codes/codes.parquet"])
 
 

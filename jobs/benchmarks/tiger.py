@@ -5,6 +5,7 @@ Every row is produced by the jobs' own code paths (`run_job(JOB, preset="cpu", .
 under each table reproduces it."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -66,8 +67,6 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     ds = WindowDataset(*windows)
     loader = torch.utils.data.DataLoader(LengthBuckets(ds, 128), batch_size=1, shuffle=True,
                                          collate_fn=BucketCollator(TigerCollator(vocab, tok, ds)))
-    import os
-
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     fit_plain(build_tiger(cfg.model, vocab), loader, steps_epochs, 1e-3, warmup_steps=100)

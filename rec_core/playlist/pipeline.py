@@ -90,7 +90,8 @@ def _per_pair(preds_by_text: dict[str, list[int]], test: pd.DataFrame, ks) -> di
     return out
 
 
-def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history: list[dict], train_s: float) -> EvalResult:
+def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history: list[dict], train_s: float,
+                        genre_pairs_used: int = 0) -> EvalResult:
     out_dir = Path(out_dir)
     tok = load_tokenizer(cfg.tokenizer)
     model = build_model(cfg.model, tok, prep.vocab)
@@ -150,7 +151,7 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
     key = {"T5 beam": "t5_beam", "T5 sample": "t5_sample", "MiniLM retrieval": "retrieval", "Popularity": "popularity",
            "Keyword popularity": "keyword_popularity"}
     metrics: dict = {"test": {}, "latency": lat, "validity": validity, "corpus": prep.corpus_stats,
-                     "train": {"seconds": train_s, "final_loss": history[-1]["loss"] if history else float("nan"),
+                     "train": {"seconds": train_s, "genre_pairs": genre_pairs_used, "final_loss": history[-1]["loss"] if history else float("nan"),
                                "first_loss": history[0]["loss"] if history else float("nan")},
                      "catalogue_items": len(catalogue), "test_texts": len(texts), "test_pairs": len(test),
                      # last epoch's greedy decode of the valid texts (the Tune metric)
@@ -161,12 +162,13 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
             for mk, mv in m.items():
                 metrics["test"][f"{short}/{src}/{mk}" if src != "all" else f"{short}/{mk}"] = mv
     examples = {t: preds_beam[t] for t in texts[:3]}
-    report = render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl, len(texts), len(test))
+    report = render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl, len(texts), len(test),
+                           genre_pairs_used)
     (out_dir / "examples.json").write_text(json.dumps({t: [pl.titles[i] for i in v] for t, v in examples.items()}, indent=1))
     return EvalResult(metrics, report)
 
 
-def render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl, n_texts, n_pairs) -> str:
+def render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl, n_texts, n_pairs, genre_pairs_used=0) -> str:
     from rec_core.playlist import corpus as corpus_mod
 
     s = prep.corpus_stats
@@ -195,7 +197,7 @@ def render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl
               "| what | seconds per list |", "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in lat.items()]
     lines += ["", f"Validity of all generated lists: {json.dumps(validity)}", "",
               f"## Training ({train_s:.1f} s, Ray Train, {cfg.train.num_workers} worker(s), deepspeed={cfg.train.deepspeed})", "",
-              f"Recipe: {len(prep.train)} corpus pairs + {len(training_pairs(cfg, prep)) - len(prep.train)} genre pairs; "
+              f"Recipe: {len(prep.train)} corpus pairs + {genre_pairs_used} genre pairs; "
               f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py).", "",
               "| epoch | loss | valid recall@10 | valid ndcg@10 |", "|---:|---:|---:|---:|"]
     for h in history:

@@ -35,6 +35,7 @@ def genre_pairs(train_pairs: Iterable[tuple[str, list[int]]], item_genres: dict[
     pop = Counter(i for _, items in train_pairs for i in set(items))
     ranked = sorted(pop, key=lambda i: (-pop[i], i))
     names = sorted({g for gs in item_genres.values() for g in gs})
+    genre_sets = {i: set(item_genres.get(i, ())) for i in ranked}
     out = []
     for a_i, a in enumerate(names):
         for b in names[a_i:]:
@@ -42,7 +43,7 @@ def genre_pairs(train_pairs: Iterable[tuple[str, list[int]]], item_genres: dict[
             text = " ".join(g.lower() for g in sorted(wanted))  # the session-title format (corpus.session_title)
             if text in held_out_texts:
                 continue
-            items = [i for i in ranked if wanted <= set(item_genres.get(i, ()))][:length]
+            items = [i for i in ranked if wanted <= genre_sets[i]][:length]
             if len(items) >= min_items:
                 out.append((text, items))
     return out

@@ -115,7 +115,8 @@ def train_loop(lc: dict) -> None:
         metrics = {"loss": total / max(n, 1), "epoch_s": epoch_s, **{f"loss_{k}": v / max(n, 1) for k, v in parts_sum.items()}}
         metrics.update({f"valid/{k}": v for k, v in evaluate(sess.module, valid, exclude).items()})
         metrics.update({f"test/{k}": v for k, v in evaluate(sess.module, test, exclude).items()})
-        sess.report(metrics, epoch)
+        if sess.report(metrics, epoch):  # train.time_limit_s ran out
+            break
 
 
 # ------------------------------------------------------------------------------------ driver side

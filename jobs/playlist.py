@@ -99,7 +99,8 @@ def train_loop(loop_cfg: dict) -> None:
         sess.train_mode(False)
         metrics = {"loss": total / max(n, 1)}
         metrics.update(valid_metrics(sess.module, collate, vocab, loop_cfg["valid_pairs"], loop_cfg["length"]))
-        sess.report(metrics, epoch)
+        if sess.report(metrics, epoch):  # train.time_limit_s ran out
+            break
 
 
 # ----------------------------------------------------------------------------------------- driver side

@@ -90,7 +90,8 @@ def train_loop(loop_cfg: dict) -> None:
             total += float(loss.detach()) * len(y)
             n += len(y)
         valid = _evaluate(sess.module, valid_loader, sess.device)
-        sess.report({"loss": total / max(n, 1), "valid/accuracy": valid["accuracy"], "valid/f1": valid["f1"]}, epoch)
+        if sess.report({"loss": total / max(n, 1), "valid/accuracy": valid["accuracy"], "valid/f1": valid["f1"]}, epoch):
+            break  # train.time_limit_s ran out
 
 
 def frozen_embeddings(mcfg: SentimentModelConfig, texts: list[str], batch_size: int = 64) -> np.ndarray:

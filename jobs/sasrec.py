@@ -77,8 +77,8 @@ def train_loop(c: dict) -> None:
         metrics.setdefault("valid/ndcg@10", last)  # checkpoints are ranked by it
         metrics["valid/best_ndcg@10"] = best
         extra = {"best": best, "bad": bad, "last": last, "steps": extra.get("steps", 0) + n}
-        sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= c["patience"])
-        if bad >= c["patience"]:
+        out_of_time = sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= c["patience"])
+        if bad >= c["patience"] or out_of_time:
             break
 
 

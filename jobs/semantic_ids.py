@@ -94,7 +94,8 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
         metrics = {"loss": tot / n, "epoch_time_s": epoch_time, "train_recon_loss": rec / n, **reconstruction_stats(x, recon),
                    "collision_rate": stats["collision_rate"],
                    **{k: v for k, v in stats.items() if k.startswith(("usage_", "perplexity_"))}}
-        sess.report(metrics, epoch)
+        if sess.report(metrics, epoch):  # train.time_limit_s ran out
+            break
 
 
 def fit_rqvae(x: np.ndarray, cfg: Config, ctx: RunContext):

@@ -59,6 +59,9 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     resume: bool = Field(True, description="resume from the newest checkpoint in the run dir")
+    time_limit_s: float | None = Field(None, gt=0, description="stop after the epoch in which this many seconds of "
+                                       "training have passed (counted from this attempt's start); that epoch is "
+                                       "checkpointed, so a later run with resume=true continues from it")
 
     def resources_per_worker(self) -> dict[str, float]:
         res = {"CPU": self.cpus_per_worker}

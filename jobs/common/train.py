@@ -13,6 +13,7 @@ import contextlib
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,7 @@ class WorkerSession:
         self.history: list[dict] = []
         self.extra_state: dict = {}
         self.start_epoch = 0
+        self._t0 = time.monotonic()
         if self.train.deepspeed:
             import deepspeed
 
@@ -194,20 +196,37 @@ class WorkerSession:
         self.model.train(on)
 
     # -- reporting and checkpoints -------------------------------------------------------------
-    def report(self, metrics: dict[str, Any], epoch: int, extra_state: dict | None = None, force_checkpoint: bool = False) -> None:
-        """Report once per epoch on EVERY worker (Ray syncs on it); checkpoint every N epochs and at the end."""
+    def report(self, metrics: dict[str, Any], epoch: int, extra_state: dict | None = None, force_checkpoint: bool = False) -> bool:
+        """Report once per epoch on EVERY worker (Ray syncs on it); checkpoint every N epochs and at the end.
+
+        Returns True when `train.time_limit_s` has run out: the epoch was checkpointed and the loop must stop."""
         import ray.train
 
+        out_of_time = self._out_of_time()
         row = {**{k: _plain(v) for k, v in metrics.items()}, "epoch": epoch}
+        if out_of_time:
+            row["stopped_by_time_limit"] = 1
         self.history.append(row)
         last = epoch + 1 >= self.train.epochs
-        if not (force_checkpoint or last or (epoch + 1) % self.train.checkpoint_every == 0):
+        if not (force_checkpoint or out_of_time or last or (epoch + 1) % self.train.checkpoint_every == 0):
             ray.train.report(row)
-            return
+            return False
         with tempfile.TemporaryDirectory() as d:
             wrote = self._save(Path(d), epoch, extra_state or {})
             ckpt = ray.train.Checkpoint.from_directory(d) if wrote else None
             ray.train.report(row, checkpoint=ckpt)
+        return out_of_time
+
+    def _out_of_time(self) -> bool:
+        """Same answer on every rank (rank 0's clock), or the ranks would leave the loop at different epochs."""
+        if self.train.time_limit_s is None:
+            return False
+        flag = torch.tensor([float(time.monotonic() - self._t0 >= self.train.time_limit_s)])
+        if self.world_size > 1 and torch.distributed.is_initialized():
+            if torch.distributed.get_backend() == "nccl":
+                flag = flag.to(self.device)
+            torch.distributed.broadcast(flag, src=0)
+        return bool(flag.item())
 
     def _save(self, d: Path, epoch: int, extra_state: dict) -> bool:
         if self.train.deepspeed:

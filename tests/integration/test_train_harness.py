@@ -26,7 +26,8 @@ def _loop(cfg: dict):
             loss = torch.nn.functional.mse_loss(sess.model(xb).squeeze(-1), yb)
             sess.step(loss)
             total += float(loss)
-        sess.report({"loss": total / len(loader), "start_epoch": sess.start_epoch}, epoch)
+        if sess.report({"loss": total / len(loader), "start_epoch": sess.start_epoch}, epoch):
+            break
 
 
 def _fit(tmp_path, **kw):
@@ -58,3 +59,14 @@ def test_deepspeed_zero2_learns(ray_local, tmp_path):
     assert losses[-1] < 0.2 * losses[0]
     w = load_model_state(res.checkpoint_dir)["weight"].flatten().numpy()
     assert np.corrcoef(w, np.arange(1.0, 9.0))[0, 1] > 0.95
+
+
+def test_time_limit_stops_every_rank_after_a_checkpointed_epoch(ray_local, tmp_path):
+    # Two ranks must leave the loop at the same epoch (rank 0's clock decides), or the run would hang.
+    res = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, epochs=50, time_limit_s=1e-3)
+    assert [h["epoch"] for h in res.history] == [0]
+    assert res.metrics["stopped_by_time_limit"] == 1
+    assert load_model_state(res.checkpoint_dir)["weight"].shape == (1, 8)
+    # The stop is a checkpoint: the next attempt resumes after it instead of starting over.
+    res2 = _fit(tmp_path, epochs=50, time_limit_s=1e-3)
+    assert res2.metrics["start_epoch"] == 1 and [h["epoch"] for h in res2.history] == [0, 1]

@@ -64,7 +64,7 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     kwargs: dict = {
         "num_cpus": rt.num_cpus or os.cpu_count() or 1,
         "num_gpus": rt.num_gpus if rt.num_gpus is not None else _detect_gpus(),
-        "include_dashboard": rt.dashboard,
+        "include_dashboard": rt.dashboard and _dashboard_usable(),
         "log_to_driver": not quiet,
         "configure_logging": True,
         "logging_level": logging.WARNING if quiet else logging.INFO,
@@ -76,6 +76,22 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     # Ray Data's progress bars are the per-stage bars users expect on long runs; keep them, but not
     # the verbose per-operator logging on an embedded laptop cluster.
     return ray
+
+
+def _dashboard_usable() -> bool:
+    """A minimal `pip install ray` lacks the dashboard's packages, and Ray refuses to start when the dashboard
+    is asked for explicitly: start without it and say what that costs."""
+    try:
+        from ray._private.utils import get_dashboard_dependency_error
+
+        err = get_dashboard_dependency_error()
+    except Exception:  # pragma: no cover - a Ray without this helper: let ray.init decide
+        return True
+    if err is None:
+        return True
+    log.warning("starting Ray without its dashboard (%s; install `ray[default]` for it): a run killed mid-training "
+                "may keep its CPUs reserved until Ray restarts", err)
+    return False
 
 
 def _runtime_env_for_remote() -> dict | None:

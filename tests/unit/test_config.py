@@ -80,3 +80,34 @@ def test_every_preset_of_every_job_validates():
             job.resolve(preset)
         need = {"cpu"} if job.service else {"smoke", "cpu", "gpu"}
         assert need <= set(job.presets()), f"{job.name} lacks one of the presets {sorted(need)}"
+
+
+def test_minimal_ray_starts_without_dashboard(monkeypatch):
+    """`pip install ray` without [default]: Ray refuses include_dashboard=True, so init_ray asks for none."""
+    import ray
+    import ray._private.utils as ray_utils
+
+    from jobs.common import runtime
+    from rec_core.config import RuntimeConfig
+
+    seen = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(ray_utils, "get_dashboard_dependency_error", lambda: "No module named 'aiohttp_cors'")
+    runtime.init_ray(RuntimeConfig(num_cpus=1))
+    assert seen["include_dashboard"] is False
+    monkeypatch.setattr(ray_utils, "get_dashboard_dependency_error", lambda: None)
+    runtime.init_ray(RuntimeConfig(num_cpus=1))
+    assert seen["include_dashboard"] is True
+    runtime.init_ray(RuntimeConfig(num_cpus=1, dashboard=False))
+    assert seen["include_dashboard"] is False
+
+
+def test_time_limit_must_be_positive():
+    from pydantic import ValidationError
+
+    from rec_core.config import TrainConfig
+
+    assert TrainConfig(time_limit_s=90).time_limit_s == 90
+    with pytest.raises(ValidationError):
+        TrainConfig(time_limit_s=0)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -22,6 +23,15 @@ class Config(JobConfig):
     max_users: int | None = Field(None, ge=1, description="evaluate a random subset of users")
     exclude_history: bool = False
     with_most_popular: bool = True
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model decodes (auto: cuda when available)")
+
+
+def _device(cfg: Config) -> str:
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UserFacingError("device=cuda but this machine has no CUDA device (use device=auto or cpu)")
+    return "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
 
 
 def _ranker(kind: str, meta: dict, state: dict, item_tokens, cfg: Config):
@@ -32,8 +42,9 @@ def _ranker(kind: str, meta: dict, state: dict, item_tokens, cfg: Config):
         vocab = SIDVocab.from_dict(meta["vocab"])
         model = build_tiger(TigerModelConfig.model_validate(meta["model"]), vocab)
         model.load_state_dict(state)
-        return GenerativeRanker(model.eval(), vocab, item_tokens, num_beams=cfg.beams, constrained=cfg.constrained,
-                                max_history=meta["max_history"])
+        device = _device(cfg)
+        return GenerativeRanker(model.to(device).eval(), vocab, item_tokens, num_beams=cfg.beams, constrained=cfg.constrained,
+                                max_history=meta["max_history"], device=device)
     if kind == "sasrec":
         from rec_core.baselines.sasrec import SASRec, SASRecConfig
         from rec_core.evaluation import ScoreRanker

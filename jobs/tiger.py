@@ -212,8 +212,8 @@ def train_loop(c: dict) -> None:
         metrics.setdefault("valid/ndcg@10", last)
         metrics["valid/best_ndcg@10"] = best
         extra = {"best": best, "bad": bad, "last": last, "steps": extra.get("steps", 0) + n}
-        sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= ev.patience)
-        if bad >= ev.patience:
+        out_of_time = sess.report(metrics, epoch, extra_state=extra, force_checkpoint=bad >= ev.patience)
+        if bad >= ev.patience or out_of_time:
             break
 
 
@@ -276,9 +276,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     meta = {"dataset": cfg.dataset, "max_history": cfg.max_history, "model": cfg.model.model_dump(), "vocab": vocab.to_dict(),
             "item_ids": split.item_ids.tolist(), "seed": cfg.seed, "synthetic": cfg.synthetic.model_dump()}
     save_bundle(ctx.out_dir / "model", "tiger", model.state_dict(), meta, item_tokens)
+    # The driver decodes on its own GPU when the run trains on GPUs and it has one (a head node may not).
+    device = "cuda" if cfg.train.use_gpu and torch.cuda.is_available() else "cpu"
+    model.to(device)
 
     # Full evaluation (constrained), then the same model without the trie on a subset for the speed/validity comparison.
-    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history)
+    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history, device=device)
     kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, progress=True,
               max_users=cfg.eval.test_users, seed=0)
     valid = evaluate_ranker(ranker, split.valid, **kw)
@@ -291,7 +294,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         sub = split.test.sample(n=n, random_state=cfg.seed)
         for name, constrained in (("constrained", True), ("unconstrained", False)):
             r = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, constrained=constrained,
-                                 max_history=cfg.max_history, trie=ranker.trie)
+                                 max_history=cfg.max_history, trie=ranker.trie, device=device)
             res = evaluate_ranker(r, sub, batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history)
             decode[name] = {"users_per_s": res.users_per_s, "invalid_share": r.stats.invalid_share,
                             "recall@10": res.metrics["recall@10"], "ndcg@10": res.metrics["ndcg@10"]}
@@ -317,7 +320,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     ])
     metrics = {"valid": valid.metrics, "test": test.metrics, "most_popular": pop, "decode": decode,
                "invalid_ids_constrained": invalid_constrained, "epochs_trained": len(hist), "fit_s": fit_s,
-               "eval_users_per_s": test.users_per_s}
+               "eval_users_per_s": test.users_per_s, "eval_on_gpu": int(device == "cuda")}
     return JobResult(metrics=metrics, report=report, artifacts=["model/meta.json", "model/state.pt"])
 
 

@@ -16,11 +16,14 @@ from rec_core.paths import default_mirror  # noqa: E402
 @pytest.fixture(scope="session")
 def ray_local():
     """One embedded 2-CPU Ray for the whole session (starting Ray costs seconds), through the same
-    runtime module the jobs use, so workers import this checkout exactly as in a real run."""
+    runtime module the jobs use, so workers import this checkout exactly as in a real run. It holds the
+    machine's GPUs too, so tests/gpu can share it when the whole suite runs on a GPU machine."""
+    import torch
+
     from jobs.common.runtime import init_ray, shutdown
     from rec_core.config import RuntimeConfig
 
-    ray = init_ray(RuntimeConfig(num_cpus=2, num_gpus=0, object_store_gb=1.0))
+    ray = init_ray(RuntimeConfig(num_cpus=2, num_gpus=torch.cuda.device_count(), object_store_gb=1.0))
     yield ray
     shutdown()
 

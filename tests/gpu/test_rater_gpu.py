@@ -56,16 +56,10 @@ def test_tiny_vlm_generates_on_gpu():
     assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
 
 
-def test_plot_stage_actor_on_gpu(tmp_path):
+def test_plot_stage_actor_on_gpu(ray_local, tmp_path):
     from data_pipelines.plot_scores import PlotScoreConfig, run_plot_stage
-    from jobs.common.runtime import init_ray, shutdown
-    from rec_core.config import RuntimeConfig
 
-    init_ray(RuntimeConfig(num_cpus=4, num_gpus=1))
-    try:
-        items = pd.DataFrame({"item_id": [1, 2, 3], "overview": OVERVIEWS})
-        cfg = PlotScoreConfig(model="tiny-random", min_mass=0.0, gpus_per_actor=1.0, cpus_per_actor=1.0)
-        scores = run_plot_stage(items, cfg, tmp_path / "plots")
-        assert len(scores) == 3 and scores["failure"].isna().all()
-    finally:
-        shutdown()
+    items = pd.DataFrame({"item_id": [1, 2, 3], "overview": OVERVIEWS})
+    cfg = PlotScoreConfig(model="tiny-random", min_mass=0.0, gpus_per_actor=1.0, cpus_per_actor=1.0)
+    scores = run_plot_stage(items, cfg, tmp_path / "plots")
+    assert len(scores) == 3 and scores["failure"].isna().all()

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-def test_embedding_actor_on_gpu_matches_cpu(ray_local_gpu, tmp_path):
+def test_embedding_actor_on_gpu_matches_cpu(ray_local, tmp_path):
     from data_pipelines.embed import EmbedConfig, assemble_texts, embed_items, embedding_matrix
     from rec_core.encoders import build_encoder
 
@@ -22,7 +22,7 @@ def test_embedding_actor_on_gpu_matches_cpu(ray_local_gpu, tmp_path):
 
 
 @pytest.mark.parametrize("deepspeed", [False, True])
-def test_rqvae_nccl_bf16(ray_local_gpu, tmp_path, deepspeed):
+def test_rqvae_nccl_bf16(ray_local, tmp_path, deepspeed):
     from jobs.common.job import RunContext
     from jobs.semantic_ids import Config, fit_rqvae
     from rec_core.config import resolve_config
@@ -48,12 +48,3 @@ def test_vlm_4bit_loading(tmp_path):
     out = enc.encode(["lip balm", "hair oil"], [img, None])
     assert out.shape == (2, 32) and np.isfinite(out).all()
 
-
-@pytest.fixture(scope="module")
-def ray_local_gpu():
-    from jobs.common.runtime import init_ray, shutdown
-    from rec_core.config import RuntimeConfig
-
-    ray = init_ray(RuntimeConfig(num_gpus=torch.cuda.device_count()))
-    yield ray
-    shutdown()

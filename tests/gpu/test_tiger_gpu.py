@@ -22,23 +22,11 @@ def test_constrained_decoding_on_cuda_bf16():
     assert stats.invalid == 0 and all(len(o) == 20 for o in out)
 
 
-@pytest.fixture(scope="module")
-def ray_gpu():
-    import ray
-
-    from jobs.common.runtime import init_ray, shutdown
-    from rec_core.config import RuntimeConfig
-
-    if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) < 1:
-        pytest.skip("a CPU-only Ray is already running in this session; run tests/gpu on their own")
-    yield init_ray(RuntimeConfig(num_cpus=2, num_gpus=1, object_store_gb=1.0))
-    shutdown()
-
-
-def test_tiger_job_trains_bf16_on_gpu(ray_gpu, tmp_path):
+def test_tiger_job_trains_bf16_on_gpu(ray_local, tmp_path):
     from jobs.common.job import run_job
     from jobs.tiger import JOB
 
-    res = run_job(JOB, preset="smoke", out_dir=tmp_path,
-                  overrides=["train.use_gpu=true", "train.precision=bf16", "runtime.num_gpus=1"])
+    res = run_job(JOB, preset="smoke", out_dir=tmp_path, init_runtime=False,
+                  overrides=["train.use_gpu=true", "train.precision=bf16"])
+    assert res.metrics["eval_on_gpu"] == 1
     assert res.metrics["test/recall@10"] > res.metrics["most_popular/test/recall@10"]

@@ -19,6 +19,8 @@ class Config(JobConfig):
     splits: list[str] = Field(default_factory=lambda: ["valid", "test"])
     beams: int = Field(20, ge=1, description="beam width for generative models")
     constrained: bool = Field(True, description="trie-constrained beam search (false: unconstrained + filtering)")
+    trie_mask: Literal["tensor", "callback"] = Field("tensor", description="how the trie reaches generate(): batched "
+                                                     "tensor ops, or transformers' per-beam prefix_allowed_tokens_fn")
     batch_size: int = Field(128, ge=1)
     max_users: int | None = Field(None, ge=1, description="evaluate a random subset of users")
     exclude_history: bool = False
@@ -44,7 +46,7 @@ def _ranker(kind: str, meta: dict, state: dict, item_tokens, cfg: Config):
         model.load_state_dict(state)
         device = _device(cfg)
         return GenerativeRanker(model.to(device).eval(), vocab, item_tokens, num_beams=cfg.beams, constrained=cfg.constrained,
-                                max_history=meta["max_history"], device=device)
+                                max_history=meta["max_history"], device=device, mask=cfg.trie_mask)
     if kind == "sasrec":
         from rec_core.baselines.sasrec import SASRec, SASRecConfig
         from rec_core.evaluation import ScoreRanker

@@ -28,7 +28,10 @@ class EvalConfig(StrictModel):
     every: int = Field(1, ge=1, description="validate every N epochs")
     valid_users: int | None = Field(2000, ge=1, description="users in the per-epoch validation subset (None: all)")
     patience: int = Field(5, ge=1, description="validations without improvement before early stopping")
-    compare_users: int = Field(1000, ge=0, description="test users for the constrained vs unconstrained comparison")
+    compare_users: int = Field(1000, ge=0, description="test users for the decoding comparison (trie as tensors, trie "
+                               "through the prefix_allowed_tokens_fn callback, unconstrained + filtering)")
+    trie_mask: Literal["tensor", "callback"] = Field("tensor", description="how the trie reaches generate(): batched "
+                                                     "tensor ops, or transformers' per-beam prefix_allowed_tokens_fn")
     exclude_history: bool = Field(False, description="mask history items (applied identically to every model)")
     test_users: int | None = Field(None, ge=1, description="final valid/test evaluation on a fixed random subset of "
                                    "users (None: all); the same subset for every model in the run")
@@ -281,7 +284,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     model.to(device)
 
     # Full evaluation (constrained), then the same model without the trie on a subset for the speed/validity comparison.
-    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history, device=device)
+    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history, device=device,
+                              mask=cfg.eval.trie_mask)
     kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, progress=True,
               max_users=cfg.eval.test_users, seed=0)
     valid = evaluate_ranker(ranker, split.valid, **kw)
@@ -292,9 +296,10 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.eval.compare_users:
         n = min(cfg.eval.compare_users, len(split.test))
         sub = split.test.sample(n=n, random_state=cfg.seed)
-        for name, constrained in (("constrained", True), ("unconstrained", False)):
+        for name, constrained, mask in (("constrained", True, "tensor"), ("constrained_callback", True, "callback"),
+                                        ("unconstrained", False, "tensor")):
             r = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, constrained=constrained,
-                                 max_history=cfg.max_history, trie=ranker.trie, device=device)
+                                 max_history=cfg.max_history, trie=ranker.trie, device=device, mask=mask)
             res = evaluate_ranker(r, sub, batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history)
             decode[name] = {"users_per_s": res.users_per_s, "invalid_share": r.stats.invalid_share,
                             "recall@10": res.metrics["recall@10"], "ndcg@10": res.metrics["ndcg@10"]}

@@ -4,7 +4,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rec_core.decoding import DecodeStats, SIDTrie, beam_search_items
+from rec_core.decoding import DecodeStats, SIDTrie, TrieLogitsProcessor, beam_search_items
 from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger
 from rec_core.generative.data import encode_inputs, item_token_table
 from rec_core.generative.vocab import EOS
@@ -57,6 +57,45 @@ def test_constrained_beam_search_only_yields_valid_distinct_items(sizes, n_items
     for items in out:
         assert len(items) == k and len(set(items)) == k
         assert all(0 <= i < len(codes) for i in items)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4), n_items=st.integers(1, 60),
+       rows=st.integers(1, 12), seed=st.integers(0, 10_000))
+def test_tensor_trie_mask_equals_the_callback_mask(sizes, n_items, rows, seed):
+    """The batched processor gives transformers' prefix_allowed_tokens_fn mask for every prefix depth, including
+    prefixes that leave the trie (closed with EOS by both)."""
+    from transformers.generation.logits_process import PrefixConstrainedLogitsProcessor
+
+    rng = np.random.default_rng(seed)
+    vocab = SIDVocab(tuple(sizes), 8)
+    tok = item_token_table(vocab, random_catalogue(rng, sizes, n_items))
+    trie = SIDTrie(tok)
+    reference = PrefixConstrainedLogitsProcessor(trie.prefix_fn(), num_beams=1)
+    tensor = TrieLogitsProcessor(trie)
+    for depth in range(len(sizes) + 2):
+        prefixes = tok[rng.integers(len(tok), size=rows)][:, :depth]
+        if depth > len(sizes):
+            prefixes = np.concatenate([tok[rng.integers(len(tok), size=rows)], np.full((rows, 1), EOS)], axis=1)
+        off = rng.random(prefixes.shape) < 0.2  # some prefixes leave the trie (any token, in or out of range)
+        prefixes = np.where(off, rng.integers(0, vocab.size, size=prefixes.shape), prefixes)
+        input_ids = torch.as_tensor(np.concatenate([np.zeros((rows, 1), dtype=np.int64), prefixes], axis=1))
+        scores = torch.randn(rows, vocab.size)
+        assert torch.equal(tensor(input_ids, scores.clone()), reference(input_ids, scores.clone()))
+
+
+def test_both_trie_masks_give_the_same_beams():
+    rng = np.random.default_rng(1)
+    torch.manual_seed(1)
+    vocab = SIDVocab((6, 6, 3), 8)
+    tok = item_token_table(vocab, random_catalogue(rng, (6, 6, 3), 50))
+    trie = SIDTrie(tok)
+    model = build_tiger(TINY, vocab).eval()
+    ids, mask = encode_inputs(vocab, tok, list(range(6)), [rng.integers(50, size=4).tolist() for _ in range(6)])
+    out = {m: beam_search_items(model, ids, mask, trie, 8, mask=m) for m in ("tensor", "callback")}
+    assert out["tensor"] == out["callback"] and all(len(o) == 8 for o in out["tensor"])
+    with pytest.raises(ValueError, match="mask"):
+        beam_search_items(model, ids, mask, trie, 8, mask="dense")
 
 
 def test_unconstrained_search_counts_invalid_ids():

@@ -22,7 +22,7 @@ def _items(name: str, limit: int | None):
     return items.head(limit).reset_index(drop=True) if limit else items
 
 
-def embedding_throughput(items, work: Path) -> tuple[str, dict]:
+def embedding_throughput(items, work: Path, batch_size: int = 128, corpus: str = "Beauty item names") -> tuple[str, dict]:
     """Plain single-process SentenceTransformer.encode vs the Ray Data actor pipeline, same texts, same run."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -35,20 +35,21 @@ def embedding_throughput(items, work: Path) -> tuple[str, dict]:
     model = SentenceTransformer(resolve_model("minilm"), device="cuda" if torch.cuda.is_available() else "cpu")
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ref = model.encode(texts, batch_size=128, normalize_embeddings=True, show_progress_bar=False)
+    ref = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     t_plain = time.perf_counter() - t0
     del model
     gpu = torch.cuda.is_available()
-    variants = ([("1 actor x 1 GPU", dict(num_actors=1, cpus_per_actor=1, gpus_per_actor=1, batch_size=128))] if gpu else
+    variants = ([("1 actor x 1 GPU", dict(num_actors=1, cpus_per_actor=1, gpus_per_actor=1, batch_size=batch_size))] if gpu else
                 [("1 actor x 1 CPU, 2 threads, sentence-transformers", dict(num_actors=1, cpus_per_actor=1, threads_per_actor=2)),
                  ("2 actors x 0.5 CPU, 1 thread each, sentence-transformers", dict(num_actors=2, cpus_per_actor=0.5, threads_per_actor=1)),
                  ("2 actors x 0.5 CPU, 1 thread each, transformers mean pooling (`kind=hf_mean`)",
                   dict(num_actors=2, cpus_per_actor=0.5, threads_per_actor=1, kind="hf_mean"))])
-    rows = [f"| plain `SentenceTransformer.encode` (1 process, {torch.get_num_threads()} threads) | "
+    where = "1 GPU" if gpu else f"{torch.get_num_threads()} threads"
+    rows = [f"| plain `SentenceTransformer.encode` (1 process, {where}) | "
             f"{len(texts) / t_plain:,.0f} | {len(texts) / (t_plain + t_load):,.0f} | 1.00 | 1.00 | {t_load:.1f} (model load) | — |"]
     figures = {}
     for i, (label, kw) in enumerate(variants):
-        cfg = EmbedConfig(text_fields=["title"], part_rows=1024, batch_size=kw.pop("batch_size", 128), **kw)
+        cfg = EmbedConfig(text_fields=["title"], part_rows=max(1024, len(texts) // 48), batch_size=kw.pop("batch_size", batch_size), **kw)
         t0 = time.perf_counter()
         emb = embed_items(items, cfg, out_dir=work / f"emb-{i}-{cfg.num_actors}")
         t_ray = time.perf_counter() - t0
@@ -61,7 +62,7 @@ def embedding_throughput(items, work: Path) -> tuple[str, dict]:
         "| pipeline | items/s (encode only) | items/s (incl. model load) | ratio vs plain encode | ratio incl. load "
         "| start-up s per actor (imports + model load) | max abs diff vs plain |",
         "|---|---|---|---|---|---|---|", *rows])
-    note = (f"{len(texts):,} Beauty item names (MiniLM, 384-d). Ray Data times are end to end: read, repartition, "
+    note = (f"{len(texts):,} {corpus} (MiniLM, 384-d, batch {batch_size}). Ray Data times are end to end: read, repartition, "
             "preprocess, actor start-up and model load in every actor, encode, atomic Parquet writes, read-back. "
             "'ratio incl. load' compares like with like (the plain run also loads its model once, in a process that "
             "has already imported torch and sentence-transformers). An actor is a fresh process: importing "

@@ -28,16 +28,21 @@ def _row(name, m, prefix="test/", extra=""):
             f"| {m[prefix + 'ndcg@10']:.4f} | {extra} |")
 
 
-def beauty_codes(seed: int = 0) -> Path:
-    """MiniLM embeddings of Beauty's short item names -> 3x256 residual k-means + collision level (cached)."""
+def kmeans_codes(dataset: str, seed: int = 0) -> Path:
+    """MiniLM embeddings of the dataset's item text -> 3x256 residual k-means + collision level (cached), the
+    same as `--set codes_source=kmeans`; made once so that every run (CPU or GPU) uses the same IDs."""
     from jobs.tiger import Config, _kmeans_codes, load_sequential
 
-    out = WORK / "beauty-codes"
+    out = WORK / f"{dataset}-codes"
     ctx = RunContext(out_dir=out, data_dir=default_data_dir(), mirror=default_mirror())
-    cfg = Config(dataset="beauty", seed=seed)
-    split, _ = load_sequential("beauty", ctx)
+    cfg = Config(dataset=dataset, seed=seed)
+    split, _ = load_sequential(dataset, ctx)
     _kmeans_codes(cfg, ctx, split)
     return out / "codes" / "codes.parquet"
+
+
+def beauty_codes(seed: int = 0) -> Path:
+    return kmeans_codes("beauty", seed)
 
 
 def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:

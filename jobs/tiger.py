@@ -19,7 +19,7 @@ from pydantic import Field
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from rec_core.config import JobConfig, StrictModel, TrainConfig
 from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger, load_codes, residual_kmeans_codes
-from rec_core.generative.codes import CodesError, SemanticCodes
+from rec_core.generative.codes import CodesError, SemanticCodes, released_codes
 
 
 class EvalConfig(StrictModel):
@@ -94,8 +94,11 @@ def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCode
             from rec_core.data import released_sids
 
             df = released_sids(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
-            sids = np.stack(df["sid"].map(np.asarray).to_list())
-            return SemanticCodes(df["item_id"].to_numpy(), sids, tuple(int(c) + 1 for c in sids.max(axis=0)))
+            codes, shared = released_codes(df["item_id"].to_numpy(), np.stack(df["sid"].map(np.asarray).to_list()))
+            if shared:
+                print(f"tiger: {shared} items share a released semantic ID with another item; appended TIGER's "
+                      f"collision level ({codes.levels} levels)")
+            return codes
         if cfg.codes_source == "kmeans":
             return _kmeans_codes(cfg, ctx, split)
         return _codes_from_semantic_ids_job(cfg, ctx)

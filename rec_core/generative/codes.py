@@ -105,6 +105,17 @@ def add_collision_level(sids: np.ndarray) -> tuple[np.ndarray, int]:
     return np.concatenate([sids, extra[:, None]], axis=1), int(extra.max()) + 1
 
 
+def released_codes(item_ids: np.ndarray, sids: np.ndarray) -> tuple[SemanticCodes, int]:
+    """A released SID table as codes. Released tables can still map a few items to one ID (LC-Rec's Instruments
+    index: 25 of 9,922); a generative model must tell them apart, so TIGER's collision level is appended then,
+    and only then. Returns the codes and how many items shared an ID."""
+    sids = np.asarray(sids, dtype=np.int64)
+    shared = len(sids) - len(np.unique(sids, axis=0))
+    if shared:
+        sids, _ = add_collision_level(sids)
+    return SemanticCodes(np.asarray(item_ids), sids, tuple(int(c) + 1 for c in sids.max(axis=0))), shared
+
+
 def residual_kmeans_codes(item_ids: np.ndarray, embeddings: np.ndarray, levels: int = 3, codebook_size: int = 256,
                           seed: int = 0, niter: int = 20) -> SemanticCodes:
     """Residual k-means (faiss) over item embeddings + a collision level: a simple stand-in for RQ-VAE

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from rec_core.baselines import MostPopular
 from rec_core.evaluation import ScoreRanker, evaluate_ranker
 from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger, load_codes, residual_kmeans_codes
-from rec_core.generative.codes import CodesError, SemanticCodes
+from rec_core.generative.codes import CodesError, SemanticCodes, released_codes
 from rec_core.generative.data import TigerCollator, WindowDataset, encode_inputs, item_token_table, sliding_windows
 from rec_core.generative.model import num_parameters
 from rec_core.generative.ranker import GenerativeRanker
@@ -110,3 +110,13 @@ def test_length_buckets_cover_every_window_once(lens, bs, pool):
     flat = [i for batch in b.batches for i in batch]
     assert sorted(flat) == list(range(len(lens)))
     assert all(1 <= len(batch) <= bs for batch in b.batches)
+
+
+def test_released_codes_get_a_collision_level_only_when_items_share_an_id():
+    unique = np.array([[0, 1], [0, 2], [1, 1]])
+    codes, shared = released_codes(np.array([10, 11, 12]), unique)
+    assert shared == 0 and codes.levels == 2 and codes.codebook_sizes == (2, 3)
+    clashing = np.array([[0, 1], [0, 1], [1, 1], [0, 1]])
+    codes, shared = released_codes(np.array([10, 11, 12, 13]), clashing)
+    assert shared == 2 and codes.levels == 3
+    assert len(np.unique(codes.sids, axis=0)) == 4 and codes.codebook_sizes == (2, 2, 3)

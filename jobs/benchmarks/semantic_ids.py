@@ -112,10 +112,20 @@ def quality(work: Path, quick: bool) -> str:
     ])
 
 
-def epoch_times(x: np.ndarray, work: Path) -> str:
-    """RQ-VAE time per epoch (training steps only) on the Beauty embeddings: workers and DeepSpeed."""
+def rqvae_epoch_time(x, preset: str, sets: list[str], epochs: int, out: Path) -> tuple[float, float]:
+    """Median training-step seconds per epoch after the first (k-means init) epoch, and the last epoch's loss,
+    of the semantic_ids job's RQ-VAE under `preset` + `sets`."""
     from jobs.common.job import RunContext
     from jobs.semantic_ids import JOB, fit_rqvae
+
+    cfg = JOB.resolve(preset, None, sets + [f"train.epochs={epochs}", "train.checkpoint_every=1000", "train.resume=false"])
+    out.mkdir(parents=True, exist_ok=True)
+    *_, hist = fit_rqvae(np.asarray(x, dtype=np.float32), cfg, RunContext(out_dir=out, data_dir=out, mirror=None))
+    return float(np.median([h["epoch_time_s"] for h in hist[1:]] or [hist[0]["epoch_time_s"]])), hist[-1]["loss"]
+
+
+def epoch_times(x: np.ndarray, work: Path) -> str:
+    """RQ-VAE time per epoch (training steps only) on the Beauty embeddings: workers and DeepSpeed."""
 
     x = np.asarray(x, dtype=np.float32)
     ncpu = os.cpu_count() or 2
@@ -128,11 +138,7 @@ def epoch_times(x: np.ndarray, work: Path) -> str:
     rows, base = [], None
     epochs = 3
     for label, sets in variants:
-        cfg = JOB.resolve("cpu", None, sets + [f"train.epochs={epochs}", "train.checkpoint_every=100"])
-        out = work / f"epochs-{len(rows)}"
-        out.mkdir(parents=True, exist_ok=True)
-        *_, hist = fit_rqvae(x, cfg, RunContext(out_dir=out, data_dir=out, mirror=None))
-        per = float(np.median([h["epoch_time_s"] for h in hist[1:]] or [hist[0]["epoch_time_s"]]))
+        per, _ = rqvae_epoch_time(x, "cpu", sets, epochs, work / f"epochs-{len(rows)}")
         base = base or per
         rows.append(f"| {label} | {per:.2f} | {base / per:.2f} |")
     return "\n".join([

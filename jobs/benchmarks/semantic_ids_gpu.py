@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs.benchmarks.semantic_ids import _items, embedding_throughput
+from jobs.benchmarks.semantic_ids import _items, embedding_throughput, rqvae_epoch_time
 
 # sha256 of all-MiniLM-L6-v2's model.safetensors (DESIGN.md): tells the genuine weights from a stand-in.
 MINILM_SHA256_PREFIX = "53aa5117"
@@ -39,21 +39,14 @@ def repeated(items: pd.DataFrame, times: int) -> pd.DataFrame:
 
 
 def rqvae_epoch_times(x: np.ndarray, work: Path, epochs: int = 4) -> str:
-    from jobs.common.job import RunContext
-    from jobs.semantic_ids import JOB, fit_rqvae
-
     variants = [("1 GPU worker, fp32", ["train.precision=fp32"]),
                 ("1 GPU worker, bf16 autocast", ["train.precision=bf16"]),
                 ("1 GPU worker, DeepSpeed ZeRO-2, bf16", ["train.precision=bf16", "train.deepspeed=true", "train.zero_stage=2"])]
     rows, base = [], None
     for i, (label, sets) in enumerate(variants):
-        cfg = JOB.resolve("gpu", None, sets + [f"train.epochs={epochs}", "train.checkpoint_every=1000", "train.resume=false"])
-        out = work / f"rqvae-gpu-{i}"
-        out.mkdir(parents=True, exist_ok=True)
-        *_, hist = fit_rqvae(np.asarray(x, dtype=np.float32), cfg, RunContext(out_dir=out, data_dir=out, mirror=None))
-        per = float(np.median([h["epoch_time_s"] for h in hist[1:]] or [hist[0]["epoch_time_s"]]))
+        per, loss = rqvae_epoch_time(x, "gpu", sets, epochs, work / f"rqvae-gpu-{i}")
         base = base or per
-        rows.append(f"| {label} | {per:.3f} | {base / per:.2f} | {hist[-1]['loss']:.4f} |")
+        rows.append(f"| {label} | {per:.3f} | {base / per:.2f} | {loss:.4f} |")
     return "\n".join([
         f"{len(x):,} embeddings (384-d), gpu-preset RQ-VAE (384-2048-1024-512-256-128-64-32, 3 x 256 codes), batch 1024, "
         f"{epochs} epochs; median training-step time per epoch after the first (k-means init) epoch, evaluation excluded.",

@@ -22,3 +22,15 @@ def test_gpu_sections_are_skipped_and_keep_their_figures(tmp_path, monkeypatch):
 
 def test_gpu_sections_are_listed():
     assert {"semantic_ids_gpu", "tiger_gpu"} <= set(bench.available_sections())
+
+
+def test_sequential_baselines_table_has_a_row_per_model_and_dataset():
+    from jobs.benchmarks.sequential_baselines import render
+
+    m = {f"{p}test/{k}": 0.01 for p in ("", "most_popular/") for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")}
+    m["epochs_trained"] = 4
+    runs = [(d, loss, m, 10.0, [f"dataset={d}", f"loss={loss}"]) for d in ("instruments", "ml-latest-small") for loss in ("bce", "ce")]
+    text = render(runs)
+    rows = [line for line in text.splitlines() if line.startswith("| instruments") or line.startswith("| ml-latest-small")]
+    assert len(rows) == 6 and sum("MostPopular" in r for r in rows) == 2
+    assert text.count("`genrec run sasrec --preset cpu") == 4

@@ -47,12 +47,6 @@ def test_ddp_two_workers_learns_and_resumes(ray_local, tmp_path):
     assert [h["epoch"] for h in res2.history] == list(range(8))
 
 
-def test_no_resume_starts_over(ray_local, tmp_path):
-    _fit(tmp_path, epochs=2)
-    res = _fit(tmp_path, epochs=2, resume=False)
-    assert res.metrics["start_epoch"] == 0
-
-
 def test_deepspeed_zero2_learns(ray_local, tmp_path):
     res = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, deepspeed=True, zero_stage=2, epochs=6)
     losses = [h["loss"] for h in res.history]
@@ -61,7 +55,7 @@ def test_deepspeed_zero2_learns(ray_local, tmp_path):
     assert np.corrcoef(w, np.arange(1.0, 9.0))[0, 1] > 0.95
 
 
-def test_time_limit_stops_every_rank_after_a_checkpointed_epoch(ray_local, tmp_path):
+def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false_starts_over(ray_local, tmp_path):
     # Two ranks must leave the loop at the same epoch (rank 0's clock decides), or the run would hang.
     res = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, epochs=50, time_limit_s=1e-3)
     assert [h["epoch"] for h in res.history] == [0]
@@ -70,3 +64,6 @@ def test_time_limit_stops_every_rank_after_a_checkpointed_epoch(ray_local, tmp_p
     # The stop is a checkpoint: the next attempt resumes after it instead of starting over.
     res2 = _fit(tmp_path, epochs=50, time_limit_s=1e-3)
     assert res2.metrics["start_epoch"] == 1 and [h["epoch"] for h in res2.history] == [0, 1]
+    # resume=false ignores those checkpoints and starts over.
+    res3 = _fit(tmp_path, epochs=2, resume=False)
+    assert res3.metrics["start_epoch"] == 0 and [h["epoch"] for h in res3.history] == [0, 1]

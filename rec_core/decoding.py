@@ -33,6 +33,7 @@ class SIDTrie:
 
     def __init__(self, item_tokens: np.ndarray):
         item_tokens = np.asarray(item_tokens, dtype=np.int64)
+        self._tokens = item_tokens
         self.levels = item_tokens.shape[1]
         children: dict[tuple, set] = {}
         self._item_of: dict[tuple, int] = {}
@@ -59,7 +60,7 @@ class SIDTrie:
 
     def sequences(self) -> np.ndarray:
         """The item token sequences, (n_items, levels), in item order."""
-        return np.array(sorted(self._item_of, key=self._item_of.get), dtype=np.int64).reshape(len(self), self.levels)
+        return self._tokens
 
     def item(self, tokens: Sequence[int]) -> int | None:
         toks = tuple(int(t) for t in tokens if int(t) not in (PAD, EOS))
@@ -120,7 +121,7 @@ class TrieLogitsProcessor(LogitsProcessor):
             node = torch.where(ok, i, 0)  # edge index at depth d == node id at depth d+1
         if depth >= self.levels:
             ok[:] = False  # a complete ID may only be closed
-        if depth < self.levels:
+        else:
             _, tokens, start = levels[depth]
             first, count = start[node], (start[node + 1] - start[node]) * ok
             row = torch.repeat_interleave(torch.arange(rows, device=scores.device), count)

@@ -126,7 +126,6 @@ def rqvae_epoch_time(x, preset: str, sets: list[str], epochs: int, out: Path) ->
 
 def epoch_times(x: np.ndarray, work: Path) -> str:
     """RQ-VAE time per epoch (training steps only) on the Beauty embeddings: workers and DeepSpeed."""
-
     x = np.asarray(x, dtype=np.float32)
     ncpu = os.cpu_count() or 2
     variants = [("1 worker, DDP off", ["train.num_workers=1", f"train.cpus_per_worker={min(2, ncpu)}"]),

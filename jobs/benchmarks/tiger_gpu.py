@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 import time
-
 from pathlib import Path
 
-from jobs.benchmarks.tiger import PAPER, WORK, _row, beauty_codes
+from jobs.benchmarks.tiger import PAPER, WORK, _row, kmeans_codes
 
 # Device time is rationed where this runs: the preset's 200 epochs do not fit, so training stops after the
 # epoch that crosses this cap (train.time_limit_s) and the best validated checkpoint is evaluated. The preset's
@@ -22,9 +21,8 @@ TEST_USERS = 5000  # a fixed random subset, the same for MostPopular
 CAPPED = ["warmup_steps=1000", "eval.every=2", "eval.valid_users=1000", "train.resume=false"]
 # The other datasets: Instruments with LC-Rec's released IDs (its mirror has no item text to embed);
 # ml-latest-small with MiniLM k-means codes of its titles, made on the CPU (`jobs.benchmarks.tiger.kmeans_codes`).
-OTHER = (("instruments", "codes_source=released", "LC-Rec's released 4-level IDs"),
-         ("ml-latest-small", f"codes={WORK / 'ml-latest-small-codes' / 'codes' / 'codes.parquet'}",
-          "MiniLM k-means codes of the titles (3x256 + collision level)"))
+OTHER = (("instruments", "released", "LC-Rec's released 4-level IDs"),
+         ("ml-latest-small", "kmeans", "MiniLM k-means codes of the titles (3x256 + collision level)"))
 
 
 def bench(quick: bool) -> str | None:
@@ -38,9 +36,7 @@ def bench(quick: bool) -> str | None:
     from rec_core.config import RuntimeConfig
 
     runtime.init_ray(RuntimeConfig(num_cpus=os.cpu_count(), num_gpus=1))
-    codes = WORK / "beauty-codes" / "codes" / "codes.parquet"
-    if not codes.exists():
-        codes = beauty_codes()
+    codes = kmeans_codes("beauty")  # cached: the CPU section's codes
     limit = 30 if quick else TIME_LIMIT_S
     users = 1000 if quick else TEST_USERS
     log = Path(os.environ.get("GENREC_BENCH_PARTIAL", WORK / "tiger_gpu.partial.md"))
@@ -60,7 +56,8 @@ def run_others(users: int, log: Path, head: str = "") -> str:
     from jobs.common.job import run_job
 
     others = []
-    for dataset, codes_set, codes_note in OTHER:
+    for dataset, source, codes_note in OTHER:
+        codes_set = f"codes={kmeans_codes(dataset)}" if source == "kmeans" else f"codes_source={source}"
         sets = [f"dataset={dataset}", codes_set, f"train.time_limit_s={OTHER_LIMIT_S}", *CAPPED,
                 "eval.compare_users=0", f"eval.test_users={users}"]
         t0 = time.perf_counter()

@@ -12,9 +12,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from jobs.benchmarks.semantic_ids import _items, embedding_throughput, rqvae_epoch_time
+from jobs.benchmarks.semantic_ids import _items, embedding_throughput, repeated, rqvae_epoch_time
 
 # sha256 of all-MiniLM-L6-v2's model.safetensors (DESIGN.md): tells the genuine weights from a stand-in.
 MINILM_SHA256_PREFIX = "53aa5117"
@@ -29,13 +28,6 @@ def _weights_line() -> str:
         return "Weights: the genuine all-MiniLM-L6-v2 checkpoint."
     return (f"Weights: **not** the published all-MiniLM-L6-v2 file (sha256 {digest[:8]}…): a checkpoint of the same "
             "architecture and tokenizer, so speed is comparable and the vectors are not.")
-
-
-def repeated(items: pd.DataFrame, times: int) -> pd.DataFrame:
-    """The corpus `times` over with fresh integer ids: enough work that start-up stops dominating on a GPU."""
-    step = int(items["item_id"].max()) + 1
-    return pd.concat([items.assign(item_id=items["item_id"].astype(np.int64) + r * step) for r in range(times)],
-                     ignore_index=True)
 
 
 def rqvae_epoch_times(x: np.ndarray, work: Path, epochs: int = 4) -> str:

@@ -68,6 +68,10 @@ def test_crash_then_resume_skips_finished_parts(tmp_path, tiny_bert):
     assert stats["reused"] == done_after_crash and stats["computed"] == 60 - done_after_crash
     # One actor: its start-up is counted once, and the model calls took measurable time.
     assert len(stats["actor_init_s"]) == 1 and stats["actor_init_s"][0] > 0 and stats["encode_s"] > 0
+    # The run splits into start-up (at least the actor's own start-up) and an encoding window that holds
+    # every model call of the one actor.
+    assert stats["first_encode_after_s"] >= stats["actor_init_s"][0]
+    assert stats["encoding_window_s"] >= stats["encode_s"]
     for name, mtime in first.items():  # finished parts were neither rewritten nor deleted
         assert (parts_dir / name).stat().st_mtime_ns == mtime
     assert emb["item_id"].tolist() == items["item_id"].tolist()
@@ -87,6 +91,7 @@ def test_crash_then_resume_skips_finished_parts(tmp_path, tiny_bert):
     again = embed_items(items, cfg, out_dir=tmp_path)
     assert again.attrs["embed_stats"]["computed"] == 0
     assert again.attrs["embed_stats"]["actor_init_s"] == []  # no actor was started
+    assert again.attrs["embed_stats"]["first_encode_after_s"] is None
 
 
 def test_images_missing_and_corrupt_are_counted_and_fall_back(tmp_path):

@@ -147,8 +147,9 @@ def load_items(cfg: Config, ctx: RunContext) -> pd.DataFrame:
     if not has_text.any():
         raise UserFacingError(
             f"dataset {cfg.dataset!r} has no item text in the fields {cfg.embed.text_fields} (columns: "
-            f"{list(items.columns)}); the Instruments mirror ships SIDs but no text: use "
-            f"dataset=industrial_scientific for text, or add item text to the data dir")
+            f"{list(items.columns)}). The Instruments mirror ships SIDs but no text: put Instruments.item.json "
+            f"(LETTER's) beside its other files and run `genrec data pull instruments --from MIRROR --force`, pull it without "
+            f"a mirror (downloads the text), or use dataset=industrial_scientific")
     return items.reset_index(drop=True)
 
 

@@ -130,7 +130,9 @@ def quality(work: Path, quick: bool) -> str:
 
     epochs = 3 if quick else 30
     rows, recon, cmds = {}, {}, []
-    for dataset in ("beauty", "industrial_scientific"):
+    # Instruments joins once its item text is pulled (Instruments.item.json; the development mirror lacks it).
+    instruments_text = bool(_items("instruments", None)["title"].notna().any())
+    for dataset in ("beauty", "industrial_scientific") + (("instruments",) if instruments_text else ()):
         for quantizer in ("rqvae", "rqkmeans"):
             sets = [f"dataset={dataset}", f"quantizer={quantizer}", f"train.epochs={epochs}",
                     f"embeddings_dir={work / ('emb-' + dataset)}", "compare_released=false"]
@@ -149,13 +151,18 @@ def quality(work: Path, quick: bool) -> str:
     ctx = RunContext(out_dir=work, data_dir=default_data_dir(), mirror=default_mirror())
     rows.update(released_rows(ctx))
     rec_rows = "\n".join(f"| {k} | {c:.4f} | {mse:.2e} | {u:,} / {n:,} | {t:.0f} |" for k, (c, mse, u, n, t) in recon.items())
+    instruments_note = (
+        "Instruments: our codes from its item text vs LC-Rec's released 4-level IDs; Industrial_and_Scientific: ours "
+        "vs MiniOneRec's released 3-level IDs." if instruments_text else
+        "The Instruments data here has **no item text** (Instruments.item.json is not in the mirror), so we cannot "
+        "embed Instruments: its row is LC-Rec's released 4-level IDs scored by our code; Industrial_and_Scientific "
+        "(MiniOneRec, with text) is the like-for-like comparison: our codes vs MiniOneRec's released 3-level IDs on "
+        "its 3,686 items.")
     return "\n".join([
-        f"MiniLM embeddings of each item's text (Beauty: the generated item names, Industrial: title + brand + "
-        f"categories + description){' — quick mode: first 3,000 items of each dataset' if quick else ''}. "
-        f"3 levels x 256 codes; RQ-VAE {epochs} epochs (cpu preset otherwise). The Instruments mirror "
-        "has **no item text**, so we cannot embed Instruments: its row is LC-Rec's released 4-level IDs scored by our "
-        "code; Industrial_and_Scientific (MiniOneRec, with text) is the like-for-like comparison: our codes vs "
-        "MiniOneRec's released 3-level IDs on its 3,686 items.",
+        f"MiniLM embeddings of each item's text (Beauty: the generated item names, Industrial"
+        f"{' and Instruments' if instruments_text else ''}: title + brand + categories + description)"
+        f"{' — quick mode: first 3,000 items of each dataset' if quick else ''}. "
+        f"3 levels x 256 codes; RQ-VAE {epochs} epochs (cpu preset otherwise). {instruments_note}",
         "", stats_table(rows, 4), "",
         "| run | recon cosine | recon MSE | unique IDs after `sinkhorn` handling | quantize time (s) |",
         "|---|---|---|---|---|", rec_rows, "",

@@ -18,9 +18,9 @@ class DatasetUnavailableError(DataError):
 
 
 class ChecksumError(DataError):
-    def __init__(self, file: str | Path, expected: str, actual: str):
+    def __init__(self, file: str | Path, expected: str, actual: str, kind: str = "sha256"):
         self.file, self.expected, self.actual = str(file), expected, actual
-        super().__init__(f"checksum mismatch for {file}: expected sha256 {expected}, got {actual}")
+        super().__init__(f"checksum mismatch for {file}: expected {kind} {expected}, got {actual}")
 
 
 class DataFormatError(DataError):

@@ -31,6 +31,15 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def git_blob_sha1(path: Path) -> str:
+    """What `git hash-object` prints for the file."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def mirror_dir(spec: DatasetSpec, mirror: Path | None) -> Path | None:
     """The folder holding this dataset's files: mirror/<subpath>, or mirror itself when it *is* that folder."""
     if mirror is None:
@@ -44,7 +53,7 @@ def mirror_dir(spec: DatasetSpec, mirror: Path | None) -> Path | None:
 
 def in_mirror(spec: DatasetSpec, mirror: Path | None) -> bool:
     d = mirror_dir(spec, mirror)
-    return d is not None and all((d / f.path).is_file() for f in spec.files)
+    return d is not None and all((d / f.path).is_file() for f in spec.files if not f.optional)
 
 
 def _download(url: str, dest: Path) -> None:
@@ -122,4 +131,7 @@ def fetch_file(f: SourceFile, dest: Path, *, src_dir: Path | None, downloads: Pa
     if f.sha256 is not None and actual != f.sha256:
         origin = (src_dir / f.path) if src_dir is not None else f.url + (f"!{f.member}" if f.member else "")
         raise ChecksumError(origin, f.sha256, actual)
+    if f.git_blob_sha1 is not None and (blob := git_blob_sha1(dest)) != f.git_blob_sha1:
+        origin = (src_dir / f.path) if src_dir is not None else f.url
+        raise ChecksumError(origin, f.git_blob_sha1, blob, kind="git blob sha1")
     return actual

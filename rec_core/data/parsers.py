@@ -140,17 +140,26 @@ def parse_lcrec(files: Files, prefix: str = "Instruments") -> Parsed:
         users.extend([uid] * len(seq))
         items.extend(seq)
         pos.extend(range(len(seq)))
-    item_df = pd.DataFrame({"item_id": item_map["item_id"], "title": None, "asin": item_map["original_id"]})
-    item_df = item_df.sort_values("item_id")
+    item_df = pd.DataFrame({"item_id": item_map["item_id"], "asin": item_map["original_id"]})
+    notes = {"timestamp": "position in the user's chronological sequence (the source has no times)"}
+    meta_path = files.get(f"{prefix}.item.json")
+    if meta_path is None:
+        item_df["title"] = None
+        notes["title"] = f"no item text ({prefix}.item.json was not available); title is empty"
+    else:
+        text = read_item_meta(meta_path)
+        got = set(text["item_id"].tolist())
+        if got != known:  # a copy in another id order or of another split must not be joined silently
+            odd = sorted(got - known)[:1] or sorted(known - got)[:1]
+            raise DataFormatError(meta_path, f"its item ids are not those of {prefix}.item2id "
+                                             f"({len(got - known)} unknown, {len(known - got)} missing, e.g. {odd[0]})")
+        item_df = item_df.merge(text, on="item_id", how="left")
     sids = released_sid_table(files[f"{prefix}.index.json"])
     return Parsed(
         interactions_frame(users, items, pos),
-        items_frame(item_df),
+        items_frame(item_df.sort_values("item_id")),
         {"released_sids": sids, "users": user_map.rename(columns={"original_id": "reviewer_id"})},
-        notes={
-            "timestamp": "position in the user's chronological sequence (the source has no times)",
-            "title": "no item text in this source (Instruments.item.json is not mirrored); title is empty",
-        },
+        notes=notes,
     )
 
 
@@ -183,8 +192,8 @@ def _eval_rows(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"user": users, "history": hist, "target": np.array(target, dtype=np.int64)})
 
 
-def parse_minionerec(files: Files) -> Parsed:
-    item_path = files["index/Industrial_and_Scientific.item.json"]
+def read_item_meta(item_path: Path) -> pd.DataFrame:
+    """LC-Rec / MiniOneRec `<Name>.item.json`: {item_idx: {title, description, brand, categories}}."""
     meta = read_json(item_path)
     if not isinstance(meta, dict):
         raise DataFormatError(item_path, "expected a JSON object {item_idx: {title, description, brand, categories}}")
@@ -201,7 +210,11 @@ def parse_minionerec(files: Files) -> Parsed:
                 "categories": v.get("categories") or "",
             }
         )
-    items = pd.DataFrame(rows).sort_values("item_id")
+    return pd.DataFrame(rows).sort_values("item_id")
+
+
+def parse_minionerec(files: Files) -> Parsed:
+    items = read_item_meta(files["index/Industrial_and_Scientific.item.json"])
     sids = released_sid_table(files["index/Industrial_and_Scientific.index.json"])
     stem = "Industrial_and_Scientific_5_2016-10-2018-11.csv"
     return Parsed(

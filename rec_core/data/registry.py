@@ -26,6 +26,10 @@ class SourceFile:
     member: str | None = None  # path inside the zip at `url`
     normalise: str | None = None  # "crlf": CRLF -> LF before hashing (the mirror copy was stored that way)
     note: str = ""
+    # Optional: used when the mirror has it (or when downloading), never required; the parser copes without it.
+    optional: bool = False
+    # `git hash-object` of the file: the only reference some sources give (no published sha256).
+    git_blob_sha1: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,13 +106,19 @@ SPECS: dict[str, DatasetSpec] = {
             "bce5c0028efdb6ec87033021087c9251eb64d6dfc77d791c47837c830b9d7f19"), download_only=True),
         DatasetSpec(
             name="instruments",
-            description="Amazon 2018 Musical_Instruments, LC-Rec/LETTER split + released 4-level semantic IDs (no item text)",
+            description="Amazon 2018 Musical_Instruments, LC-Rec/LETTER split + released 4-level semantic IDs (item text only with Instruments.item.json)",
             mirror_subpath="amazon_instruments_lcrec",
             files=(
                 SourceFile("Instruments.inter.json", f"{_LETTER}/Instruments.inter.json", "0a11d47791d90483005da93c36d826679e20e4592d1d2b86518d5f56f218e743"),
                 SourceFile("Instruments.index.json", f"{_LETTER}/Instruments.index.json", "33c87e28c52ae367985bdf494cb49d676d181e13a39497b4ad035f46111546dd"),
                 SourceFile("Instruments.item2id", f"{_GENREC}/Instruments.item2id", "76380000fb809cf19e841c69163310ec2d32b7b578277e2b659fbd1e72714688"),
                 SourceFile("Instruments.user2id", f"{_GENREC}/Instruments.user2id", "ae170e33f5f1e71ae21d72760e10951cac16dacaa5a20f6ede0aa26ce014bc15"),
+                # Item text (5 MB). Not in the development mirror (its snapshots stop at 4 MiB); downloads and any
+                # mirror that has it get titles, brands, categories and descriptions. Checked by its git blob id,
+                # the same in LETTER@8d0154e and GenRec@6b50a81 (other repos' copies use another id order).
+                SourceFile("Instruments.item.json", f"{_LETTER}/Instruments.item.json", None, optional=True,
+                           git_blob_sha1="e1b565483dc55f63dc260aab13d0b3e1d73420fd",
+                           note="no published sha256: verified by its git blob id"),
             ),
             licence=AMAZON_RESEARCH + " LETTER/GenRec repos state no data licence.",
             parser=parsers.parse_lcrec,

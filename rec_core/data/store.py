@@ -85,9 +85,17 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
         hashes = {}
         raw = staging / "raw"
         for f in spec.files:
-            hashes[f.path] = fetch_file(f, raw / f.path, src_dir=src_dir, downloads=data_dir / ".downloads", dataset=name)
+            if f.optional and src_dir is not None and not (src_dir / f.path).is_file():
+                log.info("%s: optional %s is not in the mirror; going on without it", name, f.path)
+                continue
+            try:
+                hashes[f.path] = fetch_file(f, raw / f.path, src_dir=src_dir, downloads=data_dir / ".downloads", dataset=name)
+            except DatasetUnavailableError as e:
+                if not f.optional:
+                    raise
+                log.warning("%s: optional %s could not be fetched (%s); going on without it", name, f.path, e)
         try:
-            parsed = spec.parser({f.path: raw / f.path for f in spec.files})
+            parsed = spec.parser({p: raw / p for p in hashes})
         except DataFormatError as e:
             raise e.relocated(_origin_of(e.file, raw, spec, src_dir)) from None
         _write(parsed, staging)
@@ -101,8 +109,9 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
             "source": "mirror" if src_dir is not None else "download",
             "source_location": str(src_dir) if src_dir is not None else None,
             "files": [
-                {"path": f.path, "url": f.url, "member": f.member, "sha256": hashes[f.path], "verified": f.sha256 is not None}
-                for f in spec.files
+                {"path": f.path, "url": f.url, "member": f.member, "sha256": hashes[f.path],
+                 "verified": f.sha256 is not None or f.git_blob_sha1 is not None}
+                for f in spec.files if f.path in hashes
             ],
             "licence": spec.licence,
             "notes": {**spec.notes, **parsed.notes},

@@ -95,6 +95,20 @@ def test_smoke_rqkmeans_with_tiger_token(ray_local, mirror, data_dir, tmp_path):
     assert res.metrics["quality/recon_cosine"] > 0.5
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not is_available("minilm"), reason="needs the offline MiniLM package")
+def test_instruments_with_item_text_gets_codes_beside_lc_rec(ray_local, mirror, tmp_path, monkeypatch):
+    """Once Instruments.item.json is present (synthetic here: the mirror lacks it), the job embeds Instruments and
+    reports its codes beside LC-Rec's released ones."""
+    from tests.unit.test_data_errors import _instruments_with_text
+
+    root = _instruments_with_text(tmp_path / "src", mirror, monkeypatch)
+    res = run_job(JOB, preset="smoke", out_dir=tmp_path / "run", overrides=[
+        f"data_dir={tmp_path / 'data'}", f"mirror={root}", "dataset=instruments", "quantizer=rqkmeans", "max_items=200"])
+    assert res.metrics["embed/computed"] == 200 and res.metrics["quality/unique_items"] == 200
+    assert "LC-Rec / LETTER Instruments (released)" in (tmp_path / "run" / "report.md").read_text()
+
+
 def test_instruments_without_text_is_a_clear_error(ray_local, mirror, data_dir, tmp_path):
     from jobs.common.job import UserFacingError
 

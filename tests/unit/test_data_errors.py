@@ -17,6 +17,8 @@ def bad_mirror(tmp_path: Path, mirror: Path, name: str) -> Path:
     spec = SPECS[name]
     dst = tmp_path / "mirror" / spec.mirror_subpath
     for f in spec.files:
+        if f.optional and not (mirror / spec.mirror_subpath / f.path).is_file():
+            continue
         (dst / f.path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(mirror / spec.mirror_subpath / f.path, dst / f.path)
     return tmp_path / "mirror"
@@ -25,7 +27,8 @@ def bad_mirror(tmp_path: Path, mirror: Path, name: str) -> Path:
 def trust_copies(monkeypatch, name: str, root: Path) -> None:
     """Register the damaged copies' hashes so the test reaches the parser (checksums are tested separately)."""
     spec = SPECS[name]
-    files = tuple(dataclasses.replace(f, sha256=sha256_file(root / spec.mirror_subpath / f.path)) for f in spec.files)
+    files = tuple(dataclasses.replace(f, sha256=sha256_file(root / spec.mirror_subpath / f.path), git_blob_sha1=None)
+                  if (root / spec.mirror_subpath / f.path).is_file() else f for f in spec.files)
     monkeypatch.setitem(SPECS, name, dataclasses.replace(spec, files=files))
 
 
@@ -151,3 +154,62 @@ def test_bad_sid_token_names_item(tmp_path, mirror, monkeypatch):
     with pytest.raises(DataFormatError) as ei:
         pull("instruments", tmp_path / "data", root)
     assert str(ei.value) == f"{path}, field '1': bad SID token '<x_171>' at level 0"
+
+
+def _instruments_with_text(tmp_path: Path, mirror: Path, monkeypatch, drop: int | None = None) -> Path:
+    """A copy of the Instruments mirror plus a synthetic Instruments.item.json (the real one is not mirrored),
+    registered under its own git blob id."""
+    import json
+
+    from rec_core.data.fetch import git_blob_sha1
+
+    root = bad_mirror(tmp_path, mirror, "instruments")
+    meta = {str(i): {"title": f"Guitar part {i}", "description": "", "brand": "Acme", "categories": "Musical Instruments"}
+            for i in range(9922) if i != drop}
+    path = root / "amazon_instruments_lcrec" / "Instruments.item.json"
+    path.write_text(json.dumps(meta))
+    spec = SPECS["instruments"]
+    files = tuple(dataclasses.replace(f, git_blob_sha1=git_blob_sha1(path)) if f.optional else f for f in spec.files)
+    monkeypatch.setitem(SPECS, "instruments", dataclasses.replace(spec, files=files))
+    return root
+
+
+def test_instruments_item_text_is_joined_when_present(tmp_path, mirror, monkeypatch):
+    import pandas as pd
+
+    root = _instruments_with_text(tmp_path, mirror, monkeypatch)
+    out = pull("instruments", tmp_path / "data", root)
+    items = pd.read_parquet(out / "items.parquet")
+    assert len(items) == 9922 and items["title"].tolist()[:2] == ["Guitar part 0", "Guitar part 1"]
+    assert items["asin"].notna().all() and (items["brand"] == "Acme").all()
+
+
+def test_instruments_item_text_with_other_ids_is_rejected(tmp_path, mirror, monkeypatch):
+    root = _instruments_with_text(tmp_path, mirror, monkeypatch, drop=17)
+    with pytest.raises(DataFormatError, match=r"Instruments.item.json: its item ids are not those of Instruments.item2id "
+                                              r"\(0 unknown, 1 missing, e.g. 17\)"):
+        pull("instruments", tmp_path / "data", root)
+    assert leftovers(tmp_path / "data") == []
+
+
+def test_optional_file_is_checked_by_git_blob_id(tmp_path, mirror):
+    import subprocess
+
+    from rec_core.data.fetch import git_blob_sha1
+
+    f = tmp_path / "x.txt"
+    f.write_bytes(b"hello\n")
+    assert git_blob_sha1(f) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object` of "hello\n"
+    if shutil.which("git"):
+        assert git_blob_sha1(f) == subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True).stdout.strip()
+    # A copy that is not LETTER's file (here: any other content) fails the registered blob id.
+    root = bad_mirror(tmp_path, mirror, "instruments")
+    (root / "amazon_instruments_lcrec" / "Instruments.item.json").write_text('{"0": {"title": "x"}}')
+    with pytest.raises(ChecksumError, match="expected git blob sha1 e1b565483dc5"):
+        pull("instruments", tmp_path / "data", root)
+    # Without the file the pull goes on: the same items, no text.
+    (root / "amazon_instruments_lcrec" / "Instruments.item.json").unlink()
+    import pandas as pd
+
+    items = pd.read_parquet(pull("instruments", tmp_path / "data", root) / "items.parquet")
+    assert len(items) == 9922 and items["title"].isna().all()

@@ -232,3 +232,23 @@ def test_stale_schema_is_repulled(ml100k_server, tmp_path):
     ds = load_dataset("ml-100k", data_dir)
     assert is_pulled("ml-100k", data_dir) and ds.meta["schema_version"] != 0
     assert ds.table_path("interactions").is_file() and leftovers(data_dir) == ["ml-100k"]
+
+
+def test_optional_file_that_cannot_be_downloaded_is_skipped(tmp_path, monkeypatch, mirror):
+    """Downloading Instruments: the 4 required files (file:// copies of the mirror's) must arrive; the optional
+    item text is skipped with a warning when its URL fails, and the items come without text."""
+    import pandas as pd
+
+    spec = SPECS["instruments"]
+    src = mirror / spec.mirror_subpath
+    files = tuple(dataclasses.replace(f, url="http://127.0.0.1:9/Instruments.item.json") if f.optional
+                  else dataclasses.replace(f, url=(src / f.path).as_uri()) for f in spec.files)
+    assert sum(f.optional for f in files) == 1
+    monkeypatch.setitem(SPECS, "instruments", dataclasses.replace(spec, files=files))
+    items = pd.read_parquet(pull("instruments", tmp_path / "data") / "items.parquet")
+    assert len(items) == 9922 and items["title"].isna().all()
+    # A required file behind the same dead URL is still an error.
+    files = tuple(dataclasses.replace(f, url="http://127.0.0.1:9/x") if f.path == "Instruments.item2id" else f for f in files)
+    monkeypatch.setitem(SPECS, "instruments", dataclasses.replace(spec, files=files))
+    with pytest.raises(DatasetUnavailableError, match="download of http://127.0.0.1:9/x failed"):
+        pull("instruments", tmp_path / "data2")

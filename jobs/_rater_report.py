@@ -13,7 +13,6 @@ from rec_core.rater.report import md_table
 
 def build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap, group_share, examples, movies, anchor,
                  allowed_post_release) -> str:
-    main = cfg.data.policy.value
     lines = ["## Setup", ""]
     lines.append(f"- Target: TMDB 5000 `vote_average` of the {counts['movies']} movies with `vote_count >= {cfg.data.min_votes}`"
                  + (f" (seeded subsample of {cfg.data.max_movies})" if cfg.data.max_movies else "") + ".")

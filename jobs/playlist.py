@@ -7,12 +7,9 @@ build corpus (rec_core.playlist.corpus: MovieLens tag lists + liked-rating sessi
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError

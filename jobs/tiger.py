@@ -252,7 +252,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     from rec_core.generative.data import item_token_table, sliding_windows
     from rec_core.generative.ranker import GenerativeRanker
 
-    t_start = time.perf_counter()
     split, features = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
     codes = resolve_codes(cfg, ctx, split, features)
     try:
@@ -307,7 +306,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             decode[name] = {"users_per_s": res.users_per_s, "invalid_share": r.stats.invalid_share,
                             "recall@10": res.metrics["recall@10"], "ndcg@10": res.metrics["ndcg@10"]}
     pop = most_popular_metrics(split, cfg.eval)
-    wall = time.perf_counter() - t_start
     hist = result.history
     report = "\n".join([
         f"TIGER on `{cfg.dataset}`: {len(split.item_ids)} items, {len(split.test)} users, {len(windows[2])} training windows; "

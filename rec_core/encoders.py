@@ -143,7 +143,6 @@ class VLMEncoder:
         return f"{image_token}\n{text}" if with_image else text
 
     def _forward(self, texts: list[str], images: list | None) -> np.ndarray:
-        torch = self._torch
         prompts = [self._prompt(t, images is not None) for t in texts]
         kwargs = dict(text=prompts, padding=True, return_tensors="pt")
         if images is not None:

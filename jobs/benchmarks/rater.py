@@ -12,8 +12,6 @@ from rec_core.paths import REPO_ROOT
 
 def _json_mode_failure_rate(model: str, n: int, out_dir) -> dict:
     """Score n overviews by greedy JSON generation (schema + one retry) and count the failures."""
-    import pandas as pd
-
     from data_pipelines.plot_scores import PlotScoreConfig, plot_feature_table, run_plot_stage
     from rec_core.rater.tmdb import load_tmdb_movies
     from rec_core.paths import default_data_dir, default_mirror

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from rec_core.playlist.baselines import TextRetrieval, WordPopularity, item_text, popularity_list
 from rec_core.playlist.codes import SidVocab, read_codes, residual_kmeans_codes, write_codes
@@ -18,7 +17,7 @@ from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
 from rec_core.playlist.metrics import list_metrics
 from rec_core.playlist.model import build_model
 from rec_core.playlist.movielens import load_movielens
-from rec_core.playlist.training import genre_pairs, group_by_text
+from rec_core.playlist.training import genre_pairs
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-import numpy as np
 import pandas as pd
 
 TMDB_ID_OFFSET = 10_000_000

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from rec_core.data import SPECS, DatasetUnavailableError, list_datasets, load_dataset, released_sids, stats

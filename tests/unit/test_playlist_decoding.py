@@ -1,7 +1,6 @@
 """Constrained lists: only valid semantic IDs, no item twice, exactly the requested length."""
 import random
 
-import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings

@@ -80,7 +80,7 @@ def embedding_throughput(items, work: Path, batch_size: int = 128, corpus: str =
     del model
     t_warm = t_load + t_plain
     t_fresh, fresh_start = _fresh_plain_encode(texts, resolve_model("minilm"), device, batch_size, work / "fresh")
-    gpu = torch.cuda.is_available()
+    gpu = device == "cuda"
     variants = ([("1 actor x 1 GPU", dict(num_actors=1, cpus_per_actor=1, gpus_per_actor=1, batch_size=batch_size))] if gpu else
                 [("1 actor x 1 CPU, 2 threads, sentence-transformers", dict(num_actors=1, cpus_per_actor=1, threads_per_actor=2)),
                  ("2 actors x 0.5 CPU, 1 thread each, sentence-transformers", dict(num_actors=2, cpus_per_actor=0.5, threads_per_actor=1)),

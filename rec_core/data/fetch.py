@@ -23,21 +23,20 @@ DOWNLOAD_TIMEOUT_S = 60
 _CHUNK = 1 << 20
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def _digest(h, path: Path) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(_CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return _digest(hashlib.sha256(), path)
 
 
 def git_blob_sha1(path: Path) -> str:
     """What `git hash-object` prints for the file."""
-    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+    return _digest(hashlib.sha1(f"blob {path.stat().st_size}\0".encode()), path)
 
 
 def mirror_dir(spec: DatasetSpec, mirror: Path | None) -> Path | None:
@@ -128,10 +127,9 @@ def fetch_file(f: SourceFile, dest: Path, *, src_dir: Path | None, downloads: Pa
     if f.normalise == "crlf":
         _normalise_crlf(dest)
     actual = sha256_file(dest)
+    origin = (src_dir / f.path) if src_dir is not None else f.url + (f"!{f.member}" if f.member else "")
     if f.sha256 is not None and actual != f.sha256:
-        origin = (src_dir / f.path) if src_dir is not None else f.url + (f"!{f.member}" if f.member else "")
         raise ChecksumError(origin, f.sha256, actual)
     if f.git_blob_sha1 is not None and (blob := git_blob_sha1(dest)) != f.git_blob_sha1:
-        origin = (src_dir / f.path) if src_dir is not None else f.url
         raise ChecksumError(origin, f.git_blob_sha1, blob, kind="git blob sha1")
     return actual

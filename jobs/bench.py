@@ -17,7 +17,7 @@ from pydantic import Field
 
 import jobs.benchmarks
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from rec_core.config import JobConfig
+from jobs.common.config import JobConfig
 from rec_core.paths import REPO_ROOT
 
 RESULTS = Path(jobs.benchmarks.__file__).parent / "results"

@@ -18,7 +18,7 @@ import typer
 
 from jobs.common.job import UserFacingError, default_out_dir, run_job
 from jobs.common.registry import all_jobs, get_job
-from rec_core.config import ConfigError
+from jobs.common.config import ConfigError
 
 app = typer.Typer(
     help="genrec-ray: distributed training of GenAI recommenders on Ray.",

@@ -14,7 +14,7 @@ from pydantic import Field
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError, run_job
 from jobs.common.registry import all_jobs
 from jobs.common.runtime import peak_request
-from rec_core.config import JobConfig
+from jobs.common.config import JobConfig
 
 
 class Config(JobConfig):

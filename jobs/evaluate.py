@@ -11,7 +11,7 @@ from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.tiger import SyntheticConfig, _metrics_table, load_sequential, most_popular_metrics
-from rec_core.config import JobConfig
+from jobs.common.config import JobConfig
 
 
 class Config(JobConfig):

@@ -15,7 +15,8 @@ from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.train import WorkerSession, fit_torch, load_model_state, train_config_from_loop
-from rec_core.config import JobConfig, StrictModel, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
+from rec_core.config import StrictModel
 from rec_core.ncf.config import LLM_KINDS, LMConfig, ModelKind, NCFDataConfig, NCFModelConfig
 
 METRIC = "valid/ndcg@10"

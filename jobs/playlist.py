@@ -13,7 +13,8 @@ from pathlib import Path
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from rec_core.config import JobConfig, StrictModel, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
+from rec_core.config import StrictModel
 from rec_core.playlist.corpus import CorpusConfig
 from rec_core.playlist.model import ModelConfig
 

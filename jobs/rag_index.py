@@ -19,7 +19,7 @@ from pydantic import Field
 from data_pipelines.embed import EmbedConfig
 from data_pipelines.rag_index import embed_texts, rag_embed_config
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from rec_core.config import JobConfig
+from jobs.common.config import JobConfig
 from rec_core.rag import catalogue as cat
 from rec_core.rag.index import IndexConfig, VectorIndex
 from rec_core.rag.recommender import INDEX_FILE, META_FILE, SENTIMENT_FILE, STORE_FILE

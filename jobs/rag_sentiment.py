@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from rec_core.config import JobConfig, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
 from rec_core.rag import catalogue as cat
 from rec_core.rag.sentiment import SentimentModelConfig
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from rec_core.config import JobConfig
+from jobs.common.config import JobConfig
 from rec_core.rag.recommender import RagConfig
 
 STATIC_DIR = Path(__file__).resolve().parent / "rag_static"

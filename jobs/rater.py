@@ -19,7 +19,8 @@ from data_pipelines.posters import PosterStageConfig, poster_feature_table, run_
 from jobs import _rater_cv as cv
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
-from rec_core.config import JobConfig, StrictModel
+from jobs.common.config import JobConfig
+from rec_core.config import StrictModel
 from rec_core.rater import fusion, report, stats
 from rec_core.rater.structured import LeakagePolicy, allowed_post_release, filter_reliable, structured_features
 from rec_core.rater.tmdb import TmdbDataError, load_poster_index, load_tmdb_movies

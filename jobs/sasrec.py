@@ -13,7 +13,8 @@ from pydantic import Field
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.tiger import SyntheticConfig, _metrics_table, load_sequential, most_popular_metrics
 from rec_core.baselines.sasrec import SASRec, SASRecConfig, SASRecSequences
-from rec_core.config import JobConfig, StrictModel, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
+from rec_core.config import StrictModel
 
 
 class SASRecEval(StrictModel):

@@ -17,7 +17,8 @@ from pydantic import Field
 from data_pipelines.embed import EmbedConfig, embed_items, embedding_matrix
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
-from rec_core.config import JobConfig, StrictModel, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
+from rec_core.config import StrictModel
 from rec_core.quantizers import RQVAEConfig, code_stats, reconstruction_stats, resolve_collisions
 
 RELEASED = {"instruments": "LC-Rec / LETTER Instruments (released)",

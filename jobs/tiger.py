@@ -17,7 +17,8 @@ import torch
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from rec_core.config import JobConfig, StrictModel, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
+from rec_core.config import StrictModel
 from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger, load_codes, residual_kmeans_codes
 from rec_core.generative.codes import CodesError, SemanticCodes, released_codes
 

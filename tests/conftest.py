@@ -21,7 +21,7 @@ def ray_local():
     import torch
 
     from jobs.common.runtime import init_ray, shutdown
-    from rec_core.config import RuntimeConfig
+    from jobs.common.config import RuntimeConfig
 
     ray = init_ray(RuntimeConfig(num_cpus=2, num_gpus=torch.cuda.device_count(), object_store_gb=1.0))
     yield ray

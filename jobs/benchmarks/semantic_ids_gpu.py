@@ -53,7 +53,7 @@ def bench(quick: bool) -> str | None:
         return None
     if not ray.is_initialized():
         from jobs.common.runtime import init_ray
-        from rec_core.config import RuntimeConfig
+        from jobs.common.config import RuntimeConfig
 
         init_ray(RuntimeConfig(num_gpus=torch.cuda.device_count()))
     work = Path(tempfile.mkdtemp(prefix="bench-semids-gpu-"))

@@ -20,7 +20,7 @@ def bench(quick: bool) -> str:
     from jobs import sasrec
     from jobs.common import runtime
     from jobs.common.job import run_job
-    from rec_core.config import RuntimeConfig
+    from jobs.common.config import RuntimeConfig
 
     runtime.init_ray(RuntimeConfig(num_cpus=2))
     quick_sets = ["train.epochs=1", "eval.test_users=300"] if quick else []

@@ -51,7 +51,7 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     from jobs.common.train import fit_torch
     from jobs.tiger import Config as TigerConfig
     from jobs.tiger import train_loop
-    from rec_core.config import TrainConfig
+    from jobs.common.config import TrainConfig
     from rec_core.generative import SIDVocab, build_tiger, residual_kmeans_codes
     from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, item_token_table, sliding_windows
     from rec_core.generative.synthetic import chain_dataset
@@ -94,7 +94,7 @@ def run_all(quick: bool) -> dict:
 
     from jobs import sasrec, tiger
     from jobs.common import runtime
-    from rec_core.config import RuntimeConfig
+    from jobs.common.config import RuntimeConfig
 
     runtime.init_ray(RuntimeConfig(num_cpus=2))
     codes = beauty_codes()

@@ -33,7 +33,7 @@ def bench(quick: bool) -> str | None:
     from jobs import tiger
     from jobs.common import runtime
     from jobs.common.job import run_job
-    from rec_core.config import RuntimeConfig
+    from jobs.common.config import RuntimeConfig
 
     runtime.init_ray(RuntimeConfig(num_cpus=os.cpu_count(), num_gpus=1))
     codes = kmeans_codes("beauty")  # cached: the CPU section's codes

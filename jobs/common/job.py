@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rec_core.config import ConfigError, JobConfig, load_yaml, resolve_config
+from jobs.common.config import ConfigError, JobConfig, load_yaml, resolve_config
 from rec_core.paths import default_data_dir, default_mirror
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"

@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 
-from rec_core.config import RuntimeConfig
+from jobs.common.config import RuntimeConfig
 from rec_core.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)

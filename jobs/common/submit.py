@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jobs.common.job import UserFacingError
-from rec_core.config import ConfigError, load_yaml, parse_override
+from jobs.common.config import ConfigError, load_yaml, parse_override
 from rec_core.paths import REPO_ROOT
 
 DEFAULT_RUNTIME_ENV = REPO_ROOT / "cluster" / "runtime_env.yaml"

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from rec_core.config import TrainConfig
+from jobs.common.config import TrainConfig
 
 MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"

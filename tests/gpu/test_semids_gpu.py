@@ -25,7 +25,7 @@ def test_embedding_actor_on_gpu_matches_cpu(ray_local, tmp_path):
 def test_rqvae_nccl_bf16(ray_local, tmp_path, deepspeed):
     from jobs.common.job import RunContext
     from jobs.semantic_ids import Config, fit_rqvae
-    from rec_core.config import resolve_config
+    from jobs.common.config import resolve_config
 
     rng = np.random.default_rng(0)
     c = rng.normal(size=(64, 32))

@@ -63,7 +63,7 @@ def test_real_ml100k_neumf_beats_random(ray_local, tmp_path, mirror, data_dir):
 
 def test_bad_requests_fail_clearly(tmp_path):
     from jobs.common.job import UserFacingError
-    from rec_core.config import ConfigError
+    from jobs.common.config import ConfigError
 
     with pytest.raises(UserFacingError, match="pretrain"):
         _run(tmp_path, "model=mlp", "pretrain=true")

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.common.job import Job, JobResult, UserFacingError, run_job
 from jobs.common.runtime import ResourceRequestError, check_fits
-from rec_core.config import JobConfig
+from jobs.common.config import JobConfig
 
 pytestmark = pytest.mark.ray
 

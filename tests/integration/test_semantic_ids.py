@@ -10,7 +10,7 @@ import pytest
 
 from jobs.common.job import RunContext, run_job
 from jobs.semantic_ids import JOB, Config, fit_rqvae
-from rec_core.config import resolve_config
+from jobs.common.config import resolve_config
 from rec_core.offline_models import is_available
 
 pytestmark = pytest.mark.ray

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from jobs.common.train import WorkerSession, fit_torch, load_model_state
-from rec_core.config import TrainConfig
+from jobs.common.config import TrainConfig
 
 pytestmark = pytest.mark.ray
 

@@ -9,7 +9,8 @@ import pytest
 
 from jobs.common import tune as tune_mod
 from jobs.common.job import Job, JobResult, UserFacingError
-from rec_core.config import JobConfig, StrictModel, TrainConfig
+from jobs.common.config import JobConfig, TrainConfig
+from rec_core.config import StrictModel
 from tune_spaces import asha
 
 pytestmark = pytest.mark.ray

@@ -13,7 +13,7 @@ import yaml
 
 from jobs.common import runtime
 from jobs.common.submit import entrypoint_job, load_runtime_env, rayjob_entrypoints
-from rec_core.config import JobConfig, RuntimeConfig, resolve_config
+from jobs.common.config import JobConfig, RuntimeConfig, resolve_config
 from rec_core.paths import REPO_ROOT
 
 CLUSTER = REPO_ROOT / "cluster"

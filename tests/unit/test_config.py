@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rec_core.config import ConfigError, JobConfig, StrictModel, TrainConfig, parse_override, resolve_config
+from jobs.common.config import ConfigError, JobConfig, TrainConfig, parse_override, resolve_config
+
+from rec_core.config import StrictModel
 
 
 class Model(StrictModel):
@@ -88,7 +90,7 @@ def test_minimal_ray_starts_without_dashboard(monkeypatch):
     import ray._private.utils as ray_utils
 
     from jobs.common import runtime
-    from rec_core.config import RuntimeConfig
+    from jobs.common.config import RuntimeConfig
 
     seen = {}
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
@@ -106,7 +108,7 @@ def test_minimal_ray_starts_without_dashboard(monkeypatch):
 def test_time_limit_must_be_positive():
     from pydantic import ValidationError
 
-    from rec_core.config import TrainConfig
+    from jobs.common.config import TrainConfig
 
     assert TrainConfig(time_limit_s=90).time_limit_s == 90
     with pytest.raises(ValidationError):

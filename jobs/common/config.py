@@ -1,0 +1,165 @@
+"""Typed job configs: pydantic models, YAML presets and `--set key=value` overrides.
+
+Every job declares a `Config(JobConfig)`. A resolved config is: defaults of the model, then the preset
+YAML, then each `--set`, validated once at the end so an unknown key or a wrong type is reported with
+its dotted path (`model.d_model: Input should be a valid integer`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from rec_core.config import StrictModel
+
+C = TypeVar("C", bound=StrictModel)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used: the message names the offending key."""
+
+
+class RuntimeConfig(StrictModel):
+    """Where the job runs. Empty address = an embedded local Ray sized to this machine."""
+
+    address: str | None = Field(None, description="Ray address (ray://host:10001, 'auto'); default: RAY_ADDRESS or local")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for an embedded local Ray (default: all)")
+    num_gpus: int | None = Field(None, ge=0, description="GPUs for an embedded local Ray (default: detected)")
+    object_store_gb: float | None = Field(None, gt=0, description="object store cap for a local Ray")
+    allow_autoscale: bool = Field(
+        False, description="skip the fits-the-cluster check (an autoscaling cluster will add nodes)"
+    )
+    dashboard: bool = Field(
+        True, description="start Ray's dashboard with a local Ray; Ray Train's placement-group cleaner asks its "
+        "state API whether a run is alive, so without it a run killed mid-training (a trial stopped by ASHA, "
+        "Ctrl-C) keeps its CPUs reserved and the next Ray Data stage waits forever",
+    )
+
+
+class TrainConfig(StrictModel):
+    """Switches shared by every job that trains with Ray Train."""
+
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks)")
+    cpus_per_worker: float = Field(1.0, gt=0)
+    use_gpu: bool = False
+    deepspeed: bool = Field(False, description="wrap the model in DeepSpeed instead of DDP")
+    zero_stage: Literal[0, 1, 2, 3] = 1
+    offload_optimizer: bool = Field(False, description="DeepSpeed ZeRO CPU offload of optimizer states")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
+    resume: bool = Field(True, description="resume from the newest checkpoint in the run dir")
+    time_limit_s: float | None = Field(None, gt=0, description="stop after the epoch in which this many seconds of "
+                                       "training have passed (counted from this attempt's start); that epoch is "
+                                       "checkpointed, so a later run with resume=true continues from it")
+
+    def resources_per_worker(self) -> dict[str, float]:
+        res = {"CPU": self.cpus_per_worker}
+        if self.use_gpu:
+            res["GPU"] = 1.0
+        return res
+
+
+class JobConfig(StrictModel):
+    """Fields every job has. Jobs subclass this and add their own sections."""
+
+    seed: int = 0
+    data_dir: Path | None = Field(None, description="normalised datasets (default: GENREC_DATA_DIR or ~/.cache/genrec/data)")
+    mirror: Path | None = Field(None, description="local mirror of the official files (default: GENREC_MIRROR or ../shared/data)")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+    @field_validator("data_dir", "mirror", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return Path(os.path.expanduser(str(v))) if v not in (None, "") else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets and overrides
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b=3` -> (['a', 'b'], 3). The value is parsed as YAML, so `x=[1,2]`, `y=true`, `z=null` work."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set has an empty key in {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):
+        # YAML 1.1 reads `1e-5` (no dot) as a string; a CLI user means the number.
+        try:
+            value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def set_dotted(tree: dict, path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"cannot set {'.'.join(path)}: {part} is a value, not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    lines = [f"invalid {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not a field of this config)"
+        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})" if e["type"] != "extra_forbidden" else f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def resolve_config(
+    cls: type[C], *layers: dict, overrides: list[str] | tuple[str, ...] = (), source: str = "config"
+) -> C:
+    """Merge dict layers (later wins, deep), apply `key=value` overrides, validate once."""
+    merged: dict = {}
+    for layer in layers:
+        _deep_merge(merged, layer or {})
+    for item in overrides:
+        path, value = parse_override(item)
+        set_dotted(merged, path, value)
+    try:
+        return cls.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+
+
+def _deep_merge(dst: dict, src: dict) -> dict:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _deep_merge(dst[k], v)
+        else:
+            dst[k] = v
+    return dst

@@ -38,7 +38,8 @@ def _device(cfg: Config) -> str:
 
 def _ranker(kind: str, meta: dict, state: dict, item_tokens, cfg: Config):
     if kind == "tiger":
-        from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger
+        from rec_core.generative.model import TigerModelConfig, build_tiger
+        from rec_core.semantic_ids.codes import SIDVocab
         from rec_core.generative.ranker import GenerativeRanker
 
         vocab = SIDVocab.from_dict(meta["vocab"])

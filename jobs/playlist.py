@@ -60,15 +60,15 @@ def train_loop(loop_cfg: dict) -> None:
     import torch
 
     from jobs.common.train import WorkerSession, train_config_from_loop
-    from rec_core.playlist.codes import SidVocab
     from rec_core.playlist.generator import load_tokenizer
     from rec_core.playlist.model import PairCollator, build_model
     from rec_core.playlist.training import ShuffledTargets, valid_metrics
+    from rec_core.semantic_ids.codes import ItemTokens
 
     tcfg = train_config_from_loop(loop_cfg)
     mcfg = ModelConfig.model_validate(loop_cfg["model"])
     torch.manual_seed(loop_cfg["seed"])
-    vocab = SidVocab(loop_cfg["codes_items"], [tuple(s) for s in loop_cfg["codes_sids"]])
+    vocab = ItemTokens.compact(loop_cfg["codes_items"], loop_cfg["codes_sids"])
     tok = load_tokenizer(loop_cfg["tokenizer"])
     model = build_model(mcfg, tok, vocab)
     sess = WorkerSession(tcfg, model, lambda p: torch.optim.AdamW(p, lr=tcfg.lr, weight_decay=tcfg.weight_decay))

@@ -19,7 +19,10 @@ from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
 from jobs.common.config import JobConfig, TrainConfig
 from rec_core.config import StrictModel
-from rec_core.quantizers import RQVAEConfig, code_stats, reconstruction_stats, resolve_collisions
+from rec_core.semantic_ids.codes import write_codes
+from rec_core.semantic_ids.collisions import resolve_collisions
+from rec_core.semantic_ids.quality import code_stats, reconstruction_stats
+from rec_core.semantic_ids.rqvae import RQVAEConfig
 
 RELEASED = {"instruments": "LC-Rec / LETTER Instruments (released)",
             "industrial_scientific": "MiniOneRec Industrial_and_Scientific (released)"}
@@ -63,8 +66,7 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
     from torch.utils.data import DataLoader, TensorDataset
 
     from jobs.common.train import WorkerSession, train_config_from_loop
-    from rec_core.quantizers import RQVAE
-    from rec_core.quantizers.rqvae import rqvae_encode_numpy
+    from rec_core.semantic_ids.rqvae import RQVAE, rqvae_encode_numpy
 
     train = train_config_from_loop(loop_cfg)
     torch.manual_seed(loop_cfg["seed"])
@@ -104,8 +106,7 @@ def fit_rqvae(x: np.ndarray, cfg: Config, ctx: RunContext):
     import torch
 
     from jobs.common.train import fit_torch, load_model_state
-    from rec_core.quantizers import RQVAE
-    from rec_core.quantizers.rqvae import rqvae_encode_numpy
+    from rec_core.semantic_ids.rqvae import RQVAE, rqvae_encode_numpy
 
     qcfg = cfg.rqvae_config()
     per_worker = len(x) / cfg.train.num_workers
@@ -126,7 +127,7 @@ def fit_rqvae(x: np.ndarray, cfg: Config, ctx: RunContext):
 
 
 def fit_rqkmeans(x: np.ndarray, cfg: Config):
-    from rec_core.quantizers import ResidualKMeans
+    from rec_core.semantic_ids.rqkmeans import ResidualKMeans
 
     rq = ResidualKMeans(cfg.levels, cfg.codebook_size, niter=cfg.rqkmeans.niter, seed=cfg.seed).fit(x)
     codes, inputs = rq.encode_with_residuals(x)
@@ -167,16 +168,6 @@ def released_rows(ctx: RunContext) -> dict[str, dict]:
         codes = np.array(sids["sid"].tolist(), dtype=np.int64)
         rows[label] = code_stats(codes, [256] * codes.shape[1])
     return rows
-
-
-def write_codes(path: Path, item_ids: np.ndarray, codes: np.ndarray, sizes: list[int]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.table({"item_id": pa.array(item_ids, pa.int64()),
-                      "sid": pa.array([list(map(int, r)) for r in codes], pa.list_(pa.int64()))})
-    pq.write_table(table, path / "codes.parquet")
-    (path / "sid_meta.json").write_text(json.dumps({"levels": int(codes.shape[1]), "codebook_sizes": sizes}) + "\n")
 
 
 def run(cfg: Config, ctx: RunContext) -> JobResult:

@@ -19,8 +19,9 @@ from pydantic import Field
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.config import JobConfig, TrainConfig
 from rec_core.config import StrictModel
-from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger, load_codes, residual_kmeans_codes
-from rec_core.generative.codes import CodesError, SemanticCodes, released_codes
+from rec_core.generative.model import TigerModelConfig, build_tiger
+from rec_core.semantic_ids.codes import CodesError, SemanticCodes, SIDVocab, load_codes, released_codes
+from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 
 
 class EvalConfig(StrictModel):
@@ -250,7 +251,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     from jobs.common.train import fit_torch, load_model_state
     from rec_core.evaluation import evaluate_ranker
     from rec_core.generative.bundle import save_bundle
-    from rec_core.generative.data import item_token_table, sliding_windows
+    from rec_core.generative.data import sliding_windows
     from rec_core.generative.ranker import GenerativeRanker
 
     split, features = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
@@ -260,7 +261,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     except CodesError as e:
         raise UserFacingError(f"codes do not cover dataset {cfg.dataset!r}: {e}") from None
     vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
-    item_tokens = item_token_table(vocab, item_codes)
+    item_tokens = vocab.item_tokens(item_codes)
     windows = sliding_windows(split.train, cfg.max_history)
     valid_sub = split.valid
     if cfg.eval.valid_users and len(valid_sub) > cfg.eval.valid_users:

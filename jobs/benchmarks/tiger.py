@@ -52,8 +52,10 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     from jobs.tiger import Config as TigerConfig
     from jobs.tiger import train_loop
     from jobs.common.config import TrainConfig
-    from rec_core.generative import SIDVocab, build_tiger, residual_kmeans_codes
-    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, item_token_table, sliding_windows
+    from rec_core.generative.model import build_tiger
+    from rec_core.semantic_ids.codes import SIDVocab
+    from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, sliding_windows
     from rec_core.generative.synthetic import chain_dataset
     from rec_core.generative.train import fit_plain
 
@@ -62,7 +64,7 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     split, feats = chain_dataset(users, 200, 12)
     codes = residual_kmeans_codes(split.item_ids, feats, 2, 16)
     vocab = SIDVocab(codes.codebook_sizes, 2000)
-    tok = item_token_table(vocab, codes.aligned(split.item_ids))
+    tok = vocab.item_tokens(codes.aligned(split.item_ids))
     windows = sliding_windows(split.train)
     # The worker holds as many CPUs as the plain loop has torch threads: Ray sets a worker's threads to its CPUs.
     threads = torch.get_num_threads()

@@ -10,15 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from rec_core.generative.vocab import EOS, PAD, SIDVocab
-
-
-def item_token_table(vocab: SIDVocab, item_codes: np.ndarray) -> np.ndarray:
-    """(n_items, L) codes -> (n_items, L) token ids."""
-    item_codes = np.asarray(item_codes, dtype=np.int64)
-    if item_codes.shape[1] != vocab.levels:
-        raise ValueError(f"item codes have {item_codes.shape[1]} levels, vocabulary {vocab.levels}")
-    return item_codes + np.asarray(vocab.level_offsets, dtype=np.int64)[None, :]
+from rec_core.semantic_ids.codes import EOS, PAD, SIDVocab
 
 
 def sliding_windows(train: Mapping[int, Sequence[int]], max_history: int = 20, min_history: int = 1):

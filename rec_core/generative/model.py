@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from rec_core.config import StrictModel
-from rec_core.generative.vocab import EOS, PAD, SIDVocab
+from rec_core.semantic_ids.codes import EOS, PAD, SIDVocab
 
 
 class TigerModelConfig(StrictModel):

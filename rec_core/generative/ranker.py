@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rec_core.decoding import DecodeStats, SIDTrie, TrieLogitsProcessor, beam_search_items
+from rec_core.generative.decoding import DecodeStats, beam_search_items
+from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 from rec_core.generative.data import encode_inputs
-from rec_core.generative.vocab import SIDVocab
+from rec_core.semantic_ids.codes import SIDVocab
 
 
 class GenerativeRanker:

@@ -1,8 +1,8 @@
 """Text -> ordered item list generation ("playlists") with a T5 that emits semantic IDs. Never imports Ray.
 
     corpus.py     (text, item list) pairs from MovieLens tag applications and liked-rating sessions
-    codes.py      semantic-ID codes table (item_id -> sid) and the decoder token layout
     model.py      PlaylistT5: WordPiece text encoder -> T5 decoder over SID tokens; constrained generation
+                  (codes, vocabulary and the no-repeat list constraint: rec_core.semantic_ids)
     metrics.py    Recall@K / NDCG@K of a generated list against a multi-item true list
     baselines.py  popularity and MiniLM text-similarity retrieval
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rec_core.playlist.codes import SidVocab, read_codes
+from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes, load_codes
 from rec_core.playlist.model import ModelConfig, PairCollator, PlaylistT5, build_constraint
 
 MODEL_FILE, META_FILE, CODES_FILE, TITLES_FILE = "model.pt", "model_meta.json", "codes.parquet", "titles.parquet"
@@ -31,14 +31,19 @@ def load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(resolve_model(name))
 
 
-def export_model(out_dir: Path, state_dict: dict, meta: dict, codes: pd.DataFrame, titles: pd.DataFrame) -> Path:
+def export_model(out_dir: Path, state_dict: dict, meta: dict, codes: SemanticCodes, titles: pd.DataFrame) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(state_dict, out_dir / MODEL_FILE)
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
-    codes.to_parquet(out_dir / CODES_FILE, index=False)
+    codes.save(out_dir)  # CODES_FILE + sid_meta.json
     titles[["item_id", "title"]].to_parquet(out_dir / TITLES_FILE, index=False)
     return out_dir
+
+
+def _item_tokens(codes: SemanticCodes) -> ItemTokens:
+    """The decoder's vocabulary: as wide as the codes it was trained on (each level's largest code + 1)."""
+    return ItemTokens.compact(codes.item_ids, codes.sids)
 
 
 def find_export(path: Path) -> Path:
@@ -60,7 +65,7 @@ class PlaylistResult:
 
 
 class Playlister:
-    def __init__(self, model: PlaylistT5, tokenizer, vocab: SidVocab, titles: dict[int, str], max_text_tokens: int, default_length: int):
+    def __init__(self, model: PlaylistT5, tokenizer, vocab: ItemTokens, titles: dict[int, str], max_text_tokens: int, default_length: int):
         self.model = model.eval()
         self.vocab = vocab
         self.titles = titles
@@ -79,7 +84,7 @@ class Playlister:
         model.load_state_dict(torch.load(d / MODEL_FILE, map_location=device, weights_only=True))
         titles_df = pd.read_parquet(d / TITLES_FILE)
         titles = {int(i): str(t) for i, t in zip(titles_df["item_id"], titles_df["title"])}
-        return cls(model.to(device), load_tokenizer(meta["tokenizer"]), SidVocab.from_codes(read_codes(d / CODES_FILE)),
+        return cls(model.to(device), load_tokenizer(meta["tokenizer"]), _item_tokens(load_codes(d / CODES_FILE)),
                    titles, mcfg.max_text_tokens, int(meta.get("default_length", 10)))
 
     def generate(self, texts: list[str], length: int | None = None, mode: str = "beam", num_beams: int = 10,
@@ -94,6 +99,6 @@ class Playlister:
         per_list = (time.perf_counter() - t0) / max(len(texts), 1)
         results = []
         for text, seq in zip(texts, out.tolist()):
-            items, bad = self.vocab.decode(seq[1:])
+            items, bad = self.vocab.decode_list(seq[1:])
             results.append(PlaylistResult(text, items, [self.titles.get(i, f"item {i}") for i in items], bad, per_list))
         return results

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
 from rec_core.config import StrictModel
-from rec_core.decoding_playlist import NoRepeatListConstraint, SIDTrie
-from rec_core.playlist.codes import EOS, PAD, SidVocab
+from rec_core.semantic_ids.codes import EOS, PAD, ItemTokens
+from rec_core.semantic_ids.trie import NoRepeatListConstraint, SIDTrie
 
 
 class ModelConfig(StrictModel):
@@ -105,7 +106,7 @@ class Batch:
 class PairCollator:
     """(text, items) pairs -> padded tensors; labels are the items' SID tokens + EOS, -100 on padding."""
 
-    def __init__(self, tokenizer, vocab: SidVocab, max_text_tokens: int):
+    def __init__(self, tokenizer, vocab: ItemTokens, max_text_tokens: int):
         self.tok, self.vocab, self.max_text = tokenizer, vocab, max_text_tokens
 
     def encode_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,25 +123,13 @@ class PairCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def item_trie(token_rows: list[tuple[int, ...]]):
-    """TIGER's prefix trie (rec_core.decoding) when that module is present, else the one in decoding_playlist.
-    Both answer `allowed(prefix)` for prefixes shorter than an ID, which is all the list constraint asks."""
-    try:
-        from rec_core.decoding import SIDTrie as TigerTrie
-    except ImportError:
-        return SIDTrie(token_rows)
-    import numpy as np
-
-    return TigerTrie(np.asarray(token_rows, dtype=np.int64))
-
-
-def build_constraint(vocab: SidVocab, length: int, allowed_items: list[int] | None = None) -> NoRepeatListConstraint:
+def build_constraint(vocab: ItemTokens, length: int, allowed_items: list[int] | None = None) -> NoRepeatListConstraint:
     items = vocab.item_ids if allowed_items is None else allowed_items
-    trie = item_trie([vocab.tokens_of_item[i] for i in items])
+    trie = SIDTrie(np.asarray([vocab.tokens_of_item[i] for i in items], dtype=np.int64))
     return NoRepeatListConstraint(trie, depth=vocab.levels, eos_token=EOS, length=length, start_tokens=1)
 
 
-def build_model(cfg: ModelConfig, tokenizer, vocab: SidVocab) -> PlaylistT5:
+def build_model(cfg: ModelConfig, tokenizer, vocab: ItemTokens) -> PlaylistT5:
     pretrained = None
     if cfg.text_embed_init == "minilm":
         pretrained = minilm_word_embeddings(tokenizer.name_or_path)
@@ -148,4 +137,4 @@ def build_model(cfg: ModelConfig, tokenizer, vocab: SidVocab) -> PlaylistT5:
             raise ValueError(f"tokenizer has {len(tokenizer)} tokens but the MiniLM embedding table {pretrained.shape[0]} rows")
     elif cfg.text_embed_init != "random":
         raise ValueError(f"model.text_embed_init must be 'minilm' or 'random', got {cfg.text_embed_init!r}")
-    return PlaylistT5(cfg, len(tokenizer), vocab.vocab_size, pretrained_text_embed=pretrained)
+    return PlaylistT5(cfg, len(tokenizer), vocab.size, pretrained_text_embed=pretrained)

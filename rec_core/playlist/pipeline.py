@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from rec_core.playlist.baselines import TextRetrieval, WordPopularity, item_text, popularity_list
-from rec_core.playlist.codes import SidVocab, read_codes, residual_kmeans_codes, write_codes
 from rec_core.playlist.corpus import build_corpus, genre_list
 from rec_core.playlist.embed import embed_texts, load_encoder
 from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
@@ -18,6 +17,8 @@ from rec_core.playlist.metrics import list_metrics
 from rec_core.playlist.model import build_model
 from rec_core.playlist.movielens import load_movielens
 from rec_core.playlist.training import genre_pairs
+from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes, load_codes
+from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 
 
 @dataclass
@@ -28,8 +29,8 @@ class Prepared:
     test: pd.DataFrame
     items: pd.DataFrame  # catalogue: item_id, title, genres, text
     item_emb: np.ndarray
-    vocab: SidVocab
-    codes: pd.DataFrame
+    vocab: ItemTokens
+    codes: SemanticCodes
     encoder: object
     dropped_untitled_items: int = 0
 
@@ -46,16 +47,18 @@ def prepare(cfg, data_dir: Path, mirror: Path | None, out_dir: Path) -> Prepared
     encoder = load_encoder(cfg.sids.encoder)
     emb = embed_texts(cat["text"].tolist(), encoder, Path(data_dir) / "cache" / "playlist", tag=Path(str(cfg.sids.encoder)).name)
     if cfg.sids.codes_path:
-        codes = read_codes(cfg.sids.codes_path)
-        missing = set(catalogue_ids) - set(codes["item_id"])
+        codes = load_codes(cfg.sids.codes_path)
+        missing = set(catalogue_ids) - set(codes.item_ids.tolist())
         if missing:
             raise ValueError(f"{cfg.sids.codes_path}: {len(missing)} corpus items have no semantic ID (e.g. {sorted(missing)[:5]})")
-        codes = codes[codes["item_id"].isin(catalogue_ids)].reset_index(drop=True)
+        codes = codes.subset(catalogue_ids)
     else:
-        codes = residual_kmeans_codes(cat["item_id"].to_numpy(), emb, cfg.sids.levels, cfg.sids.codebook_size, seed=cfg.seed)
-    write_codes(codes, Path(out_dir) / "codes")
+        # niter 25: the semantic_ids job's residual k-means default
+        codes = residual_kmeans_codes(cat["item_id"].to_numpy(), emb, cfg.sids.levels, cfg.sids.codebook_size,
+                                      seed=cfg.seed, niter=25)
+    codes.save(Path(out_dir) / "codes")
     return Prepared(corpus.stats(), corpus.split("train"), corpus.split("valid"), corpus.split("test"), cat, emb,
-                    SidVocab.from_codes(codes), codes, encoder)
+                    ItemTokens.compact(codes.item_ids, codes.sids), codes, encoder)
 
 
 def training_pairs(cfg, prep: Prepared) -> list[tuple[str, list[int]]]:
@@ -95,7 +98,7 @@ def evaluate_and_export(cfg, prep: Prepared, state: dict, out_dir: Path, history
     tok = load_tokenizer(cfg.tokenizer)
     model = build_model(cfg.model, tok, prep.vocab)
     model.load_state_dict(state)
-    meta = {"model": cfg.model.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": prep.vocab.vocab_size,
+    meta = {"model": cfg.model.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": prep.vocab.size,
             "tokenizer": cfg.tokenizer, "max_items": cfg.corpus.max_items, "default_length": cfg.eval.length,
             "text_embed_shape": list(model.text_embed.weight.shape)}
     export_dir = export_model(out_dir / "model", model.state_dict(), meta, prep.codes, prep.items)
@@ -181,7 +184,7 @@ def render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl
     lines += ["", f"Total pairs {s['pairs']}, distinct texts {s['texts']}, mean list length {s['mean_list_len']:.2f}, "
               f"catalogue {s['distinct_items']} movies. Dropped: " + ", ".join(f"{k[8:]}={v}" for k, v in s.items() if k.startswith("dropped/")), "",
               f"Semantic IDs: {'codes table ' + str(cfg.sids.codes_path) if cfg.sids.codes_path else f'residual k-means over {cfg.sids.encoder} embeddings of title + genres, {cfg.sids.levels} levels x {cfg.sids.codebook_size} codes + a collision level'}"
-              f" (code sizes per level {prep.vocab.sizes}).", "",
+              f" (code sizes per level {list(prep.vocab.vocab.codebook_sizes)}).", "",
               f"## Held-out texts ({n_texts} texts, {n_pairs} pairs; generated lists of {cfg.eval.length})", "",
               "Recall@K = |G[:K] ∩ T| / |T|; NDCG@K = DCG@K / IDCG@K with binary gains and IDCG over min(K, |T|) "
               "relevant items (see rec_core/playlist/metrics.py). Averaged over pairs; a text with several true lists "

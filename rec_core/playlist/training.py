@@ -74,7 +74,7 @@ def valid_metrics(model: PlaylistT5, collate: PairCollator, vocab, valid_pairs, 
         ids, mask = collate.encode_texts(chunk)
         out = model.generate_lists(ids.to(dev), mask.to(dev), constraint, mode="greedy")
         for t, seq in zip(chunk, out.tolist()):
-            preds[t] = vocab.decode(seq[1:])[0]
+            preds[t] = vocab.decode_list(seq[1:])[0]
     p, y = zip(*[(preds[t], items) for t in texts for items in by_text[t]])
     m = list_metrics(p, y, ks=(10,))
     return {f"valid/{k}": v for k, v in m.items()}

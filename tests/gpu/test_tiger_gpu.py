@@ -7,14 +7,16 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def test_constrained_decoding_on_cuda_bf16():
-    from rec_core.decoding import DecodeStats, SIDTrie, beam_search_items
-    from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger
-    from rec_core.generative.data import encode_inputs, item_token_table
+    from rec_core.generative.decoding import DecodeStats, beam_search_items
+    from rec_core.semantic_ids.trie import SIDTrie
+    from rec_core.generative.model import TigerModelConfig, build_tiger
+    from rec_core.semantic_ids.codes import SIDVocab
+    from rec_core.generative.data import encode_inputs
 
     vocab = SIDVocab((16, 16, 4), 100)
     rng = np.random.default_rng(0)
     codes = np.unique(rng.integers(0, [16, 16, 4], size=(300, 3)), axis=0)
-    tok = item_token_table(vocab, codes)
+    tok = vocab.item_tokens(codes)
     model = build_tiger(TigerModelConfig(), vocab).cuda().to(torch.bfloat16).eval()
     ids, mask = encode_inputs(vocab, tok, list(range(64)), [rng.integers(len(codes), size=10).tolist() for _ in range(64)])
     trie = SIDTrie(tok)

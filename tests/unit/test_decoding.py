@@ -4,10 +4,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rec_core.decoding import DecodeStats, SIDTrie, TrieLogitsProcessor, beam_search_items
-from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger
-from rec_core.generative.data import encode_inputs, item_token_table
-from rec_core.generative.vocab import EOS
+from rec_core.generative.decoding import DecodeStats, beam_search_items
+from rec_core.generative.model import TigerModelConfig, build_tiger
+from rec_core.generative.data import encode_inputs
+from rec_core.semantic_ids.codes import EOS, SIDVocab
+from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 
 TINY = TigerModelConfig(num_layers=1, num_decoder_layers=1, d_model=16, num_heads=2, d_kv=8, d_ff=32, dropout=0.0,
                         num_user_tokens=8)
@@ -22,7 +23,7 @@ def random_catalogue(rng, sizes, n_items):
 def test_trie_allows_exactly_the_catalogue_prefixes():
     vocab = SIDVocab((3, 4, 2), 8)
     codes = np.array([[0, 1, 0], [0, 1, 1], [2, 3, 0]])
-    tok = item_token_table(vocab, codes)
+    tok = vocab.item_tokens(codes)
     trie = SIDTrie(tok)
     assert trie.allowed([]) == sorted({tok[0, 0], tok[2, 0]})
     assert trie.allowed([tok[0, 0]]) == [tok[0, 1]]
@@ -45,7 +46,7 @@ def test_constrained_beam_search_only_yields_valid_distinct_items(sizes, n_items
     torch.manual_seed(seed)
     vocab = SIDVocab(tuple(sizes), 8)
     codes = random_catalogue(rng, sizes, n_items)
-    tok = item_token_table(vocab, codes)
+    tok = vocab.item_tokens(codes)
     trie = SIDTrie(tok)
     model = build_tiger(TINY, vocab).eval()  # untrained: its unconstrained outputs are mostly invalid
     hist = [rng.integers(len(codes), size=rng.integers(0, 5)).tolist() for _ in range(batch)]
@@ -69,7 +70,7 @@ def test_tensor_trie_mask_equals_the_callback_mask(sizes, n_items, rows, seed):
 
     rng = np.random.default_rng(seed)
     vocab = SIDVocab(tuple(sizes), 8)
-    tok = item_token_table(vocab, random_catalogue(rng, sizes, n_items))
+    tok = vocab.item_tokens(random_catalogue(rng, sizes, n_items))
     trie = SIDTrie(tok)
     reference = PrefixConstrainedLogitsProcessor(trie.prefix_fn(), num_beams=1)
     tensor = TrieLogitsProcessor(trie)
@@ -88,7 +89,7 @@ def test_both_trie_masks_give_the_same_beams():
     rng = np.random.default_rng(1)
     torch.manual_seed(1)
     vocab = SIDVocab((6, 6, 3), 8)
-    tok = item_token_table(vocab, random_catalogue(rng, (6, 6, 3), 50))
+    tok = vocab.item_tokens(random_catalogue(rng, (6, 6, 3), 50))
     trie = SIDTrie(tok)
     model = build_tiger(TINY, vocab).eval()
     ids, mask = encode_inputs(vocab, tok, list(range(6)), [rng.integers(50, size=4).tolist() for _ in range(6)])
@@ -102,7 +103,7 @@ def test_unconstrained_search_counts_invalid_ids():
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     vocab = SIDVocab((8, 8, 4), 8)
-    tok = item_token_table(vocab, random_catalogue(rng, (8, 8, 4), 20))  # 20 of 256 possible IDs
+    tok = vocab.item_tokens(random_catalogue(rng, (8, 8, 4), 20))  # 20 of 256 possible IDs
     model = build_tiger(TINY, vocab).eval()
     ids, mask = encode_inputs(vocab, tok, [0, 1], [[1, 2], [3]])
     stats = DecodeStats()

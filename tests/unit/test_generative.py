@@ -7,14 +7,16 @@ from hypothesis import strategies as st
 
 from rec_core.baselines import MostPopular
 from rec_core.evaluation import ScoreRanker, evaluate_ranker
-from rec_core.generative import SIDVocab, TigerModelConfig, build_tiger, load_codes, residual_kmeans_codes
-from rec_core.generative.codes import CodesError, SemanticCodes, released_codes
-from rec_core.generative.data import TigerCollator, WindowDataset, encode_inputs, item_token_table, sliding_windows
+from rec_core.generative.data import TigerCollator, WindowDataset, encode_inputs, sliding_windows
 from rec_core.generative.model import num_parameters
 from rec_core.generative.ranker import GenerativeRanker
 from rec_core.generative.synthetic import chain_dataset
 from rec_core.generative.train import fit_plain
-from rec_core.generative.vocab import EOS, NUM_SPECIALS, PAD
+from rec_core.generative.model import TigerModelConfig, build_tiger
+from rec_core.semantic_ids.codes import EOS, PAD, CodesError, SemanticCodes, SIDVocab, load_codes, released_codes
+from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+
+NUM_SPECIALS = 3  # TIGER's layout: pad, eos, unk
 
 
 @settings(max_examples=50, deadline=None)
@@ -52,7 +54,7 @@ def test_sliding_windows():
 
 def test_encoding_layout():
     v = SIDVocab((4, 4), 10)
-    tok = item_token_table(v, np.array([[0, 1], [3, 2]]))
+    tok = v.item_tokens(np.array([[0, 1], [3, 2]]))
     ids, mask = encode_inputs(v, tok, [5, 6], [[0, 1], [1]])
     assert ids[0].tolist() == [v.user_token(5), *tok[0], *tok[1], EOS]
     assert ids[1].tolist() == [v.user_token(6), *tok[1], EOS, PAD, PAD]
@@ -86,7 +88,7 @@ def test_trained_tiger_beats_most_popular_on_chains():
     split, feats = chain_dataset(num_users=300, num_items=60, seq_len=8, seed=1)
     codes = residual_kmeans_codes(split.item_ids, feats, levels=2, codebook_size=8)
     vocab = SIDVocab(codes.codebook_sizes, 50)
-    tok = item_token_table(vocab, codes.aligned(split.item_ids))
+    tok = vocab.item_tokens(codes.aligned(split.item_ids))
     ds = WindowDataset(*sliding_windows(split.train))
     loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, collate_fn=TigerCollator(vocab, tok, ds))
     cfg = TigerModelConfig(num_layers=1, num_decoder_layers=1, d_model=32, num_heads=2, d_kv=16, d_ff=64, dropout=0.0,

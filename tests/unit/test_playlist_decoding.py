@@ -6,8 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rec_core.decoding_playlist import NoRepeatListConstraint, SIDTrie
-from rec_core.playlist.codes import EOS, SidVocab, residual_kmeans_codes
+from rec_core.semantic_ids.codes import EOS, ItemTokens
+from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+from rec_core.semantic_ids.trie import NoRepeatListConstraint, SIDTrie
 from rec_core.playlist.model import ModelConfig, PlaylistT5, build_constraint
 
 
@@ -24,7 +25,7 @@ def codes_and_length(draw):
 @given(codes_and_length())
 def test_random_walk_under_constraint_gives_valid_distinct_items(case):
     sids, length, seed = case
-    vocab = SidVocab(list(range(100, 100 + len(sids))), sids)
+    vocab = ItemTokens.compact(list(range(100, 100 + len(sids))), sids)
     c = build_constraint(vocab, length)
     rng = random.Random(seed)
     gen: list[int] = []
@@ -35,7 +36,7 @@ def test_random_walk_under_constraint_gives_valid_distinct_items(case):
         if t == EOS:
             break
         gen.append(t)
-    items, bad = vocab.decode(gen)
+    items, bad = vocab.decode_list(gen)
     assert bad == 0
     assert len(items) == length
     assert len(set(items)) == length
@@ -76,8 +77,8 @@ def test_codes_are_unique_with_collision_level():
     emb = np.random.default_rng(0).normal(size=(50, 8))
     emb[10:20] = emb[10]  # identical items must still get distinct IDs
     codes = residual_kmeans_codes(np.arange(50), emb, levels=2, codebook_size=4)
-    assert len({tuple(s) for s in codes["sid"]}) == 50
-    assert all(len(s) == 3 for s in codes["sid"])
+    assert len({tuple(s) for s in codes.sids}) == 50
+    assert codes.sids.shape == (50, 3)
 
 
 @pytest.mark.parametrize("mode", ["beam", "sample", "greedy"])
@@ -85,11 +86,11 @@ def test_model_generate_respects_constraint(mode):
     torch.manual_seed(0)
     rng = random.Random(0)
     sids = rng.sample([(a, b, c) for a in range(3) for b in range(3) for c in range(2)], 12)
-    vocab = SidVocab(list(range(12)), sids)
+    vocab = ItemTokens.compact(list(range(12)), sids)
     cfg = ModelConfig(d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8, text_embed_init="random")
-    model = PlaylistT5(cfg, text_vocab_size=50, sid_vocab_size=vocab.vocab_size).eval()
+    model = PlaylistT5(cfg, text_vocab_size=50, sid_vocab_size=vocab.size).eval()
     ids = torch.randint(1, 50, (3, 6))
     out = model.generate_lists(ids, torch.ones_like(ids), build_constraint(vocab, 8), mode=mode, num_beams=3, temperature=1.5, seed=1)
     for seq in out.tolist():
-        items, bad = vocab.decode(seq[1:])
+        items, bad = vocab.decode_list(seq[1:])
         assert bad == 0 and len(items) == 8 and len(set(items)) == 8

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rec_core.playlist.baselines import popularity_list
-from rec_core.playlist.codes import SidVocab, residual_kmeans_codes
+from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes
+from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
 from rec_core.playlist.metrics import list_metrics
 from rec_core.playlist.model import ModelConfig, PairCollator, build_model
@@ -33,7 +34,8 @@ def train_tiny(steps: int = 150, seed: int = 0):
     torch.manual_seed(seed)
     items = sorted(i for p in POOLS.values() for i in p)
     emb = np.random.default_rng(seed).normal(size=(len(items), 8))
-    vocab = SidVocab.from_codes(residual_kmeans_codes(np.array(items), emb, levels=2, codebook_size=4, seed=seed))
+    codes = residual_kmeans_codes(np.array(items), emb, levels=2, codebook_size=4, seed=seed, niter=25)
+    vocab = ItemTokens.compact(codes.item_ids, codes.sids)
     tok = load_tokenizer("minilm")
     model = build_model(TINY, tok, vocab)
     collate = PairCollator(tok, vocab, TINY.max_text_tokens)
@@ -58,9 +60,9 @@ def trained():
 
 def tiny_export(tmp_dir, trained) -> str:
     model, vocab, tok, _, _ = trained
-    codes = pd.DataFrame({"item_id": vocab.item_ids, "sid": [list(s) for s in vocab.sids]})
+    codes = SemanticCodes(vocab.item_ids, vocab.sids, vocab.vocab.codebook_sizes)
     titles = pd.DataFrame({"item_id": vocab.item_ids, "title": [f"Movie {i}" for i in vocab.item_ids]})
-    meta = {"model": TINY.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": vocab.vocab_size, "tokenizer": "minilm",
+    meta = {"model": TINY.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": vocab.size, "tokenizer": "minilm",
             "max_items": 5, "default_length": 5, "text_embed_shape": list(model.text_embed.weight.shape)}
     return str(export_model(tmp_dir / "model", model.state_dict(), meta, codes, titles))
 

@@ -1,4 +1,4 @@
-"""Quantizers, collision handling and quality metrics (rec_core only, no Ray)."""
+"""Semantic IDs: quantizers, collision handling and quality metrics (rec_core only, no Ray)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rec_core.quantizers import (RQVAE, RQVAEConfig, ResidualKMeans, code_stats, reconstruction_stats,
-                                 resolve_collisions, sinkhorn_log, tiger_extra_token)
-from rec_core.quantizers.collisions import colliding_rows
+from rec_core.semantic_ids.codes import add_collision_level
+from rec_core.semantic_ids.collisions import colliding_rows, resolve_collisions, sinkhorn_log
+from rec_core.semantic_ids.quality import code_stats, reconstruction_stats
+from rec_core.semantic_ids.rqkmeans import ResidualKMeans
+from rec_core.semantic_ids.rqvae import RQVAE, RQVAEConfig
 
 
 def _codes(max_rows=60, levels=(1, 4), k=4):
@@ -20,7 +22,7 @@ def _codes(max_rows=60, levels=(1, 4), k=4):
 
 @given(_codes())
 def test_tiger_token_makes_ids_unique_and_keeps_prefix(codes):
-    out = tiger_extra_token(codes)
+    out = add_collision_level(codes)
     assert out.shape == (len(codes), codes.shape[1] + 1)
     assert (out[:, :-1] == codes).all()
     assert len(np.unique(out, axis=0)) == len(codes)
@@ -47,7 +49,7 @@ def test_code_stats_bounds(codes):
     for lv in range(codes.shape[1]):
         assert 0 < s[f"usage_l{lv + 1}"] <= 1
         assert 1 - 1e-9 <= s[f"perplexity_l{lv + 1}"] <= 6 + 1e-9
-    unique = tiger_extra_token(codes)
+    unique = add_collision_level(codes)
     assert code_stats(unique)["collision_rate"] == 0
 
 

@@ -16,21 +16,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from rec_core.quantizers.rqkmeans import squared_distances
-
-
-def tiger_extra_token(codes: np.ndarray) -> np.ndarray:
-    """[n, L] -> [n, L+1]; the new column numbers the items of each identical tuple in row order."""
-    codes = np.asarray(codes, dtype=np.int64)
-    _, inverse = np.unique(codes, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    sorted_groups = inverse[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
-    rank_sorted = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    extra = np.empty(len(codes), np.int64)
-    extra[order] = rank_sorted
-    return np.concatenate([codes, extra[:, None]], 1)
+from rec_core.semantic_ids.codes import add_collision_level
+from rec_core.semantic_ids.rqkmeans import squared_distances
 
 
 def colliding_rows(codes: np.ndarray) -> np.ndarray:
@@ -72,7 +59,7 @@ def resolve_collisions(codes: np.ndarray, method: str, *, last_inputs: np.ndarra
     if method == "none":
         return codes, info
     if method == "tiger":
-        out = tiger_extra_token(codes)
+        out = add_collision_level(codes)
         info["extra_level_size"] = int(out[:, -1].max() + 1) if n else 1
         return out, info
     if method != "sinkhorn":
@@ -94,7 +81,7 @@ def resolve_collisions(codes: np.ndarray, method: str, *, last_inputs: np.ndarra
     moved, impossible = _assign_free_codes(codes, dist)
     info["moved_by_assignment"] = moved
     if impossible:
-        codes = tiger_extra_token(codes)
+        codes = add_collision_level(codes)
         info["extra_level_size"] = int(codes[:, -1].max() + 1)
     info["extra_token_fallback"] = bool(impossible)
     return codes, info

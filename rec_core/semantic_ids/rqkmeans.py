@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rec_core.semantic_ids.codes import SemanticCodes, add_collision_level
+
 
 class ResidualKMeans:
     def __init__(self, levels: int = 3, codebook_size: int = 256, niter: int = 25, seed: int = 0,
@@ -67,3 +69,15 @@ def nearest(x: np.ndarray, cents: np.ndarray) -> np.ndarray:
 def squared_distances(x: np.ndarray, cents: np.ndarray) -> np.ndarray:
     """[n, K] squared L2 distances."""
     return (x * x).sum(1, keepdims=True) - 2 * x @ cents.T + (cents * cents).sum(1)[None, :]
+
+
+def residual_kmeans_codes(item_ids: np.ndarray, embeddings: np.ndarray, levels: int = 3, codebook_size: int = 256,
+                          seed: int = 0, niter: int = 20) -> SemanticCodes:
+    """Item embeddings -> residual k-means codes + TIGER's collision level, as a codes table: the stand-in for a
+    `semantic_ids` run that TIGER (codes_source=kmeans, synthetic data) and the playlist decoder use. Codebooks
+    shrink to the item count on tiny catalogues."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    k = int(min(codebook_size, max(1, len(x))))
+    codes = ResidualKMeans(levels=levels, codebook_size=k, niter=niter, seed=seed, use_gpu=False).fit(x).encode(x)
+    sids = add_collision_level(codes)
+    return SemanticCodes(np.asarray(item_ids), sids, tuple([k] * levels + [int(sids[:, -1].max()) + 1]))

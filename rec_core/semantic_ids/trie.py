@@ -1,31 +1,24 @@
-"""Decoding semantic IDs: a prefix trie of valid IDs and beam search with and without it.
+"""The prefix trie of valid semantic IDs, and the masks that make `generate` emit only valid IDs.
 
-Constrained search goes through `model.generate(prefix_allowed_tokens_fn=...)` with `do_sample=False`
-(newer transformers may sample by default, which silently turns beam search into sampling) and
-`num_return_sequences = num_beams`, so each user gets `num_beams` distinct valid items in score order.
-Unconstrained search is the same call without the trie; invalid or duplicate outputs are filtered out
-afterwards and counted.
-
-The trie reaches `generate` in one of two ways that give the same mask, hence the same beams (tested):
-- `mask="callback"`: transformers' `prefix_allowed_tokens_fn`. Its processor calls back once per beam per step
-  and writes the mask row by row; on a GPU each call is a device-to-host copy plus a small kernel, and 20 beams x
-  256 users x 4 steps of those dominate the decode (measured in BENCHMARKS.md).
-- `mask="tensor"` (default): `TrieLogitsProcessor`, the trie as sorted edge tensors on the model's device, so
-  the mask for every beam is a handful of batched ops per step. It plugs into the same `generate` through its
-  `logits_processor` argument; beam search itself stays the library's.
+- `SIDTrie`: prefix trie over item token sequences; `allowed(prefix)` lists the next tokens of a valid ID, and
+  a complete ID may only be closed (EOS). `prefix_fn()` is the callback for transformers'
+  `prefix_allowed_tokens_fn`: it is called once per beam per step and writes the mask row by row.
+- `TrieLogitsProcessor`: the same mask as batched tensor ops for every beam at once (the default for TIGER:
+  per-beam callbacks dominate a GPU decode, measured in BENCHMARKS.md). Same mask, hence the same beams (tested).
+- `NoRepeatListConstraint`: per-list state on top of any trie, for models that emit a LIST of items (playlists):
+  no item twice in one list, exactly `length` items, then EOS.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
+from transformers import LogitsProcessor
 
-from transformers import LogitsProcessor, LogitsProcessorList
-
-from rec_core.generative.vocab import EOS, PAD
+from rec_core.semantic_ids.codes import EOS, PAD
 
 
 class SIDTrie:
@@ -130,70 +123,56 @@ class TrieLogitsProcessor(LogitsProcessor):
         mask[~ok, EOS] = 0  # finished or (impossible under the constraint) unknown prefixes: close, as the callback does
         return scores + mask
 
-
-@dataclass
-class DecodeStats:
-    sequences: int = 0
-    invalid: int = 0
-    duplicates: int = 0
-    users: int = 0
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def invalid_share(self) -> float:
-        return self.invalid / self.sequences if self.sequences else 0.0
+# ---------------------------------------------------------------------------------------------
+# Item lists: no item twice, exact length
+#
+# `NoRepeatListConstraint` only calls `trie.allowed(prefix)` for prefixes shorter than an ID. It turns the flat
+# decoder sequence (item after item, EOS at the end) into per-step allowed tokens:
+# - inside an item: the trie's children of the current item's prefix, minus children whose every completion is
+#   an item already in this list (so beam search can never walk into a dead end);
+# - at an item boundary: EOS once `length` items are out, otherwise the first tokens of unused items.
 
 
-@torch.no_grad()
-def beam_search_items(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: SIDTrie, num_beams: int,
-                      constrained: bool = True, stats: DecodeStats | None = None, mask: str = "tensor",
-                      processor: TrieLogitsProcessor | None = None) -> list[list[int]]:
-    """Top-`num_beams` items per row, best first. Unconstrained: invalid/duplicate IDs dropped and counted.
-    `mask`: how the trie reaches `generate` ("tensor" or "callback", see the module docstring); pass a built
-    `processor` to reuse its tensors across batches."""
-    import time
+class NoRepeatListConstraint:
+    """Per-step allowed tokens for a list of `length` items, each a `depth`-token path of `trie`."""
 
-    t0 = time.perf_counter()
-    kwargs = dict(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        num_beams=num_beams,
-        num_return_sequences=num_beams,
-        do_sample=False,
-        max_new_tokens=trie.levels + 1,
-        early_stopping=True,
-        pad_token_id=PAD,
-        eos_token_id=EOS,
-        decoder_start_token_id=PAD,
-    )
-    if constrained and mask == "callback":
-        kwargs["prefix_allowed_tokens_fn"] = trie.prefix_fn()
-    elif constrained and mask == "tensor":
-        kwargs["logits_processor"] = LogitsProcessorList([processor or TrieLogitsProcessor(trie)])
-    elif constrained:
-        raise ValueError(f"mask must be 'tensor' or 'callback', not {mask!r}")
-    out = model.generate(**kwargs)
-    seqs = out.view(input_ids.shape[0], num_beams, -1).tolist()
-    results = []
-    for row in seqs:
-        items, seen = [], set()
-        for s in row:
-            it = trie.item(s[1:])
-            if stats is not None:
-                stats.sequences += 1
-            if it is None:
-                if stats is not None:
-                    stats.invalid += 1
-                continue
-            if it in seen:
-                if stats is not None:
-                    stats.duplicates += 1
-                continue
-            seen.add(it)
-            items.append(it)
-        results.append(items)
-    if stats is not None:
-        stats.users += input_ids.shape[0]
-        stats.seconds += time.perf_counter() - t0
-    return results
+    def __init__(self, trie, depth: int, eos_token: int, length: int, start_tokens: int = 1):
+        if length < 1:
+            raise ValueError("length must be >= 1")
+        self.trie, self.depth, self.eos, self.length = trie, depth, eos_token, length
+        self.start = start_tokens  # decoder start token(s) generate() puts before the first item
+        self._leaves = lru_cache(maxsize=None)(self._count_leaves)
+        n_items = self._leaves(())
+        if n_items < length:
+            raise ValueError(f"cannot make a list of {length} distinct items from {n_items} valid items")
+
+    def _count_leaves(self, prefix: tuple) -> int:
+        if len(prefix) == self.depth:
+            return 1
+        return sum(self._leaves(prefix + (t,)) for t in self.trie.allowed(prefix))
+
+    def allowed(self, generated: Sequence[int]) -> list[int]:
+        """generated: decoder tokens after the start token(s)."""
+        gen = [int(t) for t in generated]
+        n_done, pos = divmod(len(gen), self.depth)
+        if pos == 0 and n_done >= self.length:
+            return [self.eos]
+        if n_done > self.length or (gen and self.eos in gen):
+            return [self.eos]  # finished beams keep padding with EOS
+        used = [tuple(gen[k * self.depth : (k + 1) * self.depth]) for k in range(n_done)]
+        prefix = tuple(gen[n_done * self.depth :])
+        out = []
+        for t in self.trie.allowed(prefix):
+            child = prefix + (t,)
+            used_below = sum(1 for u in used if u[: len(child)] == child)
+            if self._leaves(child) > used_below:
+                out.append(t)
+        return out or [self.eos]
+
+    def prefix_allowed_tokens_fn(self):
+        start = self.start
+
+        def fn(batch_id, input_ids):
+            return self.allowed(input_ids.tolist()[start:])
+
+        return fn

@@ -6,11 +6,13 @@ under each table reproduces it."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.results_io import md_tables, num, put, slug
 from jobs.common.job import RunContext, run_job
 from rec_core.paths import REPO_ROOT, default_data_dir, default_mirror
 
@@ -192,7 +194,7 @@ def render(r: dict) -> str:
         "a collision level, not an RQ-VAE. The numbers show the pipeline learns (TIGER vs MostPopular), not a "
         "reproduction of the paper's row.", "",
         "Commands: `genrec run tiger --preset cpu --set dataset=beauty --set codes=" + str(codes).replace(str(REPO_ROOT) + "/", "")
-        + "` (codes made by `jobs.benchmarks.tiger.beauty_codes()`, the same as `--set codes_source=kmeans`), "
+        + "` (codes made by `benchmarks.tiger.beauty_codes()`, the same as `--set codes_source=kmeans`), "
         "`genrec run sasrec --preset cpu --set dataset=beauty --set loss=bce` (and `loss=ce`)." + (" **Quick sizes.**" if quick else ""), "",
         "### Decoding: trie-constrained vs unconstrained beam search (same model, same run, same test users)", "",
         "| search (20 beams) | users/s | invalid-ID share of beams | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|",
@@ -223,10 +225,73 @@ def render(r: dict) -> str:
         f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | {ov['ray_total_s'] / ov['plain_s']:.2f} |",
         "", f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
         + (f"{ov['threads']} torch threads in both runs (the Ray worker holds {ov['threads']} CPUs), " if "threads" in ov else "")
-        + f"{ov['epochs']} epoch(s); `python -c 'from jobs.benchmarks.tiger import ray_overhead; print(ray_overhead())'`. "
+        + f"{ov['epochs']} epoch(s); `python -c 'from benchmarks.tiger import ray_overhead; print(ray_overhead())'`. "
         "The two runs ran back to back (plain first); "
         + (f"1-minute load average {ov['load_avg_start']:.1f} before and {ov['load_avg_end']:.1f} after, on 2 cores. "
            if "load_avg_start" in ov else "the machine's load was not recorded for this run. ")
         + "Ray runs its workers at nice 15, so any other process on the machine slows the Ray run more than the plain one.",
     ]
     return "\n".join(lines)
+
+
+def model_key(label: str) -> str | None:
+    """'MostPopular' -> most_popular, 'SASRec-BCE (ours)' -> sasrec_bce, 'TIGER (ours, gpu preset)' -> tiger;
+    None for the published rows (the paper's figures are anchors, not our measurements)."""
+    if "paper" in label:
+        return None
+    base = label.split(" (")[0]
+    return "most_popular" if base == "MostPopular" else slug(base)
+
+
+def ranking_figures(rows: list[dict], prefix: str = "") -> dict:
+    """Figures of a `_row` table: <dataset>/<model>/<metric>, plus epochs, seconds and invalid IDs from the notes."""
+    out: dict = {}
+    for r in rows:
+        key = model_key(r["model"])
+        if key is None:
+            continue
+        p = f"{prefix or r['dataset']}/{key}"
+        for col in ("Recall@5", "NDCG@5", "Recall@10", "NDCG@10"):
+            put(out, f"{p}/{col.lower()}", num(r[col]))
+        notes = r.get("notes", "")
+        for name, pattern in (("epochs", r"(\d+) epochs?\b|(\d+) epoch\(s\)"), ("fit_s", r"fit (\d+) s"),
+                              ("wall_s", r"(\d+) s wall"), ("invalid_ids", r"invalid IDs returned: (\d+)")):
+            m = re.search(pattern, notes)
+            if m:
+                put(out, f"{p}/{name}", num(next(g for g in m.groups() if g)))
+    return out
+
+
+def figures(md: str) -> dict:
+    """beauty/<model>/<metric>, decode/<search>/<figure>, ray_overhead/<figure>: the tables of `render`."""
+    tables = md_tables(md)
+    out = ranking_figures(tables[0]["rows"], "beauty")
+    m = re.search(r"test figures on a fixed random ([\d,]+) of", md)
+    if m:
+        put(out, "beauty/test_users", num(m.group(1)))
+    for t in tables[1:]:
+        if "users/s" in t["rows"][0]:
+            for r in t["rows"]:
+                k = slug(r["search (20 beams)"].split(" + ")[0])
+                for col, name in (("users/s", "users_per_s"), ("invalid-ID share of beams", "invalid_share"),
+                                  ("Recall@10", "recall@10"), ("NDCG@10", "ndcg@10")):
+                    put(out, f"decode/{k}/{name}", num(r[col]))
+        elif "ratio to plain" in t["rows"][0]:
+            for r in t["rows"]:
+                k = ("plain_s" if r["run"].startswith("plain") else
+                     "ray_epochs_s" if "epochs only" in r["run"] else "ray_total_s")
+                put(out, f"ray_overhead/{k}", num(r["seconds"]))
+                if k != "plain_s":
+                    put(out, f"ray_overhead/{k[:-2]}_over_plain", num(r["ratio to plain"]))
+    m = re.search(r"Constrained / unconstrained throughput: \*\*([\d.]+)x\*\*", md)
+    if m:
+        put(out, "decode/constrained_over_unconstrained", num(m.group(1)))
+    m = re.search(r"Synthetic chains \((\d+) users, (\d+) items, (\d+) windows\).*?(\d+) epoch\(s\)", md)
+    if m:
+        for k, v in zip(("users", "items", "windows", "epochs"), m.groups()):
+            put(out, f"ray_overhead/{k}", num(v))
+    m = re.search(r"load average ([\d.]+) before and ([\d.]+) after", md)
+    if m:
+        put(out, "ray_overhead/load_avg_start", num(m.group(1)))
+        put(out, "ray_overhead/load_avg_end", num(m.group(2)))
+    return out

@@ -139,22 +139,39 @@ def tune(
 
 @app.command()
 def bench(
-    sections: list[str] = typer.Argument(None, help="sections to measure (default: all); see jobs/benchmarks/"),
+    sections: list[str] = typer.Argument(None, help="sections to measure (default: all); see benchmarks/ in the checkout"),
     quick: bool = typer.Option(False, help="smaller sizes for a fast look (marked in the output)"),
-    assemble_only: bool = typer.Option(False, "--assemble-only", help="only rebuild BENCHMARKS.md from stored sections"),
+    assemble_only: bool = typer.Option(False, "--assemble-only", help="only rebuild BENCHMARKS.md (and each section's JSON) from stored sections"),
 ) -> None:
     """Measure benchmark sections and write BENCHMARKS.md (quality vs published anchors, speed ratios)."""
-    j = _job("bench")
+    runner = _bench_runner()
     sets = [f"quick={str(quick).lower()}"]
     if assemble_only:
         sets.append("sections=[]")
     elif sections:
         sets.append("sections=[" + ",".join(sections) + "]")
     try:
-        res = run_job(j, preset="cpu", overrides=sets, out_dir=default_out_dir("bench"))
+        res = runner.bench(sets, out_dir=default_out_dir("bench"))
     except (ConfigError, UserFacingError) as e:
         _fail(str(e))
     typer.echo(json.dumps(res.metrics, indent=2))
+
+
+def _bench_runner():
+    """benchmarks/run.py of the source checkout: the benchmarks live beside the package, not in it."""
+    import importlib
+
+    from rec_core.paths import REPO_ROOT
+
+    if not (REPO_ROOT / "benchmarks" / "run.py").is_file():
+        _fail(f"no benchmarks/ folder in {REPO_ROOT}: the benchmarks are not installed with the package; "
+              "run `genrec bench` from a source checkout (an editable install, `pip install -e .`)")
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    runner = importlib.import_module("benchmarks.run")
+    if Path(runner.__file__).resolve().parent != (REPO_ROOT / "benchmarks").resolve():
+        _fail(f"`benchmarks` resolves to {runner.__file__}, not {REPO_ROOT / 'benchmarks'}: another package of that name shadows the checkout's")
+    return runner
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp
     assert len(json.loads(r.stdout)["items"]) == 3
 
     # The benchmark's significance check regenerates the same beam lists from the export: same means as the job.
-    from jobs.benchmarks.playlist import paired_bootstrap
+    from benchmarks.playlist import paired_bootstrap
 
     boot = paired_bootstrap(tmp_path, reps=50)
     mean, lo, hi = boot["pop/ndcg@10"]

@@ -28,3 +28,14 @@ def test_unknown_job_and_preset(tmp_path):
 def test_help_explains():
     r = runner.invoke(app, ["run", "--help"])
     assert r.exit_code == 0 and "--set" in r.output and "smoke" in r.output
+
+
+def test_bench_is_a_command_not_a_job(tmp_path, monkeypatch):
+    r = runner.invoke(app, ["bench", "--help"])
+    assert r.exit_code == 0 and "--assemble-only" in r.output
+    assert "bench" not in runner.invoke(app, ["list"]).output.split()
+    import rec_core.paths
+
+    monkeypatch.setattr(rec_core.paths, "REPO_ROOT", tmp_path)  # an installed package: no benchmarks/ beside it
+    r = runner.invoke(app, ["bench", "--assemble-only"])
+    assert r.exit_code == 2 and "no benchmarks/ folder" in r.output

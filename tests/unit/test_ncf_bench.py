@@ -1,7 +1,7 @@
 """The benchmark section renders what was measured: seeds per row, paired LLM gains, the anchor."""
 import json
 
-from jobs.benchmarks import ncf as bench
+from benchmarks import ncf as bench
 
 
 def test_render_from_log(tmp_path):

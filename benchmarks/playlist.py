@@ -89,7 +89,7 @@ def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = No
     if boot:
         names = {"pop": "popularity", "kw": "keyword popularity"}
         lines += ["", "T5 beam minus baseline, 95 % CI from a bootstrap over the held-out texts "
-                  "(`jobs.benchmarks.playlist.paired_bootstrap`, 5,000 resamples):", "",
+                  "(`benchmarks.playlist.paired_bootstrap`, 5,000 resamples):", "",
                   "| T5 beam vs | NDCG@10 difference [95 % CI] | Recall@10 difference [95 % CI] |", "|---|---|---|"]
         for base in ("pop", "kw"):
             lines.append(f"| {names[base]} | " + " | ".join("{:+.4f} [{:+.4f}, {:+.4f}]".format(*boot[f"{base}/{mk}"])
@@ -119,3 +119,47 @@ if __name__ == "__main__":
         print(section_from_run(Path(sys.argv[2])))
     else:
         print(bench(quick="--quick" in sys.argv))
+
+
+def figures(md: str) -> dict:
+    """The job's own metric names where it has them: test/<method>/<metric>, test/<method>/<source>/ndcg@10,
+    latency/*, validity/*, corpus/pairs; bootstrap/t5_beam_minus_<pop|kw>/<metric>[_ci_low|_ci_high]."""
+    import re
+
+    from benchmarks.results_io import md_tables, num, nums, put
+
+    keys = {"T5 beam": "t5_beam", "T5 sampled": "t5_sample", "MiniLM": "retrieval", "Popularity": "popularity",
+            "Keyword popularity": "keyword_popularity", "popularity": "pop", "keyword popularity": "kw"}
+    key = lambda label: next(v for k, v in sorted(keys.items(), key=lambda kv: -len(kv[0])) if label.startswith(k))  # noqa: E731
+    out: dict = {}
+    for t in md_tables(md):
+        first = t["rows"][0]
+        if "Recall@5" in first:
+            for r in t["rows"]:
+                for col in ("Recall@5", "NDCG@5", "Recall@10", "NDCG@10"):
+                    put(out, f"test/{key(r['method'])}/{col.lower()}", num(r[col]))
+        elif "session" in first or "tag" in first:
+            for r in t["rows"]:
+                for src in ("session", "tag"):
+                    if src in r:
+                        put(out, f"test/{key(r['method'])}/{src}/ndcg@10", num(r[src]))
+        elif "T5 beam vs" in first:
+            for r in t["rows"]:
+                for col, mk in (("NDCG@10 difference [95 % CI]", "ndcg@10"), ("Recall@10 difference [95 % CI]", "recall@10")):
+                    d, lo, hi = nums(r[col])
+                    p = f"bootstrap/t5_beam_minus_{key(r['T5 beam vs'])}/{mk}"
+                    put(out, p, d)
+                    put(out, f"{p}_ci_low", lo)
+                    put(out, f"{p}_ci_high", hi)
+    for pattern, names in (
+            (r"corpus of (\d+) \(text, list\) pairs", ("corpus/pairs",)),
+            (r"\((\d+) test texts, (\d+) pairs\)", ("test_texts", "test_pairs")),
+            (r"beam ([\d.]+) s, sampling ([\d.]+) s;", ("latency/t5_beam_single_s", "latency/t5_sample_single_s")),
+            (r"per text ([\d.]+) s\)", ("latency/retrieval_batched_s",)),
+            (r"invalid IDs (-?\d+), lists with repeats (-?\d+), wrong length (-?\d+)",
+             ("validity/invalid_sid_chunks", "validity/lists_with_repeats", "validity/lists_wrong_length"))):
+        m = re.search(pattern, md)
+        if m:
+            for k, v in zip(names, m.groups()):
+                put(out, k, num(v))
+    return out

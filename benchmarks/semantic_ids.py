@@ -1,11 +1,12 @@
 """Benchmark section `semantic_ids`: embedding throughput (Ray Data vs plain encode), semantic-ID quality
 (RQ-VAE and residual k-means vs released LC-Rec / MiniOneRec IDs), RQ-VAE time per epoch (workers, DeepSpeed).
 
-Called by `genrec bench` (`python -m jobs.bench --set sections=[semantic_ids]`); Ray is already up.
+Called by `genrec bench` (`python -m benchmarks.run --set sections=[semantic_ids]`); Ray is already up.
 """
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.results_io import md_tables, num, nums, put, slug
 from rec_core.paths import default_data_dir, default_mirror
 
 
@@ -225,7 +227,7 @@ def bench(quick: bool) -> str:
         "figure below is noisy; ratios are taken within this run only._", "")
     emb_md, x = embedding_throughput(items, work)
     add("### Embedding throughput: Ray Data actor pool vs plain encode", "", emb_md, "",
-        "Command: `python -m jobs.bench --set sections=[semantic_ids]`", "")
+        "Command: `python -m benchmarks.run --set sections=[semantic_ids]`", "")
     times = 2 if quick else 4
     big_md, _ = embedding_throughput(repeated(items, times), work / "big", only="hf_mean",
                                      corpus=f"texts: the same item names {times} times over")
@@ -233,3 +235,80 @@ def bench(quick: bool) -> str:
     add("### RQ-VAE time per epoch", "", epoch_times(x, work), "")
     add("### Semantic-ID quality vs released IDs", "", quality(work, quick))
     return "\n".join(parts)
+
+
+def embedding_row_key(label: str) -> str:
+    """'plain `SentenceTransformer.encode`, this (warm) process, ...' -> plain_warm; 'Ray Data, 2 actors x 0.5 CPU,
+    ... (`kind=hf_mean`)' -> ray_2actors_hf_mean; 'Ray Data, 1 actor x 1 GPU' -> ray_1actor_gpu."""
+    if label.startswith("plain"):
+        return "plain" + ("_warm" if "warm" in label else "_fresh" if "fresh" in label else "")
+    n = re.search(r"(\d+) actors?", label).group(1)
+    kind = "hf_mean" if "hf_mean" in label else "st" if "sentence-transformers" in label else "gpu" if "GPU" in label else ""
+    return f"ray_{n}actor{'s' if n != '1' else ''}" + (f"_{kind}" if kind else "")
+
+
+def embedding_figures(table: dict, columns: dict) -> dict:
+    """embedding/<corpus>/<row>/<figure> for one throughput table; corpus is `beauty` for the catalogue and
+    `beauty_x<N>` for it N times over (read from the paragraph above the table)."""
+    m = re.search(r"(\d+) times over", table["before"])
+    corpus = f"beauty_x{m.group(1)}" if m else "beauty"
+    out: dict = {}
+    m = re.match(r"([\d,]+) ", table["before"])
+    if m:
+        put(out, f"embedding/{corpus}/items", num(m.group(1)))
+    for r in table["rows"]:
+        row = embedding_row_key(r["pipeline"])
+        for col, name in columns.items():
+            vals = nums(r[col]) if col in r else []
+            if name == "actor_startup_max_s" and vals:  # one figure per actor: the slowest
+                put(out, f"embedding/{corpus}/{row}/{name}", max(vals))
+            elif vals:
+                put(out, f"embedding/{corpus}/{row}/{name}", vals[0])
+    return out
+
+
+EMBEDDING_COLUMNS = {
+    "items/s end to end": "items_per_s", "ratio vs plain, warm process": "ratio_vs_plain_warm",
+    "ratio vs plain, fresh process": "ratio_vs_plain_fresh", "start-up s (to the first model call)": "startup_s",
+    "of which actor start-up s (imports + model load, per actor)": "actor_startup_max_s",
+    "items/s once encoding": "steady_items_per_s", "steady-state ratio vs plain encode": "steady_ratio_vs_plain",
+    "max abs diff vs plain": "max_abs_diff"}
+
+
+def figures(md: str) -> dict:
+    """embedding/<corpus>/<pipeline>/<figure>, rqvae_epoch/<setup>/<s_per_epoch|speedup>, <quantizer>/<dataset>/<figure>
+    (quality before collision handling, recon after), released/<ids>/<figure>, from the tables of `bench`."""
+    out: dict = {}
+    m = re.search(r"load average at the start: ([\d.]+)", md)
+    if m:
+        put(out, "load_avg_start", num(m.group(1)))
+    setups = {"1 worker, DDP off": "1_worker", "2 workers, DDP (gloo)": "2_workers_ddp",
+              "1 worker, DeepSpeed ZeRO-2": "1_worker_zero2", "2 workers, DeepSpeed ZeRO-2": "2_workers_zero2"}
+    for t in md_tables(md):
+        first = t["rows"][0]
+        if "pipeline" in first:
+            out.update(embedding_figures(t, EMBEDDING_COLUMNS))
+        elif "s / epoch" in first:
+            for r in t["rows"]:
+                put(out, f"rqvae_epoch/{setups[r['setup']]}/s_per_epoch", num(r["s / epoch"]))
+                put(out, f"rqvae_epoch/{setups[r['setup']]}/speedup", num(r["speed-up vs 1 worker"]))
+        elif "codes" in first:
+            for r in t["rows"]:
+                label = r["codes"]
+                if " on " in label:
+                    q, ds = label.split(" (")[0].split(" on ")
+                    p = f"{slug(q)}/{slug(ds)}"
+                else:
+                    p = "released/" + slug(label.replace("(released)", ""))
+                for col, v in r.items():
+                    if col != "codes":
+                        put(out, f"{p}/{slug(col).replace('max_items_sid', 'max_items_per_sid')}", num(v))
+        elif "recon cosine" in first:
+            for r in t["rows"]:
+                q, ds = r["run"].split(" on ")
+                p = f"{slug(q)}/{slug(ds)}"
+                put(out, f"{p}/recon_cosine", num(r["recon cosine"]))
+                put(out, f"{p}/recon_mse", num(r["recon MSE"]))
+                put(out, f"{p}/unique_ids", num(r["unique IDs after `sinkhorn` handling"]))
+                put(out, f"{p}/quantize_s", num(r["quantize time (s)"]))
+    return out

@@ -6,11 +6,13 @@ under each table reproduces it."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.results_io import md_tables, num, put, slug
 from jobs.common.job import RunContext, run_job
 from rec_core.paths import REPO_ROOT, default_data_dir, default_mirror
 
@@ -46,47 +48,54 @@ def beauty_codes(seed: int = 0) -> Path:
 
 
 def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
-    """Same TIGER training loop (synthetic chains, a 2+2-layer d_model-64 T5, batch 128) in plain PyTorch and
-    under Ray Train with 1 worker, in this process, back to back: seconds for each."""
-    from jobs.common.train import fit_torch
-    from jobs.tiger import Config as TigerConfig
-    from jobs.tiger import train_loop
-    from jobs.common.config import TrainConfig
+    """The tiger job itself (synthetic chains, a 2+2-layer d_model-64 T5, batch 128, 1 Ray Train worker) and the
+    same model, data and optimiser in a plain PyTorch loop, in this process, back to back: seconds for each.
+
+    The Ray side is `run_job(tiger.JOB, ...)`; its `fit_s` metric (worker start-up, the epochs, checkpoints,
+    shutdown) is the total and its per-epoch `epoch_s` history the epochs-only figure. The plain reference
+    cannot be the job, so it trains on the job's own data and codes (its functions, the same resolved config)
+    with `fit_plain`. Ray must be up (`run_all` starts it)."""
+    import json
+
+    from jobs.common.train import HISTORY_FILE
+    from jobs.tiger import JOB, load_sequential, resolve_codes
+    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, sliding_windows
     from rec_core.generative.model import build_tiger
     from rec_core.semantic_ids.codes import SIDVocab
-    from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
-    from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, sliding_windows
-    from rec_core.generative.synthetic import chain_dataset
     from rec_core.generative.train import fit_plain
 
-    cfg = TigerConfig.model_validate({"dataset": "synthetic", "model": {"num_layers": 2, "num_decoder_layers": 2, "d_model": 64,
-                                      "num_heads": 4, "d_kv": 32, "d_ff": 256, "dropout": 0.0}})
-    split, feats = chain_dataset(users, 200, 12)
-    codes = residual_kmeans_codes(split.item_ids, feats, 2, 16)
-    vocab = SIDVocab(codes.codebook_sizes, 2000)
-    tok = vocab.item_tokens(codes.aligned(split.item_ids))
-    windows = sliding_windows(split.train)
     # The worker holds as many CPUs as the plain loop has torch threads: Ray sets a worker's threads to its CPUs.
     threads = torch.get_num_threads()
-    train = TrainConfig(epochs=steps_epochs, batch_size=128, lr=1e-3, cpus_per_worker=threads, checkpoint_every=steps_epochs, resume=False)
+    sets = ["dataset=synthetic", f"synthetic.num_users={users}", "synthetic.num_items=200", "synthetic.seq_len=12",
+            "model.dropout=0.0", f"train.epochs={steps_epochs}", "train.batch_size=128", "train.lr=0.001",
+            f"train.cpus_per_worker={threads}", f"train.checkpoint_every={steps_epochs}", "train.resume=false",
+            "warmup_steps=100",
+            # evaluation is not what is timed: validate once (the last epoch, after its clock) on one user,
+            # test on a few, no decoding comparison
+            f"eval.every={steps_epochs}", "eval.valid_users=1", "eval.test_users=10", "eval.compare_users=0"]
+    cfg = JOB.resolve("cpu", None, sets)
 
-    torch.manual_seed(0)
+    ctx = RunContext(out_dir=WORK / "overhead-plain", data_dir=default_data_dir(), mirror=default_mirror())
+    split, feats = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
+    codes = resolve_codes(cfg, ctx, split, feats)
+    vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
+    tok = vocab.item_tokens(codes.aligned(split.item_ids))
+    windows = sliding_windows(split.train, cfg.max_history)
+    torch.manual_seed(cfg.seed)
     ds = WindowDataset(*windows)
-    loader = torch.utils.data.DataLoader(LengthBuckets(ds, 128), batch_size=1, shuffle=True,
-                                         collate_fn=BucketCollator(TigerCollator(vocab, tok, ds)))
+    loader = torch.utils.data.DataLoader(LengthBuckets(ds, cfg.train.batch_size, seed=cfg.seed), batch_size=1, shuffle=True,
+                                         collate_fn=BucketCollator(TigerCollator(vocab, tok, ds, cfg.max_history)))
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    fit_plain(build_tiger(cfg.model, vocab), loader, steps_epochs, 1e-3, warmup_steps=100)
+    fit_plain(build_tiger(cfg.model, vocab), loader, steps_epochs, cfg.train.lr, weight_decay=cfg.train.weight_decay,
+              warmup_steps=cfg.warmup_steps)
     plain = time.perf_counter() - t0
 
-    loop_cfg = {"seed": 0, "train": train.model_dump(), "eval": {**cfg.eval.model_dump(), "every": 10**6, "patience": 10**6},
-                "model": cfg.model.model_dump(), "vocab": vocab.to_dict(), "item_tokens": tok, "windows": windows,
-                "valid": split.valid.iloc[:0], "max_history": 20, "warmup_steps": 100}
-    t0 = time.perf_counter()
-    res = fit_torch(train_loop, loop_cfg, train, run_dir=WORK / "overhead", name="ray-overhead")
-    ray_total = time.perf_counter() - t0
-    per_epoch = sum(h["epoch_s"] for h in res.history)
-    return {"plain_s": plain, "ray_total_s": ray_total, "ray_epochs_s": per_epoch, "epochs": steps_epochs, "users": users,
+    out = WORK / "overhead"
+    m = run_job(JOB, preset="cpu", overrides=sets, out_dir=out, init_runtime=False).metrics
+    hist = json.loads(sorted((out / "train").rglob(HISTORY_FILE))[-1].read_text())
+    per_epoch = sum(h["epoch_s"] for h in hist)
+    return {"plain_s": plain, "ray_total_s": m["fit_s"], "ray_epochs_s": per_epoch, "epochs": steps_epochs, "users": users,
             "windows": len(windows[2]), "load_avg_start": load, "load_avg_end": os.getloadavg()[0], "threads": threads}
 
 
@@ -194,7 +203,7 @@ def render(r: dict) -> str:
         "a collision level, not an RQ-VAE. The numbers show the pipeline learns (TIGER vs MostPopular), not a "
         "reproduction of the paper's row.", "",
         "Commands: `genrec run tiger --preset cpu --set dataset=beauty --set codes=" + str(codes).replace(str(REPO_ROOT) + "/", "")
-        + "` (codes made by `jobs.benchmarks.tiger.beauty_codes()`, the same as `--set codes_source=kmeans`), "
+        + "` (codes made by `benchmarks.tiger.beauty_codes()`, the same as `--set codes_source=kmeans`), "
         "`genrec run sasrec --preset cpu --set dataset=beauty --set loss=bce` (and `loss=ce`)." + (" **Quick sizes.**" if quick else ""), "",
         "### Decoding: trie-constrained vs unconstrained beam search (same model, same run, same test users)", "",
         "| search (20 beams) | users/s | invalid-ID share of beams | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|",
@@ -225,10 +234,74 @@ def render(r: dict) -> str:
         f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | {ov['ray_total_s'] / ov['plain_s']:.2f} |",
         "", f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
         + (f"{ov['threads']} torch threads in both runs (the Ray worker holds {ov['threads']} CPUs), " if "threads" in ov else "")
-        + f"{ov['epochs']} epoch(s); `python -c 'from jobs.benchmarks.tiger import ray_overhead; print(ray_overhead())'`. "
+        + f"{ov['epochs']} epoch(s); the Ray run is `genrec run tiger --preset cpu --set dataset=synthetic ...` (see "
+        "`benchmarks.tiger.ray_overhead`), the plain loop trains on that job's data with `fit_plain`. "
         "The two runs ran back to back (plain first); "
         + (f"1-minute load average {ov['load_avg_start']:.1f} before and {ov['load_avg_end']:.1f} after, on 2 cores. "
            if "load_avg_start" in ov else "the machine's load was not recorded for this run. ")
         + "Ray runs its workers at nice 15, so any other process on the machine slows the Ray run more than the plain one.",
     ]
     return "\n".join(lines)
+
+
+def model_key(label: str) -> str | None:
+    """'MostPopular' -> most_popular, 'SASRec-BCE (ours)' -> sasrec_bce, 'TIGER (ours, gpu preset)' -> tiger;
+    None for the published rows (the paper's figures are anchors, not our measurements)."""
+    if "paper" in label:
+        return None
+    base = label.split(" (")[0]
+    return "most_popular" if base == "MostPopular" else slug(base)
+
+
+def ranking_figures(rows: list[dict], prefix: str = "") -> dict:
+    """Figures of a `_row` table: <dataset>/<model>/<metric>, plus epochs, seconds and invalid IDs from the notes."""
+    out: dict = {}
+    for r in rows:
+        key = model_key(r["model"])
+        if key is None:
+            continue
+        p = f"{prefix or r['dataset']}/{key}"
+        for col in ("Recall@5", "NDCG@5", "Recall@10", "NDCG@10"):
+            put(out, f"{p}/{col.lower()}", num(r[col]))
+        notes = r.get("notes", "")
+        for name, pattern in (("epochs", r"(\d+) epochs?\b|(\d+) epoch\(s\)"), ("fit_s", r"fit (\d+) s"),
+                              ("wall_s", r"(\d+) s wall"), ("invalid_ids", r"invalid IDs returned: (\d+)")):
+            m = re.search(pattern, notes)
+            if m:
+                put(out, f"{p}/{name}", num(next(g for g in m.groups() if g)))
+    return out
+
+
+def figures(md: str) -> dict:
+    """beauty/<model>/<metric>, decode/<search>/<figure>, ray_overhead/<figure>: the tables of `render`."""
+    tables = md_tables(md)
+    out = ranking_figures(tables[0]["rows"], "beauty")
+    m = re.search(r"test figures on a fixed random ([\d,]+) of", md)
+    if m:
+        put(out, "beauty/test_users", num(m.group(1)))
+    for t in tables[1:]:
+        if "users/s" in t["rows"][0]:
+            for r in t["rows"]:
+                k = slug(r["search (20 beams)"].split(" + ")[0])
+                for col, name in (("users/s", "users_per_s"), ("invalid-ID share of beams", "invalid_share"),
+                                  ("Recall@10", "recall@10"), ("NDCG@10", "ndcg@10")):
+                    put(out, f"decode/{k}/{name}", num(r[col]))
+        elif "ratio to plain" in t["rows"][0]:
+            for r in t["rows"]:
+                k = ("plain_s" if r["run"].startswith("plain") else
+                     "ray_epochs_s" if "epochs only" in r["run"] else "ray_total_s")
+                put(out, f"ray_overhead/{k}", num(r["seconds"]))
+                if k != "plain_s":
+                    put(out, f"ray_overhead/{k[:-2]}_over_plain", num(r["ratio to plain"]))
+    m = re.search(r"Constrained / unconstrained throughput: \*\*([\d.]+)x\*\*", md)
+    if m:
+        put(out, "decode/constrained_over_unconstrained", num(m.group(1)))
+    m = re.search(r"Synthetic chains \((\d+) users, (\d+) items, (\d+) windows\).*?(\d+) epoch\(s\)", md)
+    if m:
+        for k, v in zip(("users", "items", "windows", "epochs"), m.groups()):
+            put(out, f"ray_overhead/{k}", num(v))
+    m = re.search(r"load average ([\d.]+) before and ([\d.]+) after", md)
+    if m:
+        put(out, "ray_overhead/load_avg_start", num(m.group(1)))
+        put(out, "ray_overhead/load_avg_end", num(m.group(2)))
+    return out

@@ -76,3 +76,47 @@ def bench(quick: bool) -> str:
         f"**{j['plot_failure_rate']:.0%}** ({j['plot_failures']}/{j['plot_scored']}); e.g. raw replies {j['example_raw']!s}. "
         "This is why the token-probability method is the default for small models.")
     return "\n".join(lines)
+
+
+def figures(md: str) -> dict:
+    """cv/<policy>/<a|b>/rmse[_sd], delta/<policy>/rmse/<delta|ci_low|ci_high>, baseline_mean/rmse, xgboost/tmdb_cv/* (Ray vs
+    single process) and plot_scores/* (LLM scoring), from `bench`'s markdown."""
+    import re
+
+    from benchmarks.results_io import md_tables, num, nums, put
+
+    out: dict = {}
+    for r in md_tables(md)[0]["rows"]:
+        pol = r["leakage policy"].strip("`")
+        for side in ("A", "B"):
+            mean, sd = nums(r[f"{side} RMSE"])
+            put(out, f"cv/{pol}/{side.lower()}/rmse", mean)
+            put(out, f"cv/{pol}/{side.lower()}/rmse_sd", sd)
+        d, lo, hi = nums(r["ΔRMSE (B−A) [95 % CI]"])
+        put(out, f"delta/{pol}/rmse/delta", d)
+        put(out, f"delta/{pol}/rmse/ci_low", lo)
+        put(out, f"delta/{pol}/rmse/ci_high", hi)
+        put(out, f"delta/{pol}/rmse/within_noise", int(r["verdict"] == "within noise"))
+    for pattern, names in (
+            (r"\((\d+) movies\)", ("counts/movies",)),
+            (r"(\d+)-fold CV × (\d+) seeds", ("cv/folds", "cv/seeds")),
+            (r"on (\d+) overviews", ("counts/plot_scored",)),
+            (r"Predicting the training mean: RMSE ([\d.]+)", ("baseline_mean/rmse",)),
+            (r"the (\d+) fold models of one repetition.*?with (\d+) workers ([\d.]+) s vs `xgboost.train` with (\d+) threads "
+             r"([\d.]+) s → \*\*([\d.]+)×\*\*", ("xgboost/tmdb_cv/tasks", "xgboost/tmdb_cv/ray_workers", "xgboost/tmdb_cv/ray_wall_s",
+                                                "xgboost/tmdb_cv/single_threads", "xgboost/tmdb_cv/single_wall_s",
+                                                "xgboost/tmdb_cv/ray_over_single")),
+            (r"Quality: RMSE ([\d.]+) vs ([\d.]+) \(\|Δ\| ([\d.]+)\), held-out prediction correlation ([\d.]+)",
+             ("xgboost/tmdb_cv/ray_rmse", "xgboost/tmdb_cv/single_rmse", "xgboost/tmdb_cv/rmse_abs_diff", "xgboost/tmdb_cv/pred_corr")),
+            (r"([\d.]+) overviews/s per actor", ("plot_scores/overviews_per_s_per_actor",)),
+            (r"mean answer mass ([\d.]+)", ("plot_scores/mean_answer_mass",)),
+            (r"\*\*(\d+)%\*\* \((\d+)/(\d+)\)", ("plot_scores/json_mode/failure_pct", "plot_scores/json_mode/failures",
+                                                "plot_scores/json_mode/scored"))):
+        m = re.search(pattern, md, re.S)
+        if m:
+            for k, v in zip(names, m.groups()):
+                put(out, k, num(v))
+    m = re.search(r"failure rate ([\d.]+)% \(answer mass", md)
+    if m:
+        put(out, "plot_scores/failure_rate", round(float(m.group(1)) / 100, 4))
+    return out

@@ -197,7 +197,7 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         f"| dynamic, MiniLM frozen in the forward pass | {speed['dynamic'] / speed['cache']:.1f}x |",
         f"| dynamic, MiniLM + LoRA r=8 (trained) | {speed['dynamic_lora8'] / speed['cache']:.1f}x |",
         "",
-        "Reproduce: `python -m jobs.bench --set sections=[ncf]`" + (" --set quick=true" if quick else "") + "; one row through "
+        "Reproduce: `python -m benchmarks.run --set sections=[ncf]`" + (" --set quick=true" if quick else "") + "; one row through "
         "Ray Train: `genrec run ncf --preset cpu --set model=llm_xattn --set train.epochs=1` (dataset=ml-latest-small to switch).",
     ]
     return "\n".join(lines)
@@ -218,3 +218,45 @@ def results_from_log(log_path: str) -> dict:
         res["_stats"] = r.pop("stats")
         res[r.pop("model")].append(r)
     return results
+
+
+def figures(md: str) -> dict:
+    """<dataset>/<model>/<metric> (mean; `_sd` the std over seeds; `seeds`), <dataset>/<model>/ndcg@10_gain_pct
+    (paired mean vs NeuMF) and speed/ml-100k/<mode>_over_cache, from the tables of `render`."""
+    import re
+
+    from benchmarks.results_io import md_tables, nums, put
+
+    keys = dict(ROWS)
+    out: dict = {}
+    for t in md_tables(md):
+        m = re.match(r"(\S+) \((\d+) users, (\d+) items, (\d+) training pairs\)", t["heading"])
+        if m:
+            ds = m.group(1)
+            for k, v in zip(("users", "items", "train_pairs"), m.groups()[1:]):
+                put(out, f"{ds}/{k}", int(v))
+            for r in t["rows"]:
+                p = f"{ds}/{keys[r['model']]}"
+                put(out, f"{p}/seeds", (nums(r["seeds"]) or [None])[0])
+                for col in ("HR@10", "NDCG@10", "full Recall@10", "full NDCG@10"):
+                    vals = nums(r[col])
+                    name = col.lower().replace(" ", "_")
+                    if vals:
+                        put(out, f"{p}/{name}", vals[0])
+                    if len(vals) > 1:
+                        put(out, f"{p}/{name}_sd", vals[1])
+        elif "time per epoch relative to cache mode" in t["rows"][0]:
+            for r in t["rows"]:
+                mode = "cache" if r["mode"].startswith("cache") else "dynamic_lora8" if "LoRA" in r["mode"] else "dynamic"
+                if mode != "cache":
+                    put(out, f"speed/ml-100k/{mode}_over_cache", nums(r["time per epoch relative to cache mode"])[0])
+    # the gains line follows each dataset's table
+    for ds, body in re.findall(r"^### (\S+) \(.*?\n(.*?)(?=^### |\Z)", md, re.M | re.S):
+        for label, gain in re.findall(r"(LLM-[\w +]+?) ([+-][\d.]+) % \(per seed", body):
+            key = next(k for lab, k in ROWS if lab.startswith(label.strip()))
+            put(out, f"{ds}/{key}/ndcg@10_gain_pct", float(gain))
+    m = re.search(r"over (\d+) identical batches of (\d+) pairs \(one epoch = (\d+) steps\)", md)
+    if m:
+        for k, v in zip(("steps_timed", "batch", "steps_per_epoch"), m.groups()):
+            put(out, f"speed/ml-100k/{k}", int(v))
+    return out

@@ -2,7 +2,7 @@
 are kept): the Ray Data embedding pipeline with one GPU actor vs plain `SentenceTransformer.encode` on the same
 GPU, and RQ-VAE (gpu preset) time per epoch with fp32 / bf16 autocast / DeepSpeed ZeRO-2 bf16.
 
-    python -m jobs.bench --set sections=[semantic_ids_gpu]
+    python -m benchmarks.run --set sections=[semantic_ids_gpu]
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.benchmarks.semantic_ids import _items, embedding_throughput, repeated, rqvae_epoch_time
+from benchmarks import semantic_ids
+from benchmarks.results_io import md_tables, num, put
+from benchmarks.semantic_ids import _items, embedding_figures, embedding_throughput, repeated, rqvae_epoch_time
 
 # sha256 of all-MiniLM-L6-v2's model.safetensors (DESIGN.md): tells the genuine weights from a stand-in.
 MINILM_SHA256_PREFIX = "53aa5117"
@@ -79,3 +81,27 @@ def bench(quick: bool) -> str | None:
         "### RQ-VAE time per epoch on a GPU", "")
     add(rqvae_epoch_times(x, work))
     return "\n".join(parts)
+
+
+# The GPU table measured so far has these columns; a new run renders `embedding_throughput`'s (the CPU section's).
+EMBEDDING_COLUMNS = {**semantic_ids.EMBEDDING_COLUMNS,
+    "items/s (encode only)": "items_per_s", "items/s (incl. model load)": "items_per_s_incl_load",
+    "ratio vs plain encode": "ratio_vs_plain", "ratio incl. load": "ratio_vs_plain_incl_load",
+    "start-up s per actor (imports + model load)": "startup_s", "max abs diff vs plain": "max_abs_diff"}
+
+
+def figures(md: str) -> dict:
+    """embedding/<corpus>/<pipeline>/<figure> for both throughput tables, and rqvae_epoch/<setup>/* if measured."""
+    out: dict = {}
+    setups = {"1 GPU worker, fp32": "fp32", "1 GPU worker, bf16 autocast": "bf16",
+              "1 GPU worker, DeepSpeed ZeRO-2, bf16": "zero2_bf16"}
+    for t in md_tables(md):
+        first = t["rows"][0]
+        if "pipeline" in first:
+            out.update(embedding_figures(t, EMBEDDING_COLUMNS))
+        elif "s / epoch" in first:
+            for r in t["rows"]:
+                put(out, f"rqvae_epoch/{setups[r['setup']]}/s_per_epoch", num(r["s / epoch"]))
+                put(out, f"rqvae_epoch/{setups[r['setup']]}/speedup", num(r["speed-up vs fp32"]))
+                put(out, f"rqvae_epoch/{setups[r['setup']]}/last_loss", num(r["last-epoch loss"]))
+    return out

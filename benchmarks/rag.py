@@ -114,5 +114,49 @@ def bench(quick: bool) -> str:
     index_dir, idx, sen = run_pipelines(quick, out)
     ret = measure_retrieval(index_dir, n_seeds=100 if quick else 300)
     lat = measure_latency(index_dir, n_retrieval=30 if quick else 100, n_llm=3 if quick else 10)
-    cmd = "python -m jobs.bench --set sections=[rag]" + (" --set quick=true" if quick else "")
+    cmd = "python -m benchmarks.run --set sections=[rag]" + (" --set quick=true" if quick else "")
     return render(idx, sen, ret, lat, quick, cmd)
+
+
+def figures(md: str) -> dict:
+    """sentiment/<model>/<accuracy|f1>, retrieval/<relevance>/<method>/<metric>, latency/<path>/<p50_ms|p95_ms|queries>
+    and the counts around them, from the tables of `render`."""
+    import re
+
+    from benchmarks.results_io import md_tables, num, put, slug
+
+    def sentiment_key(label: str) -> str:
+        if label.startswith("logistic regression"):
+            return "index_logreg" if "index job" in label else "logreg_frozen"
+        return f"lora_r{LORA_RANK}" if "LoRA" in label else "ddp_finetune"
+
+    out: dict = {}
+    for t in md_tables(md):
+        first = t["rows"][0]
+        if "accuracy" in first:
+            for r in t["rows"]:
+                put(out, f"sentiment/{sentiment_key(r['model'])}/accuracy", num(r["accuracy"]))
+                put(out, f"sentiment/{sentiment_key(r['model'])}/f1", num(r["F1"]))
+        elif "relevance" in first:
+            for r in t["rows"]:
+                for col in ("Recall@10", "NDCG@10"):
+                    put(out, f"retrieval/{slug(r['relevance'])}/{slug(r['method'])}/{col.lower()}", num(r[col]))
+        elif "p50 ms" in first:
+            for r in t["rows"]:
+                p = "latency/" + ("retrieval" if r["path"].startswith("retrieval alone") else "with_llm")
+                put(out, f"{p}/p50_ms", num(r["p50 ms"]))
+                put(out, f"{p}/p95_ms", num(r["p95 ms"]))
+                put(out, f"{p}/queries", num(r["queries"]))
+    for pattern, names in ((r"Split sizes: (\d+) train / (\d+) valid / (\d+) test", ("sentiment/sizes/train", "sentiment/sizes/valid",
+                                                                                  "sentiment/sizes/test")),
+                           (r"For each of (\d+) seed movies", ("retrieval/seeds",)),
+                           (r"ranking over ([\d,]+) indexed", ("retrieval/candidates",)),
+                           (r"Index: ([\d,]+) movies", ("index/items",))):
+        m = re.search(pattern, md)
+        if m:
+            for k, v in zip(names, m.groups()):
+                put(out, k, num(v))
+    m = re.search(r"Fallback \(LLM-only\) rate on these queries: ([\d.]+)%", md)
+    if m:
+        put(out, "latency/fallback_rate", round(float(m.group(1)) / 100, 4))
+    return out

@@ -2,13 +2,14 @@
 ml-latest-small (cpu preset, the TIGER protocol and harness), the other datasets the TIGER issue asks for. The
 TIGER rows for these datasets need a GPU (section `tiger_gpu`).
 
-    python -m jobs.bench --set sections=[sequential_baselines]
+    python -m benchmarks.run --set sections=[sequential_baselines]
 """
 from __future__ import annotations
 
 import time
 
-from jobs.benchmarks.tiger import WORK, _row
+from benchmarks.results_io import md_tables
+from benchmarks.tiger import WORK, _row, ranking_figures
 
 DATASETS = ("instruments", "ml-latest-small")
 NOTE = ("ml-latest-small has 610 users and SASRec trains on one sequence per user, so the cpu preset's 4 epochs are "
@@ -55,3 +56,8 @@ def render(runs: list) -> str:
     lines += ["", "Commands: " + "; ".join("`genrec run sasrec --preset cpu " + " ".join(f"--set {s}" for s in sets) + "`"
                                           for *_, sets in runs)]
     return "\n".join(lines)
+
+
+def figures(md: str) -> dict:
+    """<dataset>/<model>/<metric> (+ epochs, wall_s) from the table of `render`."""
+    return ranking_figures(md_tables(md)[0]["rows"])

@@ -2,15 +2,17 @@
 kept): the TIGER `gpu` preset (the paper's 4+4-layer T5, bf16) on Beauty with a training-time cap, evaluated on
 all users with trie-constrained beam search on the GPU, beside MostPopular and the paper's rows.
 
-    python -m jobs.bench --set sections=[tiger_gpu]
+    python -m benchmarks.run --set sections=[tiger_gpu]
 """
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
-from jobs.benchmarks.tiger import PAPER, WORK, _row, kmeans_codes
+from benchmarks.results_io import md_tables, num, put
+from benchmarks.tiger import PAPER, WORK, _row, kmeans_codes, ranking_figures
 
 # Device time is rationed where this runs: the preset's 200 epochs do not fit, so training stops after the
 # epoch that crosses this cap (train.time_limit_s) and the best validated checkpoint is evaluated. The preset's
@@ -20,7 +22,7 @@ OTHER_LIMIT_S = 30
 TEST_USERS = 5000  # a fixed random subset, the same for MostPopular
 CAPPED = ["warmup_steps=1000", "eval.every=2", "eval.valid_users=1000", "train.resume=false"]
 # The issue's other datasets: Instruments with LC-Rec's released IDs (its mirror has no item text to embed);
-# ml-latest-small with MiniLM k-means codes of its titles, made on the CPU (`jobs.benchmarks.tiger.kmeans_codes`).
+# ml-latest-small with MiniLM k-means codes of its titles, made on the CPU (`benchmarks.tiger.kmeans_codes`).
 OTHER = (("instruments", "released", "LC-Rec's released 4-level IDs"),
          ("ml-latest-small", "kmeans", "MiniLM k-means codes of the titles (3x256 + collision level)"))
 
@@ -116,3 +118,22 @@ def render(m: dict, wall: float, limit: float, users: int, sets: list[str], devi
     ]
     return "\n".join(lines)
 
+
+
+def figures(md: str) -> dict:
+    """beauty/<model>/<metric>, decode/<mask>/<figure> and <dataset>/<model>/<metric> for the other datasets."""
+    tables = md_tables(md)
+    out = ranking_figures(tables[0]["rows"], "beauty")
+    decode_keys = {"trie as tensors": "constrained", "trie through": "constrained_callback", "unconstrained": "unconstrained"}
+    for r in tables[1]["rows"]:
+        k = next(v for p, v in decode_keys.items() if r["decoding"].startswith(p))
+        put(out, f"decode/{k}/users_per_s", num(r["users/s"]))
+        put(out, f"decode/{k}/over_unconstrained", num(r["vs unconstrained"]))
+        put(out, f"decode/{k}/invalid_share", num(r["invalid share"]))
+    out.update(ranking_figures(tables[2]["rows"]))
+    for pattern, key in ((r"fixed random ([\d,]+) of the", "beauty/test_users"), (r"capped at (\d+) s \(", "beauty/time_limit_s"),
+                         (r"capped at (\d+) s each", "others/time_limit_s"), (r"ran at (\d+) users/s", "beauty/eval_users_per_s")):
+        m = re.search(pattern, md)
+        if m:
+            put(out, key, num(m.group(1)))
+    return out

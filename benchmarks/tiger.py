@@ -31,15 +31,15 @@ def _row(name, m, prefix="test/", extra=""):
 
 
 def kmeans_codes(dataset: str, seed: int = 0) -> Path:
-    """MiniLM embeddings of the dataset's item text -> 3x256 residual k-means + collision level (cached), the
-    same as `--set codes_source=kmeans`; made once so that every run (CPU or GPU) uses the same IDs."""
-    from jobs.tiger import Config, _kmeans_codes, load_sequential
+    """Item text embeddings -> 3x256 residual k-means + collision level (cached), the same as
+    `--set codes_source=kmeans`; made once so that every run (CPU or GPU) uses the same IDs."""
+    from jobs.common.sequential import kmeans_codes as make_codes
+    from jobs.common.sequential import load_sequential
 
     out = WORK / f"{dataset}-codes"
     ctx = RunContext(out_dir=out, data_dir=default_data_dir(), mirror=default_mirror())
-    cfg = Config(dataset=dataset, seed=seed)
     split, _ = load_sequential(dataset, ctx)
-    _kmeans_codes(cfg, ctx, split)
+    make_codes(dataset, split.item_ids, ctx, out / "codes", seed=seed)
     return out / "codes" / "codes.parquet"
 
 
@@ -58,7 +58,8 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     import json
 
     from jobs.common.train import HISTORY_FILE
-    from jobs.tiger import JOB, load_sequential, resolve_codes
+    from jobs.common.sequential import load_sequential
+    from jobs.tiger import JOB, resolve_codes
     from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, sliding_windows
     from rec_core.generative.model import build_tiger
     from rec_core.semantic_ids.codes import SIDVocab

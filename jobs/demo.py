@@ -48,18 +48,37 @@ def resources(cfg: Config) -> dict[str, float]:
     return peak_request(*(j.resources(_sub_config(j, cfg)) for j in demo_jobs(cfg)))
 
 
+def hand_over(job: Job, sub_cfg, done: dict[str, tuple], out_dir) -> list[str]:
+    """Give `job` the outputs of the demo jobs that ran before it (`Job.uses`), when they ran on the same dataset
+    and the key was not set by hand. Returns the `key=path` pairs applied."""
+    applied = []
+    for key, source in job.uses.items():
+        producer, _, filename = source.partition("/")
+        if producer not in done or getattr(sub_cfg, key, None) is not None:
+            continue
+        path = out_dir / producer / filename
+        if getattr(done[producer], "dataset", None) == getattr(sub_cfg, "dataset", None) and path.exists():
+            setattr(sub_cfg, key, path)
+            applied.append(f"{key}={path}")
+    return applied
+
+
 def run(cfg: Config, ctx: RunContext) -> JobResult:
     metrics: dict[str, dict] = {}
     lines = ["| pipeline | status | time (s) | headline metrics |", "|---|---|---:|---|"]
     failed = []
+    done: dict[str, object] = {}  # job name -> its config, for the jobs that finished
     for job in demo_jobs(cfg):
         sub_cfg = _sub_config(job, cfg)
         sub_cfg.runtime = cfg.runtime
+        for handed in hand_over(job, sub_cfg, done, ctx.out_dir):
+            print(f"demo: {job.name} takes {handed} from this run")
         t0 = time.perf_counter()
         try:
             res = run_job(job, preset=cfg.sub_preset, cfg=sub_cfg, out_dir=ctx.out_dir / job.name, init_runtime=False)
             m = res.metrics
             metrics[job.name] = m
+            done[job.name] = sub_cfg
             head = ", ".join(f"{k}={v:.4g}" for k, v in list(m.items())[:4] if isinstance(v, (int, float)))
             lines.append(f"| [{job.name}]({job.name}/report.md) | ok | {time.perf_counter() - t0:.1f} | {head} |")
         except Exception as e:  # keep going: one broken pipeline must not hide the others' results

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from jobs.tiger import SyntheticConfig, _metrics_table, load_sequential, most_popular_metrics
+from jobs.common.sequential import SyntheticConfig, load_sequential, metrics_table, most_popular_metrics
 from jobs.common.config import JobConfig
 
 
@@ -90,7 +90,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     report = (f"Saved {kind} model `{cfg.checkpoint}` on `{meta['dataset']}`"
               + (f", {'constrained' if cfg.constrained else 'unconstrained'} beam search with {cfg.beams} beams, "
                  f"invalid share {stats.invalid_share:.3f}" if stats is not None else "")
-              + ".\n\n" + _metrics_table(rows))
+              + ".\n\n" + metrics_table(rows))
     return JobResult(metrics=metrics, report=report)
 
 

@@ -11,7 +11,7 @@ import torch
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from jobs.tiger import SyntheticConfig, _metrics_table, load_sequential, most_popular_metrics
+from jobs.common.sequential import SyntheticConfig, load_sequential, metrics_table, most_popular_metrics
 from rec_core.baselines.sasrec import SASRec, SASRecConfig, SASRecSequences
 from jobs.common.config import JobConfig, TrainConfig
 from rec_core.config import StrictModel
@@ -124,7 +124,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         f"SASRec ({cfg.loss.upper()} loss) on `{cfg.dataset}`: {n_items} items, {len(split.test)} users. "
         f"Trained {len(hist)} epochs in {fit_s:.0f} s; full ranking, history masked: {cfg.eval.exclude_history}; users: "
         f"{'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users}'}.", "",
-        _metrics_table({f"SASRec-{cfg.loss.upper()}": ours, "MostPopular": pop})])
+        metrics_table({f"SASRec-{cfg.loss.upper()}": ours, "MostPopular": pop})])
     return JobResult(metrics={**ours, "most_popular": pop, "epochs_trained": len(hist), "fit_s": fit_s}, report=report,
                      artifacts=["model/meta.json", "model/state.pt"])
 

@@ -3,8 +3,9 @@
 
     genrec run tiger --preset cpu --set dataset=beauty [--set codes=runs/semantic_ids-.../codes.parquet]
 
-Config -> split + codes -> Ray Train fit (validation NDCG@10 each `eval_every` epochs, early stopping, best
-checkpoint) -> full valid/test evaluation in the shared harness -> report (beside MostPopular).
+Config -> split + codes (a given `semantic_ids` table, the dataset's released IDs, or k-means codes made here) ->
+Ray Train fit (validation NDCG@10 each `eval.every` epochs, early stopping, best checkpoint) -> full valid/test
+evaluation in the shared harness -> report (beside MostPopular).
 """
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from pydantic import Field
 
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
+from data_pipelines.embed import EmbedConfig
 from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
+from jobs.common.runtime import peak_request
+from jobs.common.sequential import (SyntheticConfig, aligned_codes, dataset_released_codes, kmeans_codes,
+                                    load_sequential, metrics_table, most_popular_metrics)
 from rec_core.config import StrictModel
 from rec_core.generative.model import TigerModelConfig, build_tiger
-from rec_core.semantic_ids.codes import CodesError, SemanticCodes, SIDVocab, load_codes, released_codes
+from rec_core.semantic_ids.codes import CodesError, SemanticCodes, SIDVocab, load_codes
 from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 
 
@@ -39,23 +43,17 @@ class EvalConfig(StrictModel):
                                    "users (None: all); the same subset for every model in the run")
 
 
-class SyntheticConfig(StrictModel):
-    num_users: int = 300
-    num_items: int = 60
-    seq_len: int = 8
-    noise: float = 0.05
-
-
 class Config(JobConfig):
     dataset: str = "beauty"
-    codes: Path | None = Field(None, description="codes.parquet from `genrec run semantic_ids`; None: made in-process")
-    codes_source: Literal["semantic_ids", "released", "kmeans"] = Field(
-        "semantic_ids", description="when codes is None: run the semantic_ids job in-process, use the dataset's "
-        "released SIDs, or embed item text (MiniLM) + residual k-means here (a simple stand-in for RQ-VAE)")
-    semantic_ids_preset: str | None = Field(None, description="preset of the in-process semantic_ids run (default: this run's)")
-    semantic_ids_overrides: list[str] = Field(default_factory=list, description="--set items for the in-process semantic_ids run")
+    codes: Path | None = Field(None, description="codes.parquet from `genrec run semantic_ids` (used as is: nothing "
+                               "is embedded); None: made by codes_source")
+    codes_source: Literal["kmeans", "released"] = Field(
+        "kmeans", description="when codes is None: embed item text (the shared embedding stage) + residual k-means "
+        "here (a quick stand-in for an RQ-VAE run), or the dataset's released SIDs")
     kmeans_levels: int = Field(3, ge=1, description="codes_source=kmeans: levels before the collision level")
     kmeans_codebook: int = Field(256, ge=2)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig, description="codes_source=kmeans: the item-text embedding "
+                               "stage (its text_fields are the dataset's text columns)")
     max_history: int = Field(20, ge=1)
     warmup_steps: int = Field(1000, ge=0)
     model: TigerModelConfig = Field(default_factory=TigerModelConfig)
@@ -65,25 +63,7 @@ class Config(JobConfig):
 
 
 # ---------------------------------------------------------------------------------------------
-# data + codes (shared with jobs.sasrec / jobs.evaluate)
-
-
-def load_sequential(dataset: str, ctx: RunContext, max_history: int = 20, synthetic: SyntheticConfig | None = None, seed: int = 0):
-    """-> (split, item_features|None). `synthetic` is the learnable chain dataset used by smoke runs."""
-    if dataset == "synthetic":
-        from rec_core.generative.synthetic import chain_dataset
-
-        s = synthetic or SyntheticConfig()
-        return chain_dataset(s.num_users, s.num_items, s.seq_len, s.noise, max_history, seed)
-    from rec_core.data import load_dataset
-    from rec_core.data.errors import DataError
-    from rec_core.data.splits import sequential_split
-
-    try:
-        ds = load_dataset(dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
-    except (DataError, KeyError) as e:
-        raise UserFacingError(f"dataset {dataset!r}: {e}") from None
-    return sequential_split(ds.interactions, max_history=max_history), None
+# codes
 
 
 def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCodes:
@@ -93,66 +73,11 @@ def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCode
         if cfg.dataset == "synthetic":
             return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=cfg.seed)
         if cfg.codes_source == "released":
-            from rec_core.data import released_sids
-
-            df = released_sids(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
-            codes, shared = released_codes(df["item_id"].to_numpy(), np.stack(df["sid"].map(np.asarray).to_list()))
-            if shared:
-                print(f"tiger: {shared} items share a released semantic ID with another item; appended TIGER's "
-                      f"collision level ({codes.levels} levels)")
-            return codes
-        if cfg.codes_source == "kmeans":
-            return _kmeans_codes(cfg, ctx, split)
-        return _codes_from_semantic_ids_job(cfg, ctx)
+            return dataset_released_codes(cfg.dataset, ctx)
+        return kmeans_codes(cfg.dataset, split.item_ids, ctx, ctx.out_dir / "codes", cfg.kmeans_levels,
+                            cfg.kmeans_codebook, seed=cfg.seed, embed=cfg.embed)
     except CodesError as e:
         raise UserFacingError(str(e)) from None
-
-
-TEXT_FIELDS = ("title", "brand", "categories", "genres", "description", "overview")
-
-
-def _kmeans_codes(cfg: Config, ctx: RunContext, split) -> SemanticCodes:
-    """Item text -> MiniLM sentence embeddings -> residual k-means + collision level; cached in the run dir."""
-    cache = ctx.out_dir / "codes"
-    if (cache / "codes.parquet").exists():
-        return load_codes(cache)
-    from rec_core.data import load_dataset
-    from rec_core.offline_models import resolve_model
-
-    items = load_dataset(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror).items
-    items = items.set_index("item_id").reindex(split.item_ids)
-    fields = [f for f in TEXT_FIELDS if f in items.columns]
-    text = items[fields].fillna("").astype(str).agg(" ".join, axis=1).str.strip()
-    empty = int((text == "").sum())
-    text = text.where(text != "", "item " + text.index.astype(str))  # an item with no text still gets a code
-    from sentence_transformers import SentenceTransformer
-
-    enc = SentenceTransformer(resolve_model("minilm"), device="cuda" if torch.cuda.is_available() else "cpu")
-    emb = enc.encode(text.tolist(), batch_size=256, normalize_embeddings=True, show_progress_bar=True)
-    codes = residual_kmeans_codes(split.item_ids, emb, cfg.kmeans_levels, cfg.kmeans_codebook, seed=cfg.seed)
-    codes.save(cache)
-    (cache / "SOURCE.txt").write_text(f"MiniLM embeddings of {fields}; {empty} items without text used their id\n")
-    return codes
-
-
-def _codes_from_semantic_ids_job(cfg: Config, ctx: RunContext) -> SemanticCodes:
-    """No codes given: run the semantic_ids job's pipeline in-process on the same dataset, into this run dir."""
-    try:
-        from jobs import semantic_ids
-    except ImportError:
-        raise UserFacingError(
-            "no codes table given and the semantic_ids job is not available: run `genrec run semantic_ids "
-            f"--set dataset={cfg.dataset}` and pass --set codes=<run dir>/codes.parquet") from None
-    sub = RunContext(out_dir=ctx.out_dir / "semantic_ids", data_dir=ctx.data_dir, mirror=ctx.mirror, preset=ctx.preset)
-    sub.out_dir.mkdir(parents=True, exist_ok=True)
-    preset = cfg.semantic_ids_preset or (ctx.preset if ctx.preset in semantic_ids.JOB.presets() else None)
-    sid_cfg = semantic_ids.JOB.resolve(preset, overrides=[f"dataset={cfg.dataset}", f"seed={cfg.seed}",
-                                                          *cfg.semantic_ids_overrides])
-    semantic_ids.JOB.run(sid_cfg, sub)
-    found = sorted(sub.out_dir.rglob("codes.parquet"))
-    if not found:
-        raise UserFacingError(f"the semantic_ids run in {sub.out_dir} wrote no codes.parquet")
-    return load_codes(found[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,24 +154,6 @@ def train_loop(c: dict) -> None:
 # driver
 
 
-def _metrics_table(rows: dict[str, dict]) -> str:
-    lines = ["| model | split | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |", "|---|---|---:|---:|---:|---:|"]
-    for name, by_split in rows.items():
-        for split, m in by_split.items():
-            lines.append(f"| {name} | {split} | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} |")
-    return "\n".join(lines)
-
-
-def most_popular_metrics(split, ev) -> dict[str, dict]:
-    """`ev`: any config with `exclude_history` (the masking policy is the same for every model)."""
-    from rec_core.baselines import MostPopular
-    from rec_core.evaluation import ScoreRanker, evaluate_splits
-
-    pop = MostPopular(len(split.item_ids)).fit(split.train)
-    return evaluate_splits(ScoreRanker(pop.scores), split.valid, split.test, exclude_history=ev.exclude_history,
-                           max_users=getattr(ev, "test_users", None) or getattr(ev, "max_users", None), seed=0)
-
-
 def run(cfg: Config, ctx: RunContext) -> JobResult:
     from jobs.common.train import fit_torch, load_model_state
     from rec_core.evaluation import evaluate_ranker
@@ -256,10 +163,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
     split, features = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
     codes = resolve_codes(cfg, ctx, split, features)
-    try:
-        item_codes = codes.aligned(split.item_ids)
-    except CodesError as e:
-        raise UserFacingError(f"codes do not cover dataset {cfg.dataset!r}: {e}") from None
+    item_codes = aligned_codes(codes, split.item_ids, cfg.dataset)
     vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
     item_tokens = vocab.item_tokens(item_codes)
     windows = sliding_windows(split.train, cfg.max_history)
@@ -318,7 +222,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}, "
         f"users: {'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users} (same for every row)'}. "
         f"Invalid IDs returned: {invalid_constrained}.", "",
-        _metrics_table({"TIGER": tiger, "MostPopular": pop}), "",
+        metrics_table({"TIGER": tiger, "MostPopular": pop}), "",
         "Decoding on the same model and test subset: " + ", ".join(
             f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, R@10 {v['recall@10']:.4f}"
             for k, v in decode.items()),
@@ -333,11 +237,14 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
 
 def _resources(cfg: Config) -> dict:
-    return {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker + 0.0,
-            **({"GPU": float(cfg.train.num_workers)} if cfg.train.use_gpu else {})}
+    train = {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker + 0.0,
+             **({"GPU": float(cfg.train.num_workers)} if cfg.train.use_gpu else {})}
+    makes_codes = cfg.codes is None and cfg.codes_source == "kmeans" and cfg.dataset != "synthetic"
+    return peak_request(cfg.embed.resources(), train) if makes_codes else train
 
 
 JOB = Job(name="tiger", config=Config, run=run, resources=_resources, in_demo=True, demo_order=20,
+          uses={"codes": "semantic_ids/codes.parquet"},
           summary="TIGER generative retrieval: T5 over semantic IDs, constrained beam search, Recall/NDCG@K")
 
 if __name__ == "__main__":

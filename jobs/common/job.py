@@ -67,6 +67,9 @@ class Job:
     # A long-running service (serves until stopped) rather than a batch run: it has a `cpu` preset only,
     # since a smoke run of a server has nothing to finish.
     service: bool = False
+    # Upstream outputs this job can take by path: {config key: "<job>/<file in its run dir>"}. When both run in
+    # one demo on the same dataset, the demo hands the upstream file over instead of having it made again.
+    uses: Mapping[str, str] = field(default_factory=dict)
 
     def presets(self) -> list[str]:
         d = PRESET_DIR / self.name

@@ -68,16 +68,33 @@ def test_sasrec_smoke_beats_most_popular(ray_local, tmp_path, loss):
 
 
 @pytest.mark.slow
-def test_tiger_runs_the_semantic_ids_job_in_process(ray_local, mirror, data_dir, tmp_path):
-    """No codes given: the semantic_ids job runs inside the tiger run (residual k-means, TIGER collision level)."""
+def test_tiger_makes_kmeans_codes_through_the_embedding_stage(ray_local, mirror, data_dir, tmp_path):
+    """No codes given: item text goes through the shared Ray Data embedding stage, then residual k-means."""
     from jobs.tiger import JOB
 
     res = run_job(JOB, preset="smoke", out_dir=tmp_path, overrides=[
-        f"data_dir={data_dir}", f"mirror={mirror}", "dataset=ml-latest-small", "train.epochs=1", "eval.test_users=100",
-        "eval.compare_users=0", "semantic_ids_preset=smoke",
-        "semantic_ids_overrides=[quantizer=rqkmeans, collision=tiger, max_items=null, compare_released=false]"])
-    assert (tmp_path / "semantic_ids" / "codes.parquet").exists()
+        f"data_dir={data_dir}", f"mirror={mirror}", "dataset=ml-100k", "train.epochs=1", "eval.test_users=100",
+        "eval.compare_users=0", "kmeans_levels=2", "kmeans_codebook=16", "embed.cpus_per_actor=0.5"])
+    assert (tmp_path / "codes" / "codes.parquet").exists()
+    assert any((tmp_path / "codes" / "embeddings").glob("parts-*/part-*.parquet"))
     assert res.metrics["invalid_ids_constrained"] == 0
+
+
+def test_tiger_given_codes_never_embeds(ray_local, tmp_path):
+    """A codes table given by path is used as is: no embedding stage, no codes made in the run dir."""
+    import numpy as np
+
+    from jobs.common.sequential import load_sequential
+    from jobs.tiger import JOB
+    from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+
+    cfg = JOB.resolve("smoke")
+    split, feats = load_sequential("synthetic", None, cfg.max_history, cfg.synthetic, cfg.seed)
+    residual_kmeans_codes(split.item_ids, feats, levels=2, codebook_size=8, seed=1).save(tmp_path / "given")
+    res = run_job(JOB, preset="smoke", out_dir=tmp_path / "run", overrides=[
+        f"codes={tmp_path / 'given' / 'codes.parquet'}", "train.epochs=1", "eval.compare_users=0"])
+    assert not (tmp_path / "run" / "codes").exists() and not list((tmp_path / "run").rglob("embeddings"))
+    assert res.metrics["invalid_ids_constrained"] == 0 and np.isfinite(res.metrics["test/recall@10"])
 
 
 @pytest.mark.slow

@@ -1,0 +1,35 @@
+"""The demo hands an upstream job's output to a later job by path (Job.uses), only on the same dataset."""
+from __future__ import annotations
+
+from jobs.common.registry import get_job
+from jobs.demo import hand_over
+
+
+def _setup(tmp_path, sid_dataset="beauty", tiger_sets=()):
+    tiger, sids = get_job("tiger"), get_job("semantic_ids")
+    (tmp_path / "semantic_ids").mkdir()
+    (tmp_path / "semantic_ids" / "codes.parquet").write_bytes(b"")
+    done = {"semantic_ids": sids.resolve("smoke", overrides=[f"dataset={sid_dataset}"])}
+    return tiger, tiger.resolve("cpu", overrides=list(tiger_sets)), done
+
+
+def test_tiger_takes_the_demo_codes_on_the_same_dataset(tmp_path):
+    tiger, cfg, done = _setup(tmp_path)
+    assert tiger.uses == {"codes": "semantic_ids/codes.parquet"}
+    assert hand_over(tiger, cfg, done, tmp_path) == [f"codes={tmp_path / 'semantic_ids' / 'codes.parquet'}"]
+    assert cfg.codes == tmp_path / "semantic_ids" / "codes.parquet"
+
+
+def test_no_handoff_across_datasets(tmp_path):
+    tiger, cfg, done = _setup(tmp_path, sid_dataset="industrial_scientific")
+    assert hand_over(tiger, cfg, done, tmp_path) == [] and cfg.codes is None
+
+
+def test_no_handoff_over_a_key_set_by_hand(tmp_path):
+    tiger, cfg, done = _setup(tmp_path, tiger_sets=["codes=/elsewhere/codes.parquet"])
+    assert hand_over(tiger, cfg, done, tmp_path) == [] and str(cfg.codes) == "/elsewhere/codes.parquet"
+
+
+def test_no_handoff_when_the_producer_did_not_finish(tmp_path):
+    tiger, cfg, _ = _setup(tmp_path)
+    assert hand_over(tiger, cfg, {}, tmp_path) == [] and cfg.codes is None

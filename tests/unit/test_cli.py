@@ -1,7 +1,7 @@
 """The genrec CLI: listing, clear errors, exit codes."""
 from typer.testing import CliRunner
 
-from jobs.cli import app
+from jobs.cli.main import app
 
 runner = CliRunner()
 
@@ -28,3 +28,10 @@ def test_unknown_job_and_preset(tmp_path):
 def test_help_explains():
     r = runner.invoke(app, ["run", "--help"])
     assert r.exit_code == 0 and "--set" in r.output and "smoke" in r.output
+
+
+def test_cli_package_is_not_a_job():
+    from jobs.common.registry import job_names
+
+    names = job_names()
+    assert "cli" not in names and "common" not in names and "demo" in names

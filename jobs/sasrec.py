@@ -106,7 +106,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
                 "eval_batch": cfg.eval.batch_size, "patience": cfg.eval.patience}
     t0 = time.perf_counter()
     result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name=f"sasrec-{cfg.loss}",
-                       score_metric="valid/ndcg@10")
+                       score_metric="valid/ndcg@10", callbacks=ctx.callbacks)
     fit_s = time.perf_counter() - t0
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")

@@ -272,7 +272,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     }
     t_fit = time.perf_counter()
     result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="tiger",
-                       score_metric="valid/ndcg@10")
+                       score_metric="valid/ndcg@10", callbacks=ctx.callbacks)
     fit_s = time.perf_counter() - t_fit
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")

@@ -1,8 +1,9 @@
 """One Ray Train harness for every PyTorch model here: DDP or DeepSpeed, checkpoints, resume.
 
-Driver side: `fit_torch(train_loop, loop_cfg, train_cfg, run_dir, name)` builds a `TorchTrainer`
-(Ray Train V2). Re-running with the same run_dir resumes from its newest checkpoint (Ray restores it
-through `ray.train.get_checkpoint()`).
+Driver side: `fit_torch(train_loop, loop_cfg, train_cfg, run_dir, name, callbacks=ctx.callbacks)` builds a
+`TorchTrainer` (Ray Train V2). Re-running with the same run_dir resumes from its newest checkpoint (Ray restores
+it through `ray.train.get_checkpoint()`). `callbacks` are the run's Ray Train callbacks (`RunContext.callbacks`:
+under `genrec tune`, the one that forwards every report to Tune).
 
 Worker side: `WorkerSession` hides the DDP/DeepSpeed difference behind `step(loss)` and
 `report(metrics, epoch)`, and saves/restores model, optimizer and the loop's own state.
@@ -14,7 +15,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,6 @@ MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"
 HISTORY_FILE = "history.json"
 DS_TAG = "deepspeed"
-
-# Set by jobs.common.tune inside a Tune trial, so every trainer forwards its reports to Tune.
-_TUNE_CALLBACKS: list = []
 
 
 @dataclass
@@ -56,8 +54,9 @@ def deepspeed_config(t: TrainConfig) -> dict:
     }
 
 
-def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_mode: str = "max", keep: int = 2):
-    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, Tune forwarding."""
+def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_mode: str = "max", keep: int | None = 2,
+               callbacks: Sequence = ()):
+    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, no retries, the run's callbacks."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     ckpt = CheckpointConfig(
@@ -70,7 +69,7 @@ def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_
         storage_path=str(Path(run_dir).resolve()),
         checkpoint_config=ckpt,
         failure_config=FailureConfig(max_failures=0),
-        callbacks=list(_TUNE_CALLBACKS),
+        callbacks=list(callbacks),
     )
 
 
@@ -83,8 +82,10 @@ def fit_torch(
     score_metric: str | None = None,
     score_mode: str = "max",
     datasets: dict | None = None,
+    callbacks: Sequence = (),
 ) -> TorchRunResult:
-    """Run `train_loop(loop_cfg)` on `train.num_workers` Ray Train workers. Resumes when possible."""
+    """Run `train_loop(loop_cfg)` on `train.num_workers` Ray Train workers. Resumes when possible.
+    The workers read the TrainConfig with `train_config_from_loop(loop_cfg)`."""
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -103,7 +104,7 @@ def fit_torch(
             resources_per_worker=train.resources_per_worker(),
         ),
         torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
-        run_config=run_config(run_dir, name, score_metric, score_mode),
+        run_config=run_config(run_dir, name, score_metric, score_mode, callbacks=callbacks),
         datasets=datasets,
     )
     result = trainer.fit()

@@ -1,4 +1,4 @@
 """`python -m jobs ...` is the `genrec` CLI."""
-from jobs.cli import main
+from jobs.cli.main import main
 
 main()

@@ -132,7 +132,8 @@ def _loop_cfg(cfg: Config, ctx: RunContext, data, kind: str, init_state=None) ->
 
 
 def _fit(cfg: Config, ctx: RunContext, data, kind: str, init_state=None):
-    res = fit_torch(train_loop, _loop_cfg(cfg, ctx, data, kind, init_state), cfg.train, run_dir=ctx.out_dir / "train", name=kind)
+    res = fit_torch(train_loop, _loop_cfg(cfg, ctx, data, kind, init_state), cfg.train, run_dir=ctx.out_dir / "train", name=kind,
+                    callbacks=ctx.callbacks)
     if not res.history:
         raise UserFacingError(f"ncf: training {kind} reported nothing (see {ctx.out_dir / 'train'})")
     # No ctx.report_progress here: under `genrec tune` the trainer's own per-epoch reports reach Tune.

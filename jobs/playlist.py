@@ -124,7 +124,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     }
     t0 = time.perf_counter()
     fit = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="playlist",
-                    score_metric=None)
+                    score_metric=None, callbacks=ctx.callbacks)
     train_s = time.perf_counter() - t0
     # Per-epoch reports already reach Tune through the trainer's callback (jobs.common.train); nothing to re-send.
     if fit.checkpoint_dir is None:

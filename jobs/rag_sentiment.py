@@ -146,7 +146,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
                 **{f"{k}_labels": sp[k]["label"].astype(int).tolist() for k in ("train", "valid")}}
     t0 = time.perf_counter()
     res = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rag_sentiment",
-                    score_metric=METRIC, score_mode="max")
+                    score_metric=METRIC, score_mode="max", callbacks=ctx.callbacks)
     train_s = time.perf_counter() - t0
     for row in res.history:
         ctx.report_progress({"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")})

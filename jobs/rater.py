@@ -16,12 +16,12 @@ from pydantic import Field
 
 from data_pipelines.plot_scores import PlotScoreConfig, plot_feature_table, run_plot_stage
 from data_pipelines.posters import PosterStageConfig, poster_feature_table, run_poster_stage
-from jobs import _rater_cv as cv
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
+from jobs.common.train import boosters_by_task, fit_xgboost, xgb_task_report
 from jobs.common.runtime import peak_request
 from jobs.common.config import JobConfig
 from rec_core.config import StrictModel
-from rec_core.rater import fusion, report, stats
+from rec_core.rater import cv, fusion, report, stats
 from rec_core.rater.structured import LeakagePolicy, allowed_post_release, filter_reliable, structured_features
 from rec_core.rater.tmdb import TmdbDataError, load_poster_index, load_tmdb_movies
 from rec_core.rater.xgb import XGBConfig, gain_importance, mean_abs_shap
@@ -149,6 +149,45 @@ def _embedding_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame) -> pd.D
 # cross-validation
 
 
+def cv_worker(config: dict) -> None:
+    """Runs on every Ray Train worker: its shard of the table (with the fold columns); for every fold task
+    all workers build their part of the training DMatrix and xgboost's collective trains one booster."""
+    import ray.train
+
+    from rec_core.rater.xgb import fold_matrices, train_booster
+
+    shard = ray.train.get_dataset_shard("train").materialize().to_pandas()
+    xcfg = XGBConfig.model_validate(config["xgb"])
+    for t in config["tasks"]:
+        folds = shard[f"fold_r{t['rep']}"].to_numpy()
+        dtrain, dvalid = fold_matrices(shard, config["columns"][t["columns"]], folds, t["fold"], xcfg, t["seed"])
+        train_booster(dtrain, dvalid, xcfg, t["seed"], callbacks=[xgb_task_report(t["id"], config["report_every"])])
+
+
+def fit_on_ray(table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], xgb_cfg: XGBConfig, num_workers: int,
+               cpus_per_worker: float, report_every: int, storage: Path) -> tuple[dict, float]:
+    """Train `tasks` with one XGBoostTrainer fit on `num_workers`; each task names its column set
+    (`columns[task["columns"]]`). Returns ({task id: booster}, wall seconds). One fit for many tasks:
+    starting a Ray Train worker group costs far more than a small model. No Tune callbacks: the fold
+    reports carry no trial metric; the running CV RMSE reaches Tune through ctx.report_progress."""
+    import time
+    import uuid
+
+    import ray.data
+
+    used = list(dict.fromkeys(c for cols in columns.values() for c in cols))
+    keep = ["item_id", "y", *used, *[c for c in table.columns if c.startswith("fold_r")]]
+    t0 = time.perf_counter()
+    result = fit_xgboost(
+        cv_worker, {"xgb": xgb_cfg.model_dump(), "tasks": tasks, "columns": columns, "report_every": report_every},
+        datasets={"train": ray.data.from_pandas(table[keep].reset_index(drop=True))},
+        num_workers=num_workers, cpus_per_worker=cpus_per_worker, run_dir=storage,
+        name=f"xgb-cv-{uuid.uuid4().hex[:8]}",  # fresh: a reused name would resume an old run
+    )
+    boosters = boosters_by_task(result, [t["id"] for t in tasks])
+    return boosters, time.perf_counter() - t0
+
+
 def _feature_table(cfg: Config, movies: pd.DataFrame, groups: dict) -> tuple[pd.DataFrame, dict, dict]:
     """One table for every policy (same rows, same folds): the union of the policies' structured
     columns + the GenAI groups. Returns (table, {"<policy>.<variant>": columns}, group columns)."""
@@ -202,8 +241,8 @@ def _run_cv(cfg: Config, ctx: RunContext, table, colsets, timings) -> dict[str, 
         groups = [[k for k in pending if k[2] == r] for r in range(len(cfg.cv.seeds))]
     for group in filter(None, groups):
         tasks = [t for (p, v, r) in group for t in cv.make_tasks(p, v, r, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[r])]
-        boosters, wall = cv.fit_on_ray(table, colsets, tasks, cfg.xgb, cfg.cv.num_workers, cfg.cv.cpus_per_worker,
-                                       cfg.cv.report_every, ctx.out_dir / "ray_train")
+        boosters, wall = fit_on_ray(table, colsets, tasks, cfg.xgb, cfg.cv.num_workers, cfg.cv.cpus_per_worker,
+                                    cfg.cv.report_every, ctx.out_dir / "ray_train")
         timings[f"fit{len(timings)}({len(tasks)} tasks)"] = wall
         for tid, b in boosters.items():
             models = _cv_dir(ctx, fp, tid.split(".")[0]) / "models"
@@ -295,9 +334,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     }
     if main in comparisons:
         metrics["delta_rmse"] = comparisons[main]["rmse"].delta
-    from jobs._rater_report import build_report
-
-    md = build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap, group_share, examples, movies,
+    md = report.build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap, group_share, examples, movies,
                       PUBLIC_ANCHOR_RMSE, allowed_post_release)
     return JobResult(metrics=metrics, report=md, artifacts=["rmse_comparison.png", "feature_importance.png"])
 
@@ -310,8 +347,8 @@ def _single_process_check(cfg, ctx, table, colsets, policy) -> dict:
     if cache.exists():
         return json.loads(cache.read_text())
     tasks = cv.make_tasks(policy, "B", 0, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[0])
-    ray_boosters, ray_wall = cv.fit_on_ray(table, colsets, tasks, cfg.xgb, cfg.cv.num_workers, cfg.cv.cpus_per_worker,
-                                           cfg.cv.report_every, ctx.out_dir / "ray_train")
+    ray_boosters, ray_wall = fit_on_ray(table, colsets, tasks, cfg.xgb, cfg.cv.num_workers, cfg.cv.cpus_per_worker,
+                                        cfg.cv.report_every, ctx.out_dir / "ray_train")
     threads = max(1, cfg.cv.num_workers * cfg.xgb.nthread)
     local, wall = cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=threads)
     ray_oof, local_oof = cv.out_of_fold(table, colsets, tasks, ray_boosters), cv.out_of_fold(table, colsets, tasks, local)

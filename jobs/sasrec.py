@@ -43,11 +43,11 @@ def _model_cfg(cfg_model: dict, loss: str, max_history: int) -> SASRecConfig:
 
 
 def train_loop(c: dict) -> None:
-    from jobs.common.train import WorkerSession
+    from jobs.common.train import WorkerSession, train_config_from_loop
     from rec_core.evaluation import ScoreRanker, evaluate_ranker
     from rec_core.generative.train import fast_forward, warmup_inverse_sqrt
 
-    train_cfg = TrainConfig.model_validate(c["train"])
+    train_cfg = train_config_from_loop(c)
     torch.manual_seed(c["seed"])
     model = SASRec(c["num_items"], SASRecConfig.model_validate(c["model"]))
     sess = WorkerSession(train_cfg, model, lambda p: torch.optim.AdamW(p, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay))
@@ -101,12 +101,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     valid_sub = split.valid
     if cfg.eval.valid_users and len(valid_sub) > cfg.eval.valid_users:
         valid_sub = valid_sub.sample(n=cfg.eval.valid_users, random_state=cfg.seed)
-    loop_cfg = {"seed": cfg.seed, "train": cfg.train.model_dump(), "model": mcfg.model_dump(), "num_items": n_items,
+    loop_cfg = {"seed": cfg.seed, "model": mcfg.model_dump(), "num_items": n_items,
                 "train_seqs": split.train, "valid": valid_sub, "warmup_steps": cfg.warmup_steps, "every": cfg.eval.every,
                 "eval_batch": cfg.eval.batch_size, "patience": cfg.eval.patience}
     t0 = time.perf_counter()
     result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name=f"sasrec-{cfg.loss}",
-                       score_metric="valid/ndcg@10")
+                       score_metric="valid/ndcg@10", callbacks=ctx.callbacks)
     fit_s = time.perf_counter() - t0
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")

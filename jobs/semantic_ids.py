@@ -116,7 +116,8 @@ def fit_rqvae(x: np.ndarray, cfg: Config, ctx: RunContext):
             f"got batch_size={cfg.train.batch_size}, {int(per_worker)} items per worker: raise train.batch_size "
             f"or lower codebook_size")
     loop_cfg = {"x_ref": ray.put(x), "rqvae": qcfg.model_dump(), "seed": cfg.seed}
-    res = fit_torch(rqvae_train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rqvae")
+    res = fit_torch(rqvae_train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rqvae",
+                    callbacks=ctx.callbacks)
     model = RQVAE(x.shape[1], qcfg)
     model.load_state_dict(load_model_state(res.checkpoint_dir))
     codes, recon, latents = rqvae_encode_numpy(model, x)

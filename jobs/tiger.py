@@ -101,11 +101,11 @@ def _sharded_valid_ndcg(model, vocab, item_tokens, valid, beams, batch_size, max
 
 
 def train_loop(c: dict) -> None:
-    from jobs.common.train import WorkerSession
+    from jobs.common.train import WorkerSession, train_config_from_loop
     from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset
     from rec_core.generative.train import fast_forward, tiger_loss, warmup_inverse_sqrt
 
-    train_cfg: TrainConfig = TrainConfig.model_validate(c["train"])
+    train_cfg = train_config_from_loop(c)
     ev: EvalConfig = EvalConfig.model_validate(c["eval"])
     vocab = SIDVocab.from_dict(c["vocab"])
     torch.manual_seed(c["seed"])
@@ -171,13 +171,13 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.eval.valid_users and len(valid_sub) > cfg.eval.valid_users:
         valid_sub = valid_sub.sample(n=cfg.eval.valid_users, random_state=cfg.seed)
     loop_cfg = {
-        "seed": cfg.seed, "train": cfg.train.model_dump(), "eval": cfg.eval.model_dump(), "model": cfg.model.model_dump(),
+        "seed": cfg.seed, "eval": cfg.eval.model_dump(), "model": cfg.model.model_dump(),
         "vocab": vocab.to_dict(), "item_tokens": item_tokens, "windows": windows, "valid": valid_sub,
         "max_history": cfg.max_history, "warmup_steps": cfg.warmup_steps,
     }
     t_fit = time.perf_counter()
     result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="tiger",
-                       score_metric="valid/ndcg@10")
+                       score_metric="valid/ndcg@10", callbacks=ctx.callbacks)
     fit_s = time.perf_counter() - t_fit
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")

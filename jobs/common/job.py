@@ -47,6 +47,9 @@ class RunContext:
     # Called once per epoch/round with intermediate metrics. A no-op for plain runs; under `genrec tune`
     # it forwards to Ray Tune so ASHA can stop weak trials early.
     report_progress: Callable[[dict], None] = field(default=lambda metrics: None)
+    # Ray Train callbacks for the run's trainers (`fit_torch(..., callbacks=ctx.callbacks)`): none for plain
+    # runs; under `genrec tune`, a TuneReportCallback that forwards each per-epoch report to the trial.
+    callbacks: list = field(default_factory=list)
 
     def path(self, *parts: str) -> Path:
         p = self.out_dir.joinpath(*parts)

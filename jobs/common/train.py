@@ -1,20 +1,26 @@
-"""One Ray Train harness for every PyTorch model here: DDP or DeepSpeed, checkpoints, resume.
+"""One Ray Train harness for every model here: PyTorch (DDP or DeepSpeed, checkpoints, resume) and XGBoost.
 
-Driver side: `fit_torch(train_loop, loop_cfg, train_cfg, run_dir, name)` builds a `TorchTrainer`
-(Ray Train V2). Re-running with the same run_dir resumes from its newest checkpoint (Ray restores it
-through `ray.train.get_checkpoint()`).
+Driver side: `fit_torch(train_loop, loop_cfg, train_cfg, run_dir, name, callbacks=ctx.callbacks)` builds a
+`TorchTrainer` (Ray Train V2). Re-running with the same run_dir resumes from its newest checkpoint (Ray restores
+it through `ray.train.get_checkpoint()`). `callbacks` are the run's Ray Train callbacks (`RunContext.callbacks`:
+under `genrec tune`, the one that forwards every report to Tune).
 
 Worker side: `WorkerSession` hides the DDP/DeepSpeed difference behind `step(loss)` and
 `report(metrics, epoch)`, and saves/restores model, optimizer and the loop's own state.
+
+XGBoost: `fit_xgboost(worker_fn, loop_cfg, datasets, ...)` builds an `XGBoostTrainer` with the same
+`run_config`; a worker that trains several boosters in one fit tags them with `xgb_task_report(task, every)`
+and the driver collects the final one of each with `boosters_by_task(result, task_ids)`.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +33,6 @@ MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"
 HISTORY_FILE = "history.json"
 DS_TAG = "deepspeed"
-
-# Set by jobs.common.tune inside a Tune trial, so every trainer forwards its reports to Tune.
-_TUNE_CALLBACKS: list = []
 
 
 @dataclass
@@ -56,8 +59,9 @@ def deepspeed_config(t: TrainConfig) -> dict:
     }
 
 
-def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_mode: str = "max", keep: int = 2):
-    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, Tune forwarding."""
+def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_mode: str = "max", keep: int | None = 2,
+               callbacks: Sequence = ()):
+    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, no retries, the run's callbacks."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     ckpt = CheckpointConfig(
@@ -70,7 +74,7 @@ def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_
         storage_path=str(Path(run_dir).resolve()),
         checkpoint_config=ckpt,
         failure_config=FailureConfig(max_failures=0),
-        callbacks=list(_TUNE_CALLBACKS),
+        callbacks=list(callbacks),
     )
 
 
@@ -83,8 +87,10 @@ def fit_torch(
     score_metric: str | None = None,
     score_mode: str = "max",
     datasets: dict | None = None,
+    callbacks: Sequence = (),
 ) -> TorchRunResult:
-    """Run `train_loop(loop_cfg)` on `train.num_workers` Ray Train workers. Resumes when possible."""
+    """Run `train_loop(loop_cfg)` on `train.num_workers` Ray Train workers. Resumes when possible.
+    The workers read the TrainConfig with `train_config_from_loop(loop_cfg)`."""
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -103,7 +109,7 @@ def fit_torch(
             resources_per_worker=train.resources_per_worker(),
         ),
         torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
-        run_config=run_config(run_dir, name, score_metric, score_mode),
+        run_config=run_config(run_dir, name, score_metric, score_mode, callbacks=callbacks),
         datasets=datasets,
     )
     result = trainer.fit()
@@ -119,6 +125,84 @@ def fit_torch(
     if latest and (latest / HISTORY_FILE).exists():
         history = json.loads((latest / HISTORY_FILE).read_text())
     return TorchRunResult(metrics=dict(result.metrics or {}), history=history, checkpoint_dir=latest, best_checkpoint_dir=best)
+
+
+def fit_xgboost(
+    worker_fn: Callable[[dict], None],
+    loop_cfg: dict,
+    datasets: dict,
+    num_workers: int,
+    cpus_per_worker: float,
+    run_dir: Path,
+    name: str,
+    keep: int | None = None,
+    callbacks: Sequence = (),
+):
+    """Run `worker_fn(loop_cfg)` on `num_workers` XGBoostTrainer workers (xgboost's collective joins them),
+    with the RunConfig every trainer here gets (`run_config`: storage in run_dir, checkpoints, no retries,
+    the run's callbacks). keep=None keeps every checkpoint. Returns Ray Train's Result."""
+    from ray.train import ScalingConfig
+    from ray.train.xgboost import XGBoostTrainer
+
+    trainer = XGBoostTrainer(
+        worker_fn,
+        train_loop_config=loop_cfg,
+        scaling_config=ScalingConfig(num_workers=num_workers, resources_per_worker={"CPU": cpus_per_worker}),
+        run_config=run_config(run_dir, name, keep=keep, callbacks=callbacks),
+        datasets=datasets,
+    )
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    return result
+
+
+def xgb_task_report(task: str, frequency: int):
+    """Worker side: an xgboost callback that reports (with a checkpoint) every `frequency` rounds and at the
+    end, tagged with `task` and the round, so one fit can train many boosters (`boosters_by_task`)."""
+    return _task_report_class()(task, frequency)
+
+
+@functools.cache
+def _task_report_class():
+    from ray.train.xgboost import RayTrainReportCallback
+
+    class TaskReport(RayTrainReportCallback):
+        """RayTrainReportCallback that reports only every `frequency` rounds and at the end. The stock
+        callback reports metrics every round, and each report is a cross-worker sync that costs ~2 s on a
+        small machine; the metrics are also tagged with the task and the round."""
+
+        def __init__(self, task: str, frequency: int):
+            super().__init__(frequency=frequency, checkpoint_at_end=True)
+            self.task = task
+
+        def after_iteration(self, model, epoch, evals_log):
+            self._evals_log = evals_log
+            if self._frequency and (epoch + 1) % self._frequency == 0:
+                self._last_checkpoint_iteration = epoch
+                self._save_and_report_checkpoint(self._get_report_dict(evals_log), model)
+            return False
+
+        def _save_and_report_checkpoint(self, report_dict, model):
+            super()._save_and_report_checkpoint({**report_dict, "task": self.task, "round": model.num_boosted_rounds()}, model)
+
+    return TaskReport
+
+
+def boosters_by_task(result, task_ids: list[str]) -> dict:
+    """{task: xgboost.Booster} from a `fit_xgboost` result: each task's checkpoint of the latest round (keep=None
+    keeps them all). Raises when a task has none."""
+    from ray.train.xgboost import RayTrainReportCallback
+
+    final: dict[str, tuple] = {}
+    for ckpt, metrics in result.best_checkpoints or []:
+        tid, rnd = metrics.get("task"), metrics.get("round", -1)
+        if tid is not None and (tid not in final or rnd >= final[tid][1]):
+            final[tid] = (ckpt, rnd)
+    missing = [t for t in task_ids if t not in final]
+    if missing:
+        raise RuntimeError(f"XGBoostTrainer returned no final checkpoint for tasks {missing}")
+    return {tid: RayTrainReportCallback.get_model(ck) for tid, (ck, _) in final.items()}
 
 
 def load_model_state(checkpoint_dir: Path | str, map_location: str = "cpu") -> dict:

@@ -6,8 +6,8 @@ A job opts in with `tune_spaces/<job>.py` defining
     METRIC, MODE
 Each trial resolves the job's config with the sampled values as `--set` overrides (so a trial's config
 is validated exactly like a CLI run), then runs the job's own `run()`. Trainers built inside it forward
-their per-epoch reports to Tune through `TuneReportCallback`; jobs without a trainer call
-`ctx.report_progress`. (`Tuner(trainer)` is not supported under Ray Train V2: the driver-function
+their per-epoch reports to Tune through the `TuneReportCallback` in the trial's `RunContext.callbacks`
+(each job passes `ctx.callbacks` to its trainers); jobs without a trainer call `ctx.report_progress`. (`Tuner(trainer)` is not supported under Ray Train V2: the driver-function
 pattern is the documented one.)
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.common import train as train_mod
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError, flatten_metrics, write_json_atomic
 from rec_core.paths import default_data_dir, default_mirror
 
@@ -111,10 +110,10 @@ def tune_job(
     def trial(sampled: dict) -> None:
         cfg = job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in sampled.items()])
         trial_dir = Path(tune.get_context().get_trial_dir())
-        train_mod._TUNE_CALLBACKS[:] = [TuneReportCallback()]
         ctx = RunContext(
             out_dir=trial_dir, data_dir=data_dir, mirror=mirror, preset=preset,
             report_progress=lambda m: tune.report(flatten_metrics(m)),
+            callbacks=[TuneReportCallback()],
         )
         result: JobResult = job.run(cfg, ctx)
         tune.report({**flatten_metrics(result.metrics), "done": 1})

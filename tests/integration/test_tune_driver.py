@@ -59,6 +59,38 @@ def test_tune_finds_the_best_trial(ray_local, tmp_path, monkeypatch):
     assert best["best_metrics"]["done"] == 1
 
 
+def _reporting_train_loop(config):
+    import ray.train
+
+    for epoch in range(3):
+        ray.train.report({"valid/score": float(epoch), "epoch": epoch, "from_trainer": 1})
+
+
+def _trainer_run(cfg, ctx):
+    from jobs.common.train import fit_torch
+
+    fit_torch(_reporting_train_loop, {}, TrainConfig(num_workers=1, cpus_per_worker=1.0, epochs=3),
+              ctx.out_dir / "train", "reports", callbacks=ctx.callbacks)
+    return JobResult(metrics={"valid": {"score": 2.0}})
+
+
+TRAINER_JOB = Job(name="trainer", config=Cfg, run=_trainer_run, summary="test", resources=lambda c: {"CPU": 1.0})
+
+
+def test_trainer_reports_reach_tune_through_the_run_context(ray_local, tmp_path, monkeypatch):
+    """A trial's RunContext carries the Tune callback; a job passing ctx.callbacks to fit_torch has every
+    per-epoch report of its trainer arrive in Tune as an intermediate result (what ASHA stops on)."""
+    from ray import tune
+
+    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.x": tune.grid_search([0.0])},
+                                scheduler=lambda cfg: None, METRIC="valid/score", MODE="max")
+    monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
+    s = tune_mod.tune_job(TRAINER_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
+    assert s.num_trials == 1 and s.best_metrics["done"] == 1
+    rows = [json.loads(line) for f in tmp_path.rglob("result.json") for line in f.read_text().splitlines() if line.strip()]
+    assert [r["epoch"] for r in rows if r.get("from_trainer") == 1] == [0, 1, 2]
+
+
 def _slow_train_loop(config):
     Path(config["marker"]).touch()  # the workers are up and training
     for _ in range(1200):

@@ -1,7 +1,7 @@
 """The genrec CLI: listing, clear errors, exit codes."""
 from typer.testing import CliRunner
 
-from jobs.cli import app
+from jobs.cli.main import app
 
 runner = CliRunner()
 
@@ -39,3 +39,10 @@ def test_bench_is_a_command_not_a_job(tmp_path, monkeypatch):
     monkeypatch.setattr(rec_core.paths, "REPO_ROOT", tmp_path)  # an installed package: no benchmarks/ beside it
     r = runner.invoke(app, ["bench", "--assemble-only"])
     assert r.exit_code == 2 and "no benchmarks/ folder" in r.output
+
+
+def test_cli_package_is_not_a_job():
+    from jobs.common.registry import job_names
+
+    names = job_names()
+    assert "cli" not in names and "common" not in names and "demo" in names

@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from jobs.common.data_cli import data_app
+from jobs.cli.data import data_app
 
 runner = CliRunner()
 

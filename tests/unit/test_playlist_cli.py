@@ -27,7 +27,7 @@ def _cli(*args, stdin=None):
     """In-process through typer's runner (stdin is not a terminal there: the script mode)."""
     from typer.testing import CliRunner
 
-    from jobs.common.playlist_cli import app
+    from jobs.cli.playlist import app
 
     return CliRunner().invoke(app, list(args), input=stdin)
 
@@ -76,7 +76,7 @@ def test_repl_through_pty(export_dir):
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI with the pty as its terminal
         os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "jobs.common.playlist_cli", "--checkpoint", export_dir, "--length", "5", "--num-beams", "3"], _env())
+        os.execve(sys.executable, [sys.executable, "-m", "jobs.cli.playlist", "--checkpoint", export_dir, "--length", "5", "--num-beams", "3"], _env())
     try:
         _read_until(fd, b"playlist> ")
         os.write(fd, b"scary horror night\n")

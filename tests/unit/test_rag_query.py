@@ -108,7 +108,7 @@ def test_hostile_and_bad_input_get_a_safe_reply(index_dir, encoder, text, kind):
 def test_repl_reads_stdin(index_dir):
     from typer.testing import CliRunner
 
-    from jobs.common.rag_cli import rag_app
+    from jobs.cli.rag import rag_app
 
     r = CliRunner().invoke(rag_app, ["chat", "--index", str(index_dir), "--llm", "tiny", "--max-new-tokens", "4", "--json"],
                            input="I loved Alien\n\n'; DROP TABLE movies; --\n/quit\nnever read\n")
@@ -122,7 +122,7 @@ def test_repl_reads_stdin(index_dir):
 def test_repl_without_index_is_a_clear_error(tmp_path):
     from typer.testing import CliRunner
 
-    from jobs.common.rag_cli import rag_app
+    from jobs.cli.rag import rag_app
 
     r = CliRunner().invoke(rag_app, ["chat", "--index", str(tmp_path), "--llm", "none"], input="")
     assert r.exit_code == 2 and "rag_index" in r.output
@@ -131,7 +131,7 @@ def test_repl_without_index_is_a_clear_error(tmp_path):
 def test_web_api(index_dir, encoder):
     from fastapi.testclient import TestClient
 
-    from jobs.rag_web import create_app
+    from rec_core.rag.web import create_app
 
     client = TestClient(create_app(_rec(index_dir, encoder)))
     page = client.get("/")

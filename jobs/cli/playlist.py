@@ -6,7 +6,7 @@
     genrec playlist                                       # REPL on a terminal; one list per stdin line otherwise
     genrec playlist --checkpoint runs/playlist-.../       # a run dir or its model/ folder
 
-The lead mounts it with `app.command("playlist")(playlist)`; `python -m jobs.common.playlist_cli` runs it alone.
+The lead mounts it with `app.command("playlist")(playlist)`; `python -m jobs.cli.playlist` runs it alone.
 """
 from __future__ import annotations
 

@@ -27,11 +27,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from jobs.common.data_cli import data_app  # noqa: E402
+from jobs.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data", help="datasets: list, pull (official source or --from mirror), stats")
-from jobs.common.playlist_cli import playlist  # noqa: E402
-from jobs.common.rag_cli import rag_app  # noqa: E402
+from jobs.cli.playlist import playlist  # noqa: E402
+from jobs.cli.rag import rag_app  # noqa: E402
 
 app.add_typer(rag_app, name="rag", help="RAG recommender: chat in the terminal, or serve the web chat page")
 

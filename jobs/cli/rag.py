@@ -90,7 +90,7 @@ def serve(index: Path = _index_opt, sentiment_model: Optional[Path] = _sent_opt,
     """Serve the web chat page on http://HOST:PORT."""
     import uvicorn
 
-    from jobs.rag_web import create_app
+    from rec_core.rag.web import create_app
 
     rec = _load(build_config(index, sentiment_model, llm, base_url, model, api_key_env, threshold, top_k, max_new_tokens))
     typer.echo(f"serving {rec.store.count()} movies on http://{host}:{port} (Ctrl-C to stop)")

@@ -17,6 +17,17 @@ from rec_core.semantic_ids.codes import EOS, PAD
 from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 
 
+def fresh_decoder_cache():
+    """An empty encoder-decoder KV cache that grows to the decoder's depth as it is filled.
+
+    `generate` otherwise sizes a T5's self-attention cache from `config.num_hidden_layers`, which T5 maps to the
+    ENCODER's `num_layers`: a model with more decoder than encoder layers (a point of the Tune search space) fails
+    with an IndexError in the cache update (transformers 5.x). Pass this as `generate(cache=...)` on every call."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+
 @dataclass
 class DecodeStats:
     sequences: int = 0
@@ -52,6 +63,7 @@ def beam_search_items(model, input_ids: torch.Tensor, attention_mask: torch.Tens
         pad_token_id=PAD,
         eos_token_id=EOS,
         decoder_start_token_id=PAD,
+        cache=fresh_decoder_cache(),
     )
     if constrained and mask == "callback":
         kwargs["prefix_allowed_tokens_fn"] = trie.prefix_fn()

@@ -15,6 +15,7 @@ from pydantic import Field
 from torch import nn
 
 from rec_core.config import StrictModel
+from rec_core.generative.decoding import fresh_decoder_cache
 from rec_core.semantic_ids.codes import EOS, PAD, ItemTokens
 from rec_core.semantic_ids.trie import NoRepeatListConstraint, SIDTrie
 
@@ -66,6 +67,7 @@ class PlaylistT5(nn.Module):
             prefix_allowed_tokens_fn=constraint.prefix_allowed_tokens_fn(),
             max_new_tokens=constraint.length * constraint.depth + 1, min_new_tokens=1,
             eos_token_id=EOS, pad_token_id=PAD, decoder_start_token_id=PAD,
+            cache=fresh_decoder_cache(),  # sized by the decoder's depth, not the encoder's
         )
         if mode == "beam":
             kwargs.update(do_sample=False, num_beams=num_beams, num_return_sequences=1, early_stopping=True, length_penalty=0.0)

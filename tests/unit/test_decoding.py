@@ -110,3 +110,32 @@ def test_unconstrained_search_counts_invalid_ids():
     out = beam_search_items(model, ids, mask, SIDTrie(tok), 10, constrained=False, stats=stats)
     assert stats.sequences == 20 and stats.invalid > 0
     assert all(len(o) <= 10 for o in out)
+
+
+@pytest.mark.parametrize("enc,dec", [(2, 4), (1, 3), (3, 1)])
+def test_decoding_works_for_any_encoder_decoder_depths(enc, dec):
+    """Regression (Tune search space): a T5 with more decoder than encoder layers crashed in generate's cache."""
+    vocab = SIDVocab((4, 4, 2), 8)
+    tok = vocab.item_tokens(random_catalogue(np.random.default_rng(0), (4, 4, 2), 20))
+    torch.manual_seed(0)
+    cfg = TINY.model_copy(update={"num_layers": enc, "num_decoder_layers": dec})
+    model = build_tiger(cfg, vocab).eval()
+    ids, mask = encode_inputs(vocab, tok, [1, 2, 3], [[0, 1], [2], [5, 6, 7]], 20)
+    stats = DecodeStats()
+    out = beam_search_items(model, ids, mask, SIDTrie(tok), 5, stats=stats)
+    assert [len(r) for r in out] == [5, 5, 5] and stats.invalid == 0
+
+
+def test_explicit_cache_keeps_the_beams_of_the_default_one():
+    """The fresh cache changes nothing where the default worked (equal depths): same sequences, same scores."""
+    vocab = SIDVocab((4, 4, 2), 8)
+    tok = vocab.item_tokens(random_catalogue(np.random.default_rng(1), (4, 4, 2), 20))
+    torch.manual_seed(0)
+    model = build_tiger(TINY.model_copy(update={"num_layers": 2, "num_decoder_layers": 2}), vocab).eval()
+    ids, mask = encode_inputs(vocab, tok, [1, 2], [[0, 1], [2]], 20)
+    kw = dict(input_ids=ids, attention_mask=mask, num_beams=5, num_return_sequences=5, do_sample=False,
+              max_new_tokens=4, return_dict_in_generate=True, output_scores=True)
+    from rec_core.generative.decoding import fresh_decoder_cache
+
+    a, b = model.generate(**kw), model.generate(**kw, cache=fresh_decoder_cache())
+    assert torch.equal(a.sequences, b.sequences) and torch.allclose(a.sequences_scores, b.sequences_scores)

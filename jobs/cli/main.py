@@ -132,8 +132,11 @@ def tune(
         s = tune_job(j, preset, all_sets, samples, out_dir, max_concurrent)
     except (ConfigError, UserFacingError) as e:
         _fail(str(e))
-    typer.echo(json.dumps({"metric": s.metric, "mode": s.mode, "trials": s.num_trials,
+    typer.echo(json.dumps({"metric": s.metric, "mode": s.mode, "trials": s.num_trials, "failed_trials": s.failed_trials,
                            "best_config": s.best_config, "best": s.best_metrics.get(s.metric)}, indent=2, default=str))
+    if s.failed_trials:
+        typer.echo(f"{s.failed_trials} of {s.num_trials} trials failed; their errors:\n  " + "\n  ".join(s.error_files),
+                   err=True)
     typer.echo(f"experiment dir: {s.out_dir}", err=True)
 
 

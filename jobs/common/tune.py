@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class TuneSummary:
     metric: str
     mode: str
     out_dir: Path
+    failed_trials: int = 0
+    error_files: list[str] = field(default_factory=list)  # one per failed trial: Ray's error.txt (or its trial dir)
 
 
 def space_module(job_name: str):
@@ -132,9 +134,12 @@ def tune_job(
         run_config=tune.RunConfig(name=f"tune-{job.name}-{uuid.uuid4().hex[:8]}", storage_path=str(out_dir)),
     )
     grid = tuner.fit()
-    errors = [r.error for r in grid if r.error]
+    failed = [r for r in grid if r.error]
+    errors = [r.error for r in failed]
+    error_files = [_error_file(r) for r in failed]
     if len(errors) == len(grid):
-        raise UserFacingError(f"all {len(grid)} trials failed; first error: {errors[0]}")
+        raise UserFacingError(f"all {len(grid)} trials failed; first error: {errors[0]}\nerror files:\n  "
+                              + "\n  ".join(error_files))
     best = grid.get_best_result(metric=mod.METRIC, mode=mod.MODE, scope="all")
     summary = TuneSummary(
         best_config=best.config,
@@ -143,9 +148,18 @@ def tune_job(
         metric=mod.METRIC,
         mode=mod.MODE,
         out_dir=out_dir,
+        failed_trials=len(errors),
+        error_files=error_files,
     )
     write_json_atomic(out_dir / "best.json", {
         "best_config": summary.best_config, "best_metrics": summary.best_metrics,
         "metric": mod.METRIC, "mode": mod.MODE, "num_trials": len(grid), "failed_trials": len(errors),
+        "error_files": error_files,
     })
     return summary
+
+
+def _error_file(result) -> str:
+    """Where a failed trial's traceback is: Ray writes error.txt into the trial dir (the dir itself if not)."""
+    trial_dir = Path(result.path)
+    return str(trial_dir / "error.txt") if (trial_dir / "error.txt").exists() else str(trial_dir)

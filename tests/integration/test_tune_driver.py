@@ -185,3 +185,33 @@ def test_trial_with_a_whole_cpu_actor_pool_does_not_starve_ray_data_tasks(ray_lo
     monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
     s = tune_mod.tune_job(DATA_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
     assert s.best_metrics["valid/score"] == float(sum(x * x for x in range(200)))
+
+
+def _fragile_run(cfg, ctx):
+    if cfg.model.x > 0.5:
+        raise RuntimeError(f"this trial's x={cfg.model.x} breaks the model")
+    return _run(cfg, ctx)
+
+
+FRAGILE_JOB = Job(name="fragile", config=Cfg, run=_fragile_run, summary="test", resources=lambda c: {"CPU": 1.0})
+
+
+def test_summary_counts_failed_trials_and_names_their_error_files(ray_local, tmp_path, monkeypatch):
+    monkeypatch.setattr(tune_mod, "space_module", lambda name: _space_module())  # x in 0.0, 0.3, 0.9
+    s = tune_mod.tune_job(FRAGILE_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
+    assert s.num_trials == 3 and s.failed_trials == 1 and len(s.error_files) == 1
+    assert "x=0.9 breaks the model" in Path(s.error_files[0]).read_text()
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["failed_trials"] == 1 and best["error_files"] == s.error_files
+    assert s.best_config["model.x"] == pytest.approx(0.3)
+
+
+def test_every_trial_failing_is_an_error_that_names_the_files(ray_local, tmp_path, monkeypatch):
+    from ray import tune
+
+    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.x": tune.grid_search([0.7, 0.9])},
+                                scheduler=lambda cfg: asha(cfg.epochs), METRIC="valid/score", MODE="max")
+    monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
+    with pytest.raises(UserFacingError, match="all 2 trials failed") as e:
+        tune_mod.tune_job(FRAGILE_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
+    assert str(e.value).count("error.txt") == 2

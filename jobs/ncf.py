@@ -233,8 +233,7 @@ def _report(cfg: Config, m: dict, history: list[dict], explanation: list[dict]) 
 
 
 def resources(cfg: Config) -> dict[str, float]:
-    res = cfg.train.resources_per_worker()
-    return {k: v * cfg.train.num_workers for k, v in res.items()}
+    return cfg.train.resources()
 
 
 JOB = Job(

@@ -191,10 +191,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
 
 def resources(cfg: Config) -> dict:
-    res = {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker}
-    if cfg.train.use_gpu:
-        res["GPU"] = float(cfg.train.num_workers)
-    return res
+    return cfg.train.resources()
 
 
 JOB = Job(name="rag_sentiment", config=Config, run=run, resources=resources,

@@ -130,8 +130,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
 
 JOB = Job(name="sasrec", config=Config, run=run, summary="SASRec baseline (CE or BCE loss) in the shared evaluation harness",
-          resources=lambda cfg: {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker,
-                                 **({"GPU": float(cfg.train.num_workers)} if cfg.train.use_gpu else {})})
+          resources=lambda cfg: cfg.train.resources())
 
 if __name__ == "__main__":
     JOB.main()

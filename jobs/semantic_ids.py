@@ -245,10 +245,7 @@ def quality_report(cfg, before, after, recon, info, released, estats) -> str:
 
 
 def resources(cfg: Config) -> dict[str, float]:
-    train = {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker}
-    if cfg.train.use_gpu:
-        train["GPU"] = float(cfg.train.num_workers)
-    return peak_request(cfg.embed.resources(), train if cfg.quantizer == "rqvae" else {"CPU": 1.0})
+    return peak_request(cfg.embed.resources(), cfg.train.resources() if cfg.quantizer == "rqvae" else {"CPU": 1.0})
 
 
 JOB = Job(name="semantic_ids", config=Config, run=run, resources=resources, in_demo=True, demo_order=10,

@@ -237,10 +237,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
 
 def _resources(cfg: Config) -> dict:
-    train = {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker + 0.0,
-             **({"GPU": float(cfg.train.num_workers)} if cfg.train.use_gpu else {})}
     makes_codes = cfg.codes is None and cfg.codes_source == "kmeans" and cfg.dataset != "synthetic"
-    return peak_request(cfg.embed.resources(), train) if makes_codes else train
+    return peak_request(cfg.embed.resources(), cfg.train.resources()) if makes_codes else cfg.train.resources()
 
 
 JOB = Job(name="tiger", config=Config, run=run, resources=_resources, in_demo=True, demo_order=20,

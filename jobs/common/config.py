@@ -65,6 +65,10 @@ class TrainConfig(StrictModel):
             res["GPU"] = 1.0
         return res
 
+    def resources(self) -> dict[str, float]:
+        """What the whole worker group holds at once (the job's peak check adds its other stages)."""
+        return {k: v * self.num_workers for k, v in self.resources_per_worker().items()}
+
 
 class JobConfig(StrictModel):
     """Fields every job has. Jobs subclass this and add their own sections."""

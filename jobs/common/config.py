@@ -133,15 +133,24 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-def format_validation_error(err: ValidationError, source: str = "config") -> str:
-    lines = [f"invalid {source}:"]
+def format_validation_error(err: ValidationError, source: str = "config", overrides: dict | None = None) -> str:
+    """One line per error, each blamed on what set the value: the `--set` that wrote it when there is one
+    (`overrides`: dotted path -> the --set item), else `source` (a preset, a config file, the defaults)."""
+    overrides = overrides or {}
+    lines, from_sets = [], 0
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (not a field of this config)"
-        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})" if e["type"] != "extra_forbidden" else f"  {loc}: {msg}")
-    return "\n".join(lines)
+        msg = "unknown key (not a field of this config)" if e["type"] == "extra_forbidden" else e["msg"]
+        got = "" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"
+        item = next((v for k, v in overrides.items() if loc == k or loc.startswith(k + ".") or k.startswith(loc + ".")),
+                    None)
+        if item is not None:
+            from_sets += 1
+            lines.append(f"  --set {item}: {loc}: {msg}{got}")
+        else:
+            lines.append(f"  {loc}: {msg}{got}")
+    head = f"invalid --set for the {source.split(' of ', 1)[-1]}:" if from_sets == len(lines) else f"invalid {source}:"
+    return "\n".join([head, *lines])
 
 
 def resolve_config(
@@ -151,13 +160,15 @@ def resolve_config(
     merged: dict = {}
     for layer in layers:
         _deep_merge(merged, layer or {})
+    by_path = {}
     for item in overrides:
         path, value = parse_override(item)
         set_dotted(merged, path, value)
+        by_path[".".join(path)] = item
     try:
         return cls.model_validate(merged)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, source)) from None
+        raise ConfigError(format_validation_error(e, source, by_path)) from None
 
 
 def _deep_merge(dst: dict, src: dict) -> dict:

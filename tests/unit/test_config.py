@@ -113,3 +113,22 @@ def test_time_limit_must_be_positive():
     assert TrainConfig(time_limit_s=90).time_limit_s == 90
     with pytest.raises(ValidationError):
         TrainConfig(time_limit_s=0)
+
+
+def test_a_bad_set_is_blamed_on_the_set_not_the_preset():
+    from jobs.common.registry import get_job
+
+    with pytest.raises(ConfigError) as e:
+        get_job("tiger").resolve("smoke", overrides=["train.lr=abc"])
+    msg = str(e.value)
+    assert "--set train.lr=abc" in msg and "train.lr" in msg and "preset" not in msg
+
+
+def test_a_bad_preset_value_is_still_blamed_on_the_preset(tmp_path):
+    from jobs.common.registry import get_job
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {lr: oops}\n")
+    with pytest.raises(ConfigError) as e:
+        get_job("tiger").resolve("smoke", config_file=bad, overrides=["train.epochs=2"])
+    assert "invalid preset 'smoke'" in str(e.value) and "--set" not in str(e.value)

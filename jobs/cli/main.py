@@ -84,6 +84,42 @@ def run(
     typer.echo(f"run dir: {out_dir}", err=True)
 
 
+@app.command("config")
+def show_config(
+    job: str = typer.Argument(..., help="job name (see `genrec list`)"),
+    preset: str = typer.Option("cpu", "--preset", "-p", help=PRESET_HELP),
+    sets: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+) -> None:
+    """Print every config key of a job with its type, its value under the preset (and --set) and what it means."""
+    from jobs.common.config import describe, format_description
+
+    j = _job(job)
+    try:
+        cfg = j.resolve(preset, None, sets)
+    except ConfigError as e:
+        _fail(str(e))
+    typer.echo(f"# {j.name}: {j.summary}\n# preset {preset!r}; set any key with --set key=value\n")
+    typer.echo(format_description(describe(cfg)))
+
+
+def _wants_job_keys(argv: list[str]) -> bool:
+    """`genrec run JOB --help`: typer knows only `run`'s own options; the job's keys are printed after them."""
+    if len(argv) < 2 or argv[0] != "run" or not ({"--help", "-h"} & set(argv)):
+        return False
+    from jobs.common.registry import job_names
+
+    return argv[1] in job_names()
+
+
+def _print_job_keys(name: str) -> None:
+    from jobs.common.config import describe, format_description
+
+    j = get_job(name)
+    typer.echo(f"\nConfig keys of job {j.name!r} (defaults; `genrec config {j.name} --preset P` shows a preset's "
+               "values; set any with --set key=value):\n")
+    typer.echo(format_description(describe(j.config())))
+
+
 @app.command()
 def submit(
     job: str = typer.Argument(..., help="job name (see `genrec list`)"),
@@ -179,6 +215,10 @@ def _bench_runner():
 
 def main() -> None:
     try:
+        if _wants_job_keys(sys.argv[1:]):
+            app(["run", "--help"], standalone_mode=False)
+            _print_job_keys(sys.argv[2])
+            return
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

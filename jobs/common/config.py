@@ -6,6 +6,7 @@ its dotted path (`model.d_model: Input should be a valid integer`).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -178,3 +179,40 @@ def _deep_merge(dst: dict, src: dict) -> dict:
         else:
             dst[k] = v
     return dst
+
+
+# ---------------------------------------------------------------------------------------------
+# Describing a config (genrec config JOB, genrec run JOB --help)
+
+
+def describe(cfg: StrictModel, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """Every leaf key of a resolved config: (dotted key, type, value, description), read from the pydantic fields,
+    sections first-to-last as declared."""
+    rows = []
+    for name, info in type(cfg).model_fields.items():
+        value = getattr(cfg, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, StrictModel):
+            rows += describe(value, key + ".")
+            continue
+        rows.append((key, _type_name(info.annotation), value, (info.description or "").strip()))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if getattr(annotation, "__args__", None) is None else None
+    text = text or str(annotation)
+    for noise in ("typing.", "pathlib.", "<class '", "'>"):
+        text = text.replace(noise, "")
+    return text.replace("NoneType", "None")
+
+
+def format_description(rows: list[tuple[str, str, Any, str]]) -> str:
+    """Aligned `key  type  = value  description` lines."""
+    width_k = max((len(r[0]) for r in rows), default=3)
+    width_t = min(max((len(r[1]) for r in rows), default=4), 40)
+    out = []
+    for key, typ, value, desc in rows:
+        shown = json.dumps(value, default=str)
+        out.append(f"{key:<{width_k}}  {typ:<{width_t}}  = {shown}" + (f"   {desc}" if desc else ""))
+    return "\n".join(out)

@@ -1,4 +1,5 @@
 """The genrec CLI: listing, clear errors, exit codes."""
+import pytest
 from typer.testing import CliRunner
 
 from jobs.cli.main import app
@@ -46,3 +47,26 @@ def test_cli_package_is_not_a_job():
 
     names = job_names()
     assert "cli" not in names and "common" not in names and "demo" in names
+
+
+def test_config_command_lists_every_key_with_type_value_and_description():
+    r = runner.invoke(app, ["config", "tiger", "--preset", "smoke"])
+    assert r.exit_code == 0
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("train.epochs "))
+    assert "int" in line and "= 12" in line  # the smoke preset's value, not the default 20
+    assert any(ln.startswith("train.lr ") and "float" in ln for ln in r.output.splitlines())
+    assert "Ray Train workers (DDP ranks)" in r.output  # descriptions come from the pydantic fields
+    assert runner.invoke(app, ["config", "tiger", "--set", "train.lr=abc"]).exit_code == 2
+
+
+def test_run_job_help_lists_the_jobs_keys(monkeypatch, capsys):
+    from jobs.cli import main as cli_main
+
+    monkeypatch.setattr("sys.argv", ["genrec", "run", "sasrec", "--help"])
+    cli_main.main()
+    out = capsys.readouterr().out
+    assert "--preset" in out and "Config keys of job 'sasrec'" in out and "\nloss " in out
+    monkeypatch.setattr("sys.argv", ["genrec", "run", "--help"])  # no job named: plain help, no keys
+    with pytest.raises(SystemExit):
+        cli_main.main()
+    assert "Config keys" not in capsys.readouterr().out

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.train import WorkerSession, fit_torch, load_model_state, train_config_from_loop
-from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from rec_core.config import StrictModel
 from rec_core.ncf.config import LLM_KINDS, LMConfig, ModelKind, NCFDataConfig, NCFModelConfig
 
@@ -33,7 +33,7 @@ class SyntheticConfig(StrictModel):
 
 
 class Config(JobConfig):
-    dataset: str = Field("ml-100k", description="ml-100k | ml-latest-small | ml-1m | any rec_core.data name | synthetic")
+    dataset: DatasetName = Field("ml-100k", description="ml-100k | ml-latest-small | ml-1m | any rec_core.data name | synthetic")
     model: ModelKind = "neumf"
     pretrain: bool = Field(False, description="NeuMF only: initialise from a GMF and an MLP trained first (He et al. 3.4.1)")
     pretrain_alpha: float = Field(0.5, ge=0, le=1, description="weight of GMF vs MLP in the pre-trained NeuMF predict layer")

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from rec_core.config import StrictModel
 from rec_core.playlist.corpus import CorpusConfig
 from rec_core.playlist.model import ModelConfig
@@ -45,7 +45,7 @@ class RecipeConfig(StrictModel):
 
 
 class Config(JobConfig):
-    dataset: str = "ml-latest-small"
+    dataset: DatasetName = "ml-latest-small"
     corpus: CorpusConfig = CorpusConfig()
     sids: SidConfig = SidConfig()
     model: ModelConfig = ModelConfig()

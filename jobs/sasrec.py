@@ -13,7 +13,7 @@ from pydantic import Field
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.sequential import SyntheticConfig, load_sequential, metrics_table, most_popular_metrics
 from rec_core.baselines.sasrec import SASRec, SASRecConfig, SASRecSequences
-from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from rec_core.config import StrictModel
 
 
@@ -28,7 +28,7 @@ class SASRecEval(StrictModel):
 
 
 class Config(JobConfig):
-    dataset: str = "beauty"
+    dataset: DatasetName = "beauty"
     loss: Literal["ce", "bce"] = Field("ce", description="ce: softmax over all items; bce: original, one negative")
     max_history: int = Field(20, ge=1)
     warmup_steps: int = Field(100, ge=0)

@@ -17,7 +17,7 @@ from pydantic import Field
 from data_pipelines.embed import EmbedConfig, embed_items, embedding_matrix
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
-from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from rec_core.config import StrictModel
 from rec_core.semantic_ids.codes import write_codes
 from rec_core.semantic_ids.collisions import resolve_collisions
@@ -33,7 +33,7 @@ class RQKMeansConfig(StrictModel):
 
 
 class Config(JobConfig):
-    dataset: str = "beauty"
+    dataset: DatasetName = "beauty"
     quantizer: Literal["rqvae", "rqkmeans"] = "rqvae"
     collision: Literal["tiger", "sinkhorn", "none"] = Field(
         "sinkhorn", description="tiger = extra disambiguation level; sinkhorn = LC-Rec uniform last level")

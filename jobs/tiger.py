@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 
 from data_pipelines.embed import EmbedConfig
-from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
 from jobs.common.sequential import (SyntheticConfig, aligned_codes, dataset_released_codes, kmeans_codes,
@@ -44,7 +44,7 @@ class EvalConfig(StrictModel):
 
 
 class Config(JobConfig):
-    dataset: str = "beauty"
+    dataset: DatasetName = "beauty"
     codes: Path | None = Field(None, description="codes.parquet from `genrec run semantic_ids` (used as is: nothing "
                                "is embedded); None: made by codes_source")
     codes_source: Literal["kmeans", "released"] = Field(

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from rec_core.config import StrictModel
 
@@ -21,6 +21,19 @@ C = TypeVar("C", bound=StrictModel)
 
 class ConfigError(ValueError):
     """A config that cannot be used: the message names the offending key."""
+
+
+def _known_dataset(name: str) -> str:
+    """Checked when the config is resolved, so a typo fails before Ray starts, with the names that exist."""
+    from rec_core.data.registry import SPECS
+
+    if name != "synthetic" and name not in SPECS:
+        raise ValueError(f"unknown dataset {name!r}; datasets: {', '.join([*SPECS, 'synthetic'])}")
+    return name
+
+
+# A `dataset` key: a name in the dataset registry (rec_core.data) or `synthetic` (the smoke runs' generated data).
+DatasetName = Annotated[str, AfterValidator(_known_dataset)]
 
 
 class RuntimeConfig(StrictModel):

@@ -132,3 +132,14 @@ def test_a_bad_preset_value_is_still_blamed_on_the_preset(tmp_path):
     with pytest.raises(ConfigError) as e:
         get_job("tiger").resolve("smoke", config_file=bad, overrides=["train.epochs=2"])
     assert "invalid preset 'smoke'" in str(e.value) and "--set" not in str(e.value)
+
+
+def test_an_unknown_dataset_fails_at_resolve_time_and_lists_the_valid_names():
+    """Before Ray starts: resolving the config is all `genrec run` does first."""
+    from jobs.common.registry import get_job
+
+    for job in ("tiger", "sasrec", "semantic_ids", "ncf", "playlist"):
+        with pytest.raises(ConfigError) as e:
+            get_job(job).resolve("smoke", overrides=["dataset=nosuch"])
+        assert "--set dataset=nosuch" in str(e.value) and "beauty" in str(e.value) and "ml-100k" in str(e.value)
+    assert get_job("tiger").resolve("smoke", overrides=["dataset=ml-100k"]).dataset == "ml-100k"

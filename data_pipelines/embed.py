@@ -11,7 +11,7 @@ Pipeline
      falls back to text).
   3. Model stage: a callable class on `ActorPoolStrategy(size=num_actors)` with `num_gpus` per actor on a
      GPU cluster and fractional `num_cpus` on a laptop. Each call encodes `part_rows` items and writes them
-     atomically (tmp file + rename) as one Parquet part: item_id, embedding, image_status.
+     atomically (tmp file + rename, `data_pipelines.parts`) as one Parquet part: item_id, embedding, image_status.
 
 Resumable: the parts directory is keyed by a fingerprint of the encoder config and the item table. A re-run
 reads the item ids of the finished parts and only sends the rest through the pipeline, so a crash loses at
@@ -24,19 +24,17 @@ import json
 import logging
 import os
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from data_pipelines.parts import finished_parts, write_table_part
 from rec_core.config import StrictModel
 from rec_core.encoders import EncoderKind
 
 log = logging.getLogger(__name__)
-
-PART_GLOB = "part-*.parquet"
 
 
 class EmbedConfig(StrictModel):
@@ -159,8 +157,8 @@ class EmbedActor:
 
 
 def write_part(parts_dir: Path, ids: np.ndarray, emb: np.ndarray, image_status: list[str]) -> str:
+    """One embedding part (item_id, embedding as a FixedSizeList, image_status), written atomically."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     table = pa.table({
@@ -169,11 +167,7 @@ def write_part(parts_dir: Path, ids: np.ndarray, emb: np.ndarray, image_status: 
         "image_status": pa.array(image_status, pa.string()),
     })
     digest = hashlib.sha1(ids.tobytes()).hexdigest()[:12]
-    name = f"part-{int(ids.min()) if len(ids) else 0:012d}-{digest}.parquet"
-    tmp = parts_dir / f".tmp-{uuid.uuid4().hex}.parquet"
-    pq.write_table(table, tmp)
-    os.replace(tmp, parts_dir / name)  # atomic: a part is either complete or absent
-    return name
+    return write_table_part(parts_dir, table, f"part-{int(ids.min()) if len(ids) else 0:012d}-{digest}.parquet")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,26 +181,6 @@ def fingerprint(items: pd.DataFrame, cfg: EmbedConfig) -> str:
     cols = ["item_id"] + [c for c in (*cfg.text_fields, cfg.image_field) if c in items.columns]
     h.update(pd.util.hash_pandas_object(items[cols].astype(str), index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _finished_parts(parts_dir: Path) -> tuple[list[Path], set[int], int]:
-    """Valid part files, the item ids they hold, and how many unreadable parts were discarded."""
-    import pyarrow.parquet as pq
-
-    for tmp in parts_dir.glob(".tmp-*"):
-        tmp.unlink(missing_ok=True)  # a crash mid-write; the items are recomputed
-    good, done, discarded = [], set(), 0
-    for p in sorted(parts_dir.glob(PART_GLOB)):
-        try:
-            ids = pq.read_table(p, columns=["item_id"]).column("item_id").to_numpy()
-        except Exception:  # noqa: BLE001 - any unreadable part is recomputed, never trusted
-            log.warning("discarding unreadable embedding part %s", p)
-            p.unlink(missing_ok=True)
-            discarded += 1
-            continue
-        good.append(p)
-        done.update(int(i) for i in ids)
-    return good, done, discarded
 
 
 def _read_parts(parts: list[Path]) -> pd.DataFrame:
@@ -294,7 +268,7 @@ def embed_items(items: pd.DataFrame, cfg: EmbedConfig | None = None, out_dir: Pa
     fp = fingerprint(items, cfg)
     parts_dir = Path(out_dir) / f"parts-{fp}"
     parts_dir.mkdir(parents=True, exist_ok=True)
-    _, done, discarded = _finished_parts(parts_dir)
+    _, done, discarded = finished_parts(parts_dir, "item_id")
     wanted = set(items["item_id"].astype("int64").tolist())
     pending = items[~items["item_id"].astype("int64").isin(done)]
     log.info("embedding: %d items, %d already done, %d to compute", len(items), len(wanted & done), len(pending))
@@ -303,7 +277,7 @@ def embed_items(items: pd.DataFrame, cfg: EmbedConfig | None = None, out_dir: Pa
         if not ray.is_initialized():
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
         computed, timing = _run_pipeline(pending, cfg, parts_dir, fail_after_parts)
-    parts, done, _ = _finished_parts(parts_dir)
+    parts, done, _ = finished_parts(parts_dir, "item_id")
     got = _read_parts(parts)
     got = got[got["item_id"].isin(wanted)].drop_duplicates("item_id")
     missing = wanted - set(got["item_id"].tolist())

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from data_pipelines._parquet_cache import done_keys, reset_if_settings_changed, run_actor_stage
+from data_pipelines.parts import done_keys, reset_if_settings_changed, run_actor_stage
 from rec_core.config import StrictModel
 from rec_core.rater.plot_scoring import SCORE_NAMES
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from data_pipelines._parquet_cache import done_keys, reset_if_settings_changed, run_actor_stage
+from data_pipelines.parts import done_keys, reset_if_settings_changed, run_actor_stage
 from rec_core.config import StrictModel
 from rec_core.rater.image_stats import IMAGE_STAT_NAMES, PosterReadError, load_rgb, image_statistics
 from rec_core.rater.keywords import AESTHETIC_VOCAB, POSTER_PROMPT, keyword_column, keyword_matrix, parse_keywords

@@ -1,27 +1,34 @@
 """Job `playlist`: text (a title or mood) -> an ordered list of movies, generated as semantic IDs by a T5.
 
 build corpus (rec_core.playlist.corpus: MovieLens tag lists + liked-rating sessions, whole texts held out)
--> item embeddings (MiniLM over title + genres) -> semantic IDs (residual k-means, or a given codes table)
+-> item embeddings (MiniLM over title + genres, through the shared Ray Data stage data_pipelines.embed; its
+   Parquet parts are cached under the data dir) -> semantic IDs (residual k-means, or a given codes table)
 -> train PlaylistT5 with Ray Train (jobs.common.train: DDP or DeepSpeed, checkpoints, resume)
 -> evaluate on held-out texts beside popularity and MiniLM retrieval -> export model/ for `genrec playlist`.
 """
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from pydantic import Field
 
+from data_pipelines.embed import EmbedConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.config import DatasetName, JobConfig, TrainConfig
+from jobs.common.runtime import peak_request
 from rec_core.config import StrictModel
 from rec_core.playlist.corpus import CorpusConfig
 from rec_core.playlist.model import ModelConfig
+from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes
 
 
 class SidConfig(StrictModel):
     codes_path: Path | None = Field(None, description="codes.parquet from the semantic_ids job (default: build here)")
-    encoder: str = Field("minilm", description="sentence encoder for item texts (alias, HF id or path)")
     levels: int = Field(3, ge=1, description="k-means levels before the collision level")
     codebook_size: int = Field(32, ge=2)
 
@@ -44,15 +51,101 @@ class RecipeConfig(StrictModel):
                               "pairs; never for a held-out text (rec_core.playlist.training.genre_pairs)")
 
 
+class PlaylistEmbedConfig(EmbedConfig):
+    """The shared embedding stage, set up as the playlist always encoded its catalogue: the job's item text
+    (`text`: title + genres), MiniLM's own 256-token window and no second normalisation (MiniLM's pipeline
+    ends in a Normalize module; the retrieval baseline normalises anyway). Defaults here, not in a preset:
+    a preset's partial `embed:` replaces the field's default as a whole."""
+
+    text_fields: list[str] = Field(default_factory=lambda: ["text"], description="item columns joined into the "
+                                   "text; `text` is rec_core.playlist.baselines.item_text (title + genres)")
+    max_length: int = Field(256, ge=8, description="token limit per item (and per query of the retrieval baseline)")
+    normalize: bool = Field(False, description="L2-normalise on top of the encoder's own output")
+    # One part = one encode call over the whole catalogue (ml-latest-small has 9,742 movies), as the in-process
+    # encode was: sentence-transformers sorts a call's texts by length into padded batches, so splitting the
+    # catalogue over several calls moves vectors (cpu preset, 1,024-item parts: 374 of 5,984 by up to 1.4e-7;
+    # no code moved there, but a k-means boundary may). One part: bit-identical to the old vectors.
+    part_rows: int = Field(10_000, ge=1, description="items per Parquet part: the unit of resume")
+
+
 class Config(JobConfig):
     dataset: DatasetName = "ml-latest-small"
     corpus: CorpusConfig = CorpusConfig()
     sids: SidConfig = SidConfig()
+    embed: PlaylistEmbedConfig = Field(default_factory=PlaylistEmbedConfig, description="item embeddings: the shared "
+                                       "Ray Data stage (data_pipelines.embed); its encoder also encodes the "
+                                       "retrieval baseline's queries")
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig(epochs=20, batch_size=64, lr=2e-3)
     eval: EvalConfig = EvalConfig()
     recipe: RecipeConfig = RecipeConfig()
     tokenizer: str = Field("minilm", description="WordPiece tokenizer of the encoder (alias, HF id or path)")
+
+
+# ----------------------------------------------------------------------------------------- data: corpus, embeddings, codes
+@dataclass
+class Prepared:
+    corpus_stats: dict
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    items: pd.DataFrame  # catalogue: item_id, title, genres, text
+    item_emb: np.ndarray
+    vocab: ItemTokens
+    codes: SemanticCodes
+
+
+def prepare(cfg: Config, data_dir: Path, mirror: Path | None, out_dir: Path) -> Prepared:
+    from data_pipelines.embed import embed_items, embedding_matrix
+    from rec_core.playlist.baselines import item_text
+    from rec_core.playlist.corpus import build_corpus
+    from rec_core.playlist.movielens import load_movielens
+    from rec_core.semantic_ids.codes import load_codes
+    from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+
+    interactions, items, tags = load_movielens(data_dir, mirror)
+    corpus = build_corpus(interactions, items, tags, cfg.corpus, seed=cfg.seed)
+    if corpus.pairs.empty:
+        raise ValueError("the playlist corpus is empty: loosen corpus.min_items / max_users")
+    corpus.pairs.to_parquet(Path(out_dir) / "corpus.parquet", index=False)
+    catalogue_ids = sorted({i for lst in corpus.pairs["items"] for i in lst})
+    cat = items[items["item_id"].isin(catalogue_ids)].sort_values("item_id").reset_index(drop=True)
+    cat["text"] = [item_text(r) for r in cat.to_dict("records")]
+    # Under the data dir, keyed by a fingerprint of encoder settings + texts: a re-run reuses the parts.
+    emb = embedding_matrix(embed_items(cat, cfg.embed, out_dir=Path(data_dir) / "cache" / "playlist-embeddings"))
+    if cfg.sids.codes_path:
+        codes = load_codes(cfg.sids.codes_path)
+        missing = set(catalogue_ids) - set(codes.item_ids.tolist())
+        if missing:
+            raise ValueError(f"{cfg.sids.codes_path}: {len(missing)} corpus items have no semantic ID (e.g. {sorted(missing)[:5]})")
+        codes = codes.subset(catalogue_ids)
+    else:
+        # niter 25: the semantic_ids job's residual k-means default
+        codes = residual_kmeans_codes(cat["item_id"].to_numpy(), emb, cfg.sids.levels, cfg.sids.codebook_size,
+                                      seed=cfg.seed, niter=25)
+    codes.save(Path(out_dir) / "codes")
+    return Prepared(corpus.stats(), corpus.split("train"), corpus.split("valid"), corpus.split("test"), cat, emb,
+                    ItemTokens.compact(codes.item_ids, codes.sids), codes)
+
+
+def training_pairs(cfg: Config, prep: Prepared) -> list[tuple[str, list[int]]]:
+    """The corpus' training pairs, plus genre pairs when the recipe asks (never with a held-out text)."""
+    from rec_core.playlist.corpus import genre_list
+    from rec_core.playlist.training import genre_pairs
+
+    pairs = [(t, list(map(int, i))) for t, i in zip(prep.train["text"], prep.train["items"])]
+    if cfg.recipe.genre_pairs and "genres" in prep.items:
+        genres = {int(i): genre_list(g) for i, g in zip(prep.items["item_id"], prep.items["genres"])}
+        held_out = set(prep.valid["text"]) | set(prep.test["text"])
+        pairs += genre_pairs(pairs, genres, held_out, cfg.corpus.max_items, cfg.corpus.min_items)
+    return pairs
+
+
+def valid_subset(valid: pd.DataFrame, n_texts: int, seed: int) -> list[tuple[str, list[int]]]:
+    texts = sorted(valid["text"].unique())
+    rng = np.random.default_rng(seed)
+    keep = set(rng.choice(texts, size=min(n_texts, len(texts)), replace=False)) if texts else set()
+    return [(t, list(map(int, i))) for t, i in zip(valid["text"], valid["items"]) if t in keep]
 
 
 # ----------------------------------------------------------------------------------------- worker side
@@ -101,26 +194,161 @@ def train_loop(loop_cfg: dict) -> None:
             break
 
 
+# ----------------------------------------------------------------------------------------- evaluation + export
+@dataclass
+class EvalResult:
+    metrics: dict
+    report: str
+
+
+def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path, history: list[dict], train_s: float,
+                        genre_pairs_used: int = 0) -> EvalResult:
+    from rec_core.encoders import SentenceEncoder
+    from rec_core.playlist.baselines import TextRetrieval, WordPopularity, popularity_list
+    from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
+    from rec_core.playlist.metrics import metrics_by_source
+    from rec_core.playlist.model import build_model
+
+    out_dir = Path(out_dir)
+    tok = load_tokenizer(cfg.tokenizer)
+    model = build_model(cfg.model, tok, prep.vocab)
+    model.load_state_dict(state)
+    meta = {"model": cfg.model.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": prep.vocab.size,
+            "tokenizer": cfg.tokenizer, "max_items": cfg.corpus.max_items, "default_length": cfg.eval.length,
+            "text_embed_shape": list(model.text_embed.weight.shape)}
+    export_dir = export_model(out_dir / "model", model.state_dict(), meta, prep.codes, prep.items)
+    pl = Playlister.load(export_dir)
+    test = prep.test
+    texts = sorted(test["text"].unique())
+    if cfg.eval.max_test_texts:
+        texts = texts[: cfg.eval.max_test_texts]
+        test = test[test["text"].isin(set(texts))].reset_index(drop=True)
+    ks, L = tuple(cfg.eval.ks), cfg.eval.length
+
+    def run_model(mode: str) -> tuple[dict[str, list[int]], float, int]:
+        from tqdm.auto import tqdm
+
+        preds, invalid, t0 = {}, 0, time.perf_counter()
+        for s in tqdm(range(0, len(texts), cfg.eval.batch_texts), desc=f"playlist eval ({mode})", unit="batch"):
+            for r in pl.generate(texts[s : s + cfg.eval.batch_texts], length=L, mode=mode, num_beams=cfg.eval.num_beams,
+                                 temperature=cfg.eval.temperature, seed=cfg.seed + s):
+                preds[r.text] = r.items
+                invalid += r.invalid
+        return preds, (time.perf_counter() - t0) / max(len(texts), 1), invalid
+
+    rows: dict[str, dict] = {}
+    lat: dict[str, float] = {}
+    preds_beam, lat["t5_beam_batched_s"], bad_beam = run_model("beam")
+    rows[f"T5 beam ({cfg.eval.num_beams})"] = metrics_by_source(preds_beam, test, ks)
+    preds_sample, lat["t5_sample_batched_s"], bad_sample = run_model("sample")
+    rows[f"T5 sample (T={cfg.eval.temperature:g})"] = metrics_by_source(preds_sample, test, ks)
+    # Queries go through the encoder class the embedding actors hold, with the catalogue's settings.
+    encode = SentenceEncoder(cfg.embed.encoder, device="cpu", batch_size=cfg.embed.batch_size,
+                             max_length=cfg.embed.max_length, normalize=cfg.embed.normalize)
+    retr = TextRetrieval(encode, prep.items["item_id"].tolist(), prep.item_emb)
+    t0 = time.perf_counter()
+    retr_lists = dict(zip(texts, retr.lists(texts, L)))
+    lat["retrieval_batched_s"] = (time.perf_counter() - t0) / max(len(texts), 1)
+    rows["MiniLM retrieval"] = metrics_by_source(retr_lists, test, ks)
+    pop = popularity_list(prep.train["items"], L)
+    rows["Popularity"] = metrics_by_source({t: pop for t in texts}, test, ks)
+    wp = WordPopularity(prep.train["text"], prep.train["items"])
+    rows["Keyword popularity"] = metrics_by_source(dict(zip(texts, wp.lists(texts, L))), test, ks)
+    # What one CLI user waits for: one text per generate() call.
+    for mode in ("beam", "sample"):
+        times = [pl.generate([t], length=L, mode=mode, num_beams=cfg.eval.num_beams, temperature=cfg.eval.temperature, seed=0)[0].seconds
+                 for t in texts[: cfg.eval.latency_lists]]
+        lat[f"t5_{mode}_single_s"] = float(np.median(times))
+    # Validity of every generated list (the constraint's promise), counted rather than assumed.
+    all_lists = list(preds_beam.values()) + list(preds_sample.values())
+    catalogue = set(prep.vocab.item_ids)
+    validity = {
+        "invalid_sid_chunks": bad_beam + bad_sample,
+        "lists_with_repeats": sum(len(set(x)) != len(x) for x in all_lists),
+        "lists_wrong_length": sum(len(x) != L for x in all_lists),
+        "items_outside_catalogue": sum(i not in catalogue for x in all_lists for i in x),
+    }
+    key = {"T5 beam": "t5_beam", "T5 sample": "t5_sample", "MiniLM retrieval": "retrieval", "Popularity": "popularity",
+           "Keyword popularity": "keyword_popularity"}
+    metrics: dict = {"test": {}, "latency": lat, "validity": validity, "corpus": prep.corpus_stats,
+                     "train": {"seconds": train_s, "genre_pairs": genre_pairs_used, "final_loss": history[-1]["loss"] if history else float("nan"),
+                               "first_loss": history[0]["loss"] if history else float("nan")},
+                     "catalogue_items": len(catalogue), "test_texts": len(texts), "test_pairs": len(test),
+                     # last epoch's greedy decode of the valid texts (the Tune metric)
+                     "valid": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("valid/")}}
+    for name, by_src in rows.items():
+        short = next(v for k, v in key.items() if name.startswith(k))
+        for src, m in by_src.items():
+            for mk, mv in m.items():
+                metrics["test"][f"{short}/{src}/{mk}" if src != "all" else f"{short}/{mk}"] = mv
+    examples = {t: preds_beam[t] for t in texts[:3]}
+    report = render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl, len(texts), len(test),
+                           genre_pairs_used)
+    (out_dir / "examples.json").write_text(json.dumps({t: [pl.titles[i] for i in v] for t, v in examples.items()}, indent=1))
+    return EvalResult(metrics, report)
+
+
+# ----------------------------------------------------------------------------------------- report
+def render_report(cfg: Config, prep: Prepared, rows, lat, validity, history, train_s, examples, pl, n_texts, n_pairs, genre_pairs_used=0) -> str:
+    from rec_core.playlist import corpus as corpus_mod
+
+    s = prep.corpus_stats
+    lines = ["## Corpus (ml-latest-small)", "", corpus_mod.__doc__.strip(), "",
+             f"Settings: {json.dumps(cfg.corpus.model_dump())}", "",
+             "| source | split | pairs | distinct texts |", "|---|---|---:|---:|"]
+    for src in ("tag", "session"):
+        for split in ("train", "valid", "test"):
+            if f"{src}/{split}/pairs" in s:
+                lines.append(f"| {src} | {split} | {s[f'{src}/{split}/pairs']} | {s[f'{src}/{split}/texts']} |")
+    lines += ["", f"Total pairs {s['pairs']}, distinct texts {s['texts']}, mean list length {s['mean_list_len']:.2f}, "
+              f"catalogue {s['distinct_items']} movies. Dropped: " + ", ".join(f"{k[8:]}={v}" for k, v in s.items() if k.startswith("dropped/")), "",
+              f"Semantic IDs: {'codes table ' + str(cfg.sids.codes_path) if cfg.sids.codes_path else f'residual k-means over {cfg.embed.encoder} embeddings of title + genres, {cfg.sids.levels} levels x {cfg.sids.codebook_size} codes + a collision level'}"
+              f" (code sizes per level {list(prep.vocab.vocab.codebook_sizes)}).", "",
+              f"## Held-out texts ({n_texts} texts, {n_pairs} pairs; generated lists of {cfg.eval.length})", "",
+              "Recall@K = |G[:K] ∩ T| / |T|; NDCG@K = DCG@K / IDCG@K with binary gains and IDCG over min(K, |T|) "
+              "relevant items (see rec_core/playlist/metrics.py). Averaged over pairs; a text with several true lists "
+              "counts once per list.", ""]
+    ks = cfg.eval.ks
+    head = "| method | subset | " + " | ".join(f"Recall@{k} | NDCG@{k}" for k in ks) + " |"
+    lines += [head, "|---|---|" + "---:|---:|" * len(ks)]
+    for name, by_src in rows.items():
+        for src, m in by_src.items():
+            lines.append(f"| {name} | {src} | " + " | ".join(f"{m[f'recall@{k}']:.4f} | {m[f'ndcg@{k}']:.4f}" for k in ks) + " |")
+    lines += ["", "## Generation latency per list (CPU, shared machine)", "",
+              "| what | seconds per list |", "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in lat.items()]
+    lines += ["", f"Validity of all generated lists: {json.dumps(validity)}", "",
+              f"## Training ({train_s:.1f} s, Ray Train, {cfg.train.num_workers} worker(s), deepspeed={cfg.train.deepspeed})", "",
+              f"Recipe: {len(prep.train)} corpus pairs + {genre_pairs_used} genre pairs; "
+              f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py).", "",
+              "| epoch | loss | valid recall@10 | valid ndcg@10 |", "|---:|---:|---:|---:|"]
+    for h in history:
+        lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/recall@10', float('nan')):.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} |")
+    lines += ["", "## Examples (beam)", ""]
+    for t, items in examples.items():
+        lines.append(f"- **{t}**: " + "; ".join(pl.titles.get(i, str(i)) for i in items))
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------------------- driver side
 def resources(cfg: Config) -> dict[str, float]:
-    return {"CPU": cfg.train.num_workers * cfg.train.cpus_per_worker, **({"GPU": float(cfg.train.num_workers)} if cfg.train.use_gpu else {})}
+    # The embedding stage runs (or finds its cached parts) before training starts: the peak of the two.
+    return peak_request(cfg.embed.resources(), cfg.train.resources())
 
 
 def run(cfg: Config, ctx: RunContext) -> JobResult:
     from jobs.common.train import fit_torch, load_model_state
-    from rec_core.playlist import pipeline
 
     if cfg.dataset != "ml-latest-small":
         raise UserFacingError(f"dataset: the playlist corpus is built from ml-latest-small tags and ratings, got {cfg.dataset!r}")
     if cfg.eval.length > cfg.corpus.max_items * 3:
         raise UserFacingError(f"eval.length={cfg.eval.length} is far beyond the longest training list ({cfg.corpus.max_items})")
-    prep = pipeline.prepare(cfg, ctx.data_dir, ctx.mirror, ctx.out_dir)
-    train_pairs = pipeline.training_pairs(cfg, prep)
+    prep = prepare(cfg, ctx.data_dir, ctx.mirror, ctx.out_dir)
+    train_pairs = training_pairs(cfg, prep)
     loop_cfg = {
         "seed": cfg.seed, "model": cfg.model.model_dump(), "tokenizer": cfg.tokenizer, "length": cfg.eval.length,
         "codes_items": prep.vocab.item_ids, "codes_sids": [list(s) for s in prep.vocab.sids],
         "train_pairs": train_pairs, "shuffle_targets": cfg.recipe.shuffle_targets,
-        "valid_pairs": pipeline.valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
+        "valid_pairs": valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
     }
     t0 = time.perf_counter()
     fit = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="playlist",
@@ -130,8 +358,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if fit.checkpoint_dir is None:
         raise UserFacingError("training produced no checkpoint")
     state = load_model_state(fit.checkpoint_dir)
-    result = pipeline.evaluate_and_export(cfg, prep, state, ctx.out_dir, fit.history, train_s,
-                                          genre_pairs_used=len(train_pairs) - len(prep.train))
+    result = evaluate_and_export(cfg, prep, state, ctx.out_dir, fit.history, train_s,
+                                 genre_pairs_used=len(train_pairs) - len(prep.train))
     return JobResult(metrics=result.metrics, report=result.report, artifacts=["model/", "corpus.parquet", "codes/codes.parquet"])
 
 

@@ -1,7 +1,8 @@
 """Item encoders: text (sentence-transformers, any HF encoder with mean pooling) and VLM (image + text).
 
 Each encoder is a plain object with `encode(texts, images=None) -> float32 [n, dim]` and a `uses_images`
-flag, so the Ray Data actors in `data_pipelines.embed` can hold any of them. No Ray here.
+flag, so the Ray Data actors in `data_pipelines.embed` can hold any of them. No Ray here. `SentenceEncoder`
+wraps the sentence-transformers one as the query-time callable (RAG queries, the playlist's retrieval baseline).
 
 The VLM encoder follows LC-Rec-style multimodal item tokenisation: the image and the item text go through
 the model together and the item vector is the mean of the last hidden states over all (image + text)
@@ -57,6 +58,26 @@ class SentenceTransformerEncoder:
             normalize_embeddings=self.normalize, show_progress_bar=False,
         )
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class SentenceEncoder:
+    """Query-time encoder: texts -> float32 [n, d], the same sentence-transformers class the Ray Data
+    embedding actors hold (catalogue vectors and query vectors come from one encode path).
+
+    A plain callable, for the RAG query path and the playlist's MiniLM retrieval baseline. `normalize`
+    L2-normalises the output (MiniLM's own pipeline already ends in a Normalize module)."""
+
+    def __init__(self, name: str = "minilm", device: str = "cpu", batch_size: int = 64, max_length: int = 256,
+                 normalize: bool = True):
+        self.name = name
+        self._enc = SentenceTransformerEncoder(name, device=device, batch_size=batch_size, normalize=normalize,
+                                               max_length=max_length)
+        self.dim = self._enc.dim
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return self._enc.encode(list(texts))
 
 
 class HFMeanPoolEncoder:

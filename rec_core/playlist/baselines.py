@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -23,16 +23,18 @@ def item_text(row) -> str:
 
 
 class TextRetrieval:
-    """Cosine similarity between a sentence embedding of the text and of each item's text."""
+    """Cosine similarity between a sentence embedding of the text and of each item's text.
 
-    def __init__(self, encoder, item_ids: Sequence[int], item_emb: np.ndarray):
-        self.encoder = encoder
+    `encode`: texts -> float32 [n, d], the encoder the item vectors came from (rec_core.encoders.SentenceEncoder)."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], item_ids: Sequence[int], item_emb: np.ndarray):
+        self.encode = encode
         self.item_ids = np.asarray(item_ids)
         emb = np.asarray(item_emb, dtype=np.float32)
         self.item_emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
     def lists(self, texts: Sequence[str], length: int) -> list[list[int]]:
-        q = np.asarray(self.encoder.encode(list(texts), batch_size=64, show_progress_bar=False), dtype=np.float32)
+        q = np.asarray(self.encode(list(texts)), dtype=np.float32)
         q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         scores = q @ self.item_emb.T
         top = np.argsort(-scores, axis=1, kind="stable")[:, :length]

@@ -9,7 +9,7 @@ once, at its first position. Both are 0 for an empty T's pair, which the corpus 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -42,4 +42,14 @@ def list_metrics(preds: Sequence[Sequence[int]], trues: Sequence[Sequence[int]],
     for k in ks:
         out[f"recall@{k}"] = float(np.mean([list_recall_at_k(p, t, k) for p, t in zip(preds, trues)])) if len(trues) else 0.0
         out[f"ndcg@{k}"] = float(np.mean([list_ndcg_at_k(p, t, k) for p, t in zip(preds, trues)])) if len(trues) else 0.0
+    return out
+
+
+def metrics_by_source(preds_by_text: Mapping[str, Sequence[int]], pairs, ks: Sequence[int] = (5, 10)) -> dict[str, dict]:
+    """`list_metrics` over held-out pairs (a frame with text, items, source), for all pairs ("all") and per source
+    (tag, session); each pair is scored with the list generated for its text."""
+    out = {}
+    for name, part in [("all", pairs)] + [(s, pairs[pairs["source"] == s]) for s in sorted(pairs["source"].unique())]:
+        if len(part):
+            out[name] = list_metrics([preds_by_text[t] for t in part["text"]], [list(i) for i in part["items"]], ks)
     return out

@@ -186,7 +186,7 @@ def compose_answer(reply: ChatReply, llm_text: str | None, threshold: float) -> 
 
 def load_recommender(cfg: RagConfig, llm: LLMBackend | None = None, encode=None) -> RagRecommender:
     """Open an index directory written by `rag_index` and wire the query path."""
-    from rec_core.rag.encoder import SentenceEncoder
+    from rec_core.encoders import SentenceEncoder
     from rec_core.rag.llm import make_llm
     from rec_core.rag.sentiment import FineTunedSentiment, FrozenLogRegSentiment
 

@@ -42,7 +42,7 @@ def server(tmp_path_factory):
 
     from rec_core.rag.web import create_app
     from rec_core.rag.build import build_index_local
-    from rec_core.rag.encoder import SentenceEncoder
+    from rec_core.encoders import SentenceEncoder
     from rec_core.rag.llm import LLMConfig
     from rec_core.rag.recommender import RagConfig, load_recommender
     from rec_core.rag.sample import sample_movies, sample_sentences

@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_pipelines.embed import EmbedConfig, _finished_parts, assemble_texts, fingerprint, write_part
+from data_pipelines.embed import EmbedConfig, assemble_texts, fingerprint, write_part
 from data_pipelines.images import load_image
 
 
@@ -45,10 +45,18 @@ def test_load_image_statuses(tmp_path):
     assert load_image(None, 16) == (None, "none") and load_image(float("nan"), 16) == (None, "none")
 
 
-def test_unreadable_parts_and_tmp_files_are_discarded(tmp_path):
+def test_unreadable_parts_and_stale_tmp_files_are_discarded(tmp_path):
+    import os
+
+    from data_pipelines.parts import STALE_TMP_S, finished_parts
+
     write_part(tmp_path, np.array([5, 6]), np.ones((2, 3), np.float32), ["unused"] * 2)
     (tmp_path / "part-999-broken.parquet").write_bytes(b"PAR1 truncated")
     (tmp_path / ".tmp-abc.parquet").write_bytes(b"half written")
-    good, done, discarded = _finished_parts(tmp_path)
+    old = os.stat(tmp_path / ".tmp-abc.parquet").st_mtime - STALE_TMP_S - 1
+    os.utime(tmp_path / ".tmp-abc.parquet", (old, old))  # left by a crash a while ago
+    (tmp_path / ".tmp-now.parquet").write_bytes(b"being written by a concurrent run")
+    good, done, discarded = finished_parts(tmp_path)
     assert len(good) == 1 and done == {5, 6} and discarded == 1
-    assert not list(tmp_path.glob(".tmp-*")) and not (tmp_path / "part-999-broken.parquet").exists()
+    assert [p.name for p in tmp_path.glob(".tmp-*")] == [".tmp-now.parquet"]
+    assert not (tmp_path / "part-999-broken.parquet").exists()

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from rec_core.playlist.baselines import WordPopularity, popularity_list
-from rec_core.playlist.metrics import list_metrics, list_ndcg_at_k, list_recall_at_k
+from rec_core.playlist.baselines import TextRetrieval, WordPopularity, popularity_list
+from rec_core.playlist.metrics import list_metrics, list_ndcg_at_k, list_recall_at_k, metrics_by_source
 
 
 def test_recall_divides_by_true_list_size():
@@ -36,3 +36,21 @@ def test_keyword_popularity_conditions_on_words():
     assert wp.lists(["dark comedy"], 2) == [[1, 2]]
     assert wp.lists(["horror night"], 1) == [[8]]
     assert wp.lists(["unknown"], 1) == [[1]]  # falls back to overall popularity
+
+
+def test_metrics_by_source_scores_each_pair_with_its_texts_list():
+    import pandas as pd
+
+    pairs = pd.DataFrame({"text": ["a", "a", "b"], "items": [[1, 2], [3], [4]], "source": ["tag", "tag", "session"]})
+    out = metrics_by_source({"a": [1, 3], "b": [5, 6]}, pairs, ks=(2,))
+    assert set(out) == {"all", "session", "tag"}
+    assert out["tag"]["recall@2"] == pytest.approx((0.5 + 1.0) / 2) and out["session"]["recall@2"] == 0.0
+    assert out["all"]["recall@2"] == pytest.approx(1.5 / 3)
+
+
+def test_text_retrieval_ranks_by_cosine_with_the_given_encode():
+    import numpy as np
+
+    item_emb = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32)  # not normalised: retrieval does it
+    encode = lambda texts: np.array([[0.0, 1.0] if t == "up" else [1.0, 0.1] for t in texts], np.float32)
+    assert TextRetrieval(encode, [10, 20, 30], item_emb).lists(["up", "right"], 2) == [[20, 30], [10, 30]]

@@ -31,7 +31,7 @@ class RecordingLLM:
 
 @pytest.fixture(scope="module")
 def encoder():
-    from rec_core.rag.encoder import SentenceEncoder
+    from rec_core.encoders import SentenceEncoder
 
     return SentenceEncoder("minilm")
 

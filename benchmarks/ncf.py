@@ -5,6 +5,7 @@ Training here uses `rec_core.ncf.train.train_local`: the same models, sampler, l
 Split: leave-latest-one-out (`ncf_split`, seed 0) with 99 sampled negatives; validation = each user's
 last remaining interaction; test figures are taken at the epoch with the best validation NDCG@10.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -15,8 +16,12 @@ import numpy as np
 
 DATASETS = ["ml-100k", "ml-latest-small"]
 ROWS = [
-    ("GMF", "gmf"), ("MLP", "mlp"), ("NeuMF", "neumf"), ("NeuMF, pre-trained from GMF+MLP", "neumf_pre"),
-    ("LLM-concat (MiniLM, cached)", "llm_concat"), ("LLM-xattn + InfoNCE (MiniLM, cached)", "llm_xattn"),
+    ("GMF", "gmf"),
+    ("MLP", "mlp"),
+    ("NeuMF", "neumf"),
+    ("NeuMF, pre-trained from GMF+MLP", "neumf_pre"),
+    ("LLM-concat (MiniLM, cached)", "llm_concat"),
+    ("LLM-xattn + InfoNCE (MiniLM, cached)", "llm_xattn"),
 ]
 NCF_SIZES = dict(factors=16, layers=[64, 32, 16], meta_dim=32, attn_heads=2, contrastive_weight=0.1, temperature=0.1)
 LM = dict(name="minilm", max_length=24, mode="cache", cache_dtype="float32")
@@ -34,7 +39,9 @@ def _load(name: str):
     from rec_core.paths import default_data_dir, default_mirror
 
     ds = load_dataset(name, data_dir=default_data_dir(), mirror=default_mirror())
-    return prepare(ncf_split(ds.interactions, num_negatives=99, seed=0), ds.items, ["title", "year", "genres", "tags"], seed=0)
+    return prepare(
+        ncf_split(ds.interactions, num_negatives=99, seed=0), ds.items, ["title", "year", "genres", "tags"], seed=0
+    )
 
 
 def _cache_dir():
@@ -43,7 +50,9 @@ def _cache_dir():
     return default_data_dir() / "ncf_lm_cache"
 
 
-def run_dataset(name: str, seeds: list[int], epochs: int, log_path: str | None = None, keys: list[str] | None = None) -> dict:
+def run_dataset(
+    name: str, seeds: list[int], epochs: int, log_path: str | None = None, keys: list[str] | None = None
+) -> dict:
     """{row key: [best-valid-epoch metrics per seed]} for one dataset (runs in its own process). With
     `log_path`, each finished (seed, model) is appended there as a JSON line as soon as it is done."""
     import json
@@ -72,17 +81,26 @@ def run_dataset(name: str, seeds: list[int], epochs: int, log_path: str | None =
             else:
                 if key.startswith("llm") and "tokens" not in caches:
                     caches["tokens"] = build_or_load_cache(lm, data.item_texts, _cache_dir(), need_tokens=True)
-                model = build_model(key, data.num_users, data.num_items, cfg, lm, data.item_texts, caches.get("tokens"), seed)
+                model = build_model(
+                    key, data.num_users, data.num_items, cfg, lm, data.item_texts, caches.get("tokens"), seed
+                )
             t0 = time.perf_counter()
             hist = train_local(model, data, epochs, seed=seed, eval_every=1, full_ranking=True, **TRAIN)
             best = max(hist, key=lambda h: (h["valid/ndcg@10"], -h["epoch"]))
-            row = {**{k: v for k, v in best.items() if "/" in k}, "seed": seed, "best_epoch": best["epoch"],
-                   "epoch_s": float(np.mean([h["epoch_s"] for h in hist])), "wall_s": time.perf_counter() - t0}
+            row = {
+                **{k: v for k, v in best.items() if "/" in k},
+                "seed": seed,
+                "best_epoch": best["epoch"],
+                "epoch_s": float(np.mean([h["epoch_s"] for h in hist])),
+                "wall_s": time.perf_counter() - t0,
+            }
             out[key].append(row)
             trained[key] = model
             if log_path:
                 with open(log_path, "a") as f:
-                    f.write(json.dumps({"dataset": name, "model": key, "epochs": epochs, **row, "stats": data.stats}) + "\n")
+                    f.write(
+                        json.dumps({"dataset": name, "model": key, "epochs": epochs, **row, "stats": data.stats}) + "\n"
+                    )
     out["_stats"] = data.stats
     return out
 
@@ -102,7 +120,11 @@ def speed_cache_vs_dynamic(name: str, steps: int) -> dict:
     loader = epoch_loader(sampler_for(data, TRAIN["num_negatives"], 0), 0, SPEED_BATCH, 0)
     batches = [b for _, b in zip(range(steps + 1), loader)]
     out = {"steps_per_epoch": len(loader), "steps_timed": steps}
-    for label, extra in (("cache", {}), ("dynamic", {"mode": "dynamic"}), ("dynamic_lora8", {"mode": "dynamic", "lora_rank": 8})):
+    for label, extra in (
+        ("cache", {}),
+        ("dynamic", {"mode": "dynamic"}),
+        ("dynamic_lora8", {"mode": "dynamic", "lora_rank": 8}),
+    ):
         lm = LMConfig(**{**LM, **extra})
         cache = build_or_load_cache(lm, data.item_texts, _cache_dir(), need_tokens=True) if lm.mode == "cache" else None
         torch.manual_seed(0)
@@ -130,7 +152,9 @@ def _gains(res: dict) -> str:
         pairs = [(r["test/ndcg@10"], base[r["seed"]]) for r in res[key] if r.get("seed") in base]
         if pairs:
             rel = [100 * (a / b - 1) for a, b in pairs]
-            parts.append(f"{label.split(' (')[0]} {np.mean(rel):+.1f} % (per seed: {', '.join(f'{x:+.1f}' for x in rel)})")
+            parts.append(
+                f"{label.split(' (')[0]} {np.mean(rel):+.1f} % (per seed: {', '.join(f'{x:+.1f}' for x in rel)})"
+            )
     return "NDCG@10 change vs plain NeuMF, paired by seed: " + ("; ".join(parts) if parts else "no paired runs") + "."
 
 
@@ -165,19 +189,26 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         f"read item text = title (year), genres (+ tags on ml-latest-small) with all-MiniLM-L6-v2 (frozen, states cached, "
         f"{LM['max_length']} tokens), fused into a {NCF_SIZES['meta_dim']}-d space; cross-attention uses "
         f"{NCF_SIZES['attn_heads']} heads and InfoNCE weight {NCF_SIZES['contrastive_weight']}, temperature "
-        f"{NCF_SIZES['temperature']}." + (f" Total training time of this table: {train_s / 60:.1f} min." if train_s else ""),
+        f"{NCF_SIZES['temperature']}."
+        + (f" Total training time of this table: {train_s / 60:.1f} min." if train_s else ""),
         "",
     ]
     for name, res in results.items():
         st = res["_stats"]
-        lines += [f"### {name} ({st['users']} users, {st['items']} items, {st['train_pairs']} training pairs)", "",
-                  "| model | seeds | HR@10 | NDCG@10 | full Recall@10 | full NDCG@10 |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"### {name} ({st['users']} users, {st['items']} items, {st['train_pairs']} training pairs)",
+            "",
+            "| model | seeds | HR@10 | NDCG@10 | full Recall@10 | full NDCG@10 |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for label, key in ROWS:
             runs = res[key]
             if not runs:
                 lines.append(f"| {label} | 0 | not finished in the time available | | | |")
                 continue
-            cells = [_fmt([r[f"test/{m}"] for r in runs]) for m in ("hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10")]
+            cells = [
+                _fmt([r[f"test/{m}"] for r in runs]) for m in ("hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10")
+            ]
             lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
         lines += ["", _gains(res), ""]
     lines += [
@@ -192,12 +223,15 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         f"Median seconds per training step over {speed['steps_timed']} identical batches of {SPEED_BATCH} pairs "
         f"(one epoch = {speed['steps_per_epoch']} steps), in one process, one thread:",
         "",
-        "| mode | time per epoch relative to cache mode |", "|---|---:|",
+        "| mode | time per epoch relative to cache mode |",
+        "|---|---:|",
         "| cache (MiniLM states precomputed) | 1.0 |",
         f"| dynamic, MiniLM frozen in the forward pass | {speed['dynamic'] / speed['cache']:.1f}x |",
         f"| dynamic, MiniLM + LoRA r=8 (trained) | {speed['dynamic_lora8'] / speed['cache']:.1f}x |",
         "",
-        "Reproduce: `python -m benchmarks.run --set sections=[ncf]`" + (" --set quick=true" if quick else "") + "; one row through "
+        "Reproduce: `python -m benchmarks.run --set sections=[ncf]`"
+        + (" --set quick=true" if quick else "")
+        + "; one row through "
         "Ray Train: `genrec run ncf --preset cpu --set model=llm_xattn --set train.epochs=1` (dataset=ml-latest-small to switch).",
     ]
     return "\n".join(lines)
@@ -247,7 +281,9 @@ def figures(md: str) -> dict:
                         put(out, f"{p}/{name}_sd", vals[1])
         elif "time per epoch relative to cache mode" in t["rows"][0]:
             for r in t["rows"]:
-                mode = "cache" if r["mode"].startswith("cache") else "dynamic_lora8" if "LoRA" in r["mode"] else "dynamic"
+                mode = (
+                    "cache" if r["mode"].startswith("cache") else "dynamic_lora8" if "LoRA" in r["mode"] else "dynamic"
+                )
                 if mode != "cache":
                     put(out, f"speed/ml-100k/{mode}_over_cache", nums(r["time per epoch relative to cache mode"])[0])
     # the gains line follows each dataset's table

@@ -1,4 +1,5 @@
 """BENCHMARKS.md section: text -> movie list on ml-latest-small held-out texts, T5 vs retrieval vs popularity."""
+
 from __future__ import annotations
 
 import json
@@ -39,15 +40,26 @@ def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str
     test = test[test["text"].isin(set(texts))]
     length, beams, batch = cfg["eval"]["length"], cfg["eval"]["num_beams"], cfg["eval"]["batch_texts"]
     pl = Playlister.load(run_dir / "model")
-    t5 = {r.text: r.items for s in range(0, len(texts), batch)
-          for r in pl.generate(texts[s : s + batch], length=length, mode="beam", num_beams=beams, seed=cfg["seed"] + s)}
+    t5 = {
+        r.text: r.items
+        for s in range(0, len(texts), batch)
+        for r in pl.generate(texts[s : s + batch], length=length, mode="beam", num_beams=beams, seed=cfg["seed"] + s)
+    }
     pop = popularity_list(train["items"], length)
     kw = dict(zip(texts, WordPopularity(train["text"], train["items"]).lists(texts, length)))
     rows = []
     for text, items in zip(test["text"], test["items"]):
         y = list(items)
-        rows.append({"text": text, **{f"{name}/{mk}": fn(pred, y, 10) for name, pred in (("t5", t5[text]), ("pop", pop), ("kw", kw[text]))
-                                      for mk, fn in (("ndcg@10", list_ndcg_at_k), ("recall@10", list_recall_at_k))}})
+        rows.append(
+            {
+                "text": text,
+                **{
+                    f"{name}/{mk}": fn(pred, y, 10)
+                    for name, pred in (("t5", t5[text]), ("pop", pop), ("kw", kw[text]))
+                    for mk, fn in (("ndcg@10", list_ndcg_at_k), ("recall@10", list_recall_at_k))
+                },
+            }
+        )
     sums = pd.DataFrame(rows).groupby("text").agg(["sum", "size"])
     n = sums.xs("size", axis=1, level=1).iloc[:, 0].to_numpy()
     rng = np.random.default_rng(seed)
@@ -63,44 +75,85 @@ def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str
 
 
 def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = None) -> str:
-    rows = [("T5 beam (constrained, no repeats)", "t5_beam"), ("T5 sampled (T from config)", "t5_sample"),
-            ("MiniLM text-item retrieval", "retrieval"), ("Popularity", "popularity"),
-            ("Keyword popularity (train lists sharing a word)", "keyword_popularity")]
-    lines = [f"## Playlist generation: text -> movie list (ml-latest-small){' — QUICK (smoke sizes)' if quick else ''}", "",
-             f"Dataset: MovieLens ml-latest-small; corpus of {int(m.get('corpus/pairs', 0))} (text, list) pairs from tag "
-             "applications and liked-rating sessions (see the run's report.md); whole texts held out "
-             f"({int(m.get('test_texts', 0))} test texts, {int(m.get('test_pairs', 0))} pairs). Generated lists of "
-             "the configured length; Recall@K = hits in top K / |true list|, NDCG@K with binary gains over min(K, |T|). "
-             "No published anchor exists for this corpus (it is built here); the baselines are the reference. "
-             "Hardware: CPU only, 2 cores. Training recipe: lists shuffled every epoch, plus genre-set pairs "
-             "(`recipe.*`, rec_core/playlist/training.py).", "",
-             "| method | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        ("T5 beam (constrained, no repeats)", "t5_beam"),
+        ("T5 sampled (T from config)", "t5_sample"),
+        ("MiniLM text-item retrieval", "retrieval"),
+        ("Popularity", "popularity"),
+        ("Keyword popularity (train lists sharing a word)", "keyword_popularity"),
+    ]
+    lines = [
+        f"## Playlist generation: text -> movie list (ml-latest-small){' — QUICK (smoke sizes)' if quick else ''}",
+        "",
+        f"Dataset: MovieLens ml-latest-small; corpus of {int(m.get('corpus/pairs', 0))} (text, list) pairs from tag "
+        "applications and liked-rating sessions (see the run's report.md); whole texts held out "
+        f"({int(m.get('test_texts', 0))} test texts, {int(m.get('test_pairs', 0))} pairs). Generated lists of "
+        "the configured length; Recall@K = hits in top K / |true list|, NDCG@K with binary gains over min(K, |T|). "
+        "No published anchor exists for this corpus (it is built here); the baselines are the reference. "
+        "Hardware: CPU only, 2 cores. Training recipe: lists shuffled every epoch, plus genre-set pairs "
+        "(`recipe.*`, rec_core/playlist/training.py).",
+        "",
+        "| method | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, key in rows:
         if f"test/{key}/ndcg@10" not in m:
             continue  # a run made before this baseline existed
-        lines.append(f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{k}', float('nan')):.4f}"
-                                                   for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(
+                f"{m.get(f'test/{key}/{k}', float('nan')):.4f}" for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+            )
+            + " |"
+        )
     subsets = [s for s in ("session", "tag") if f"test/t5_beam/{s}/ndcg@10" in m]
     if subsets:
-        lines += ["", "NDCG@10 by source of the held-out text:", "", "| method | " + " | ".join(subsets) + " |",
-                  "|---|" + "---:|" * len(subsets)]
-        lines += [f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{s}/ndcg@10', float('nan')):.4f}" for s in subsets) + " |"
-                  for name, key in rows if f"test/{key}/{subsets[0]}/ndcg@10" in m]
+        lines += [
+            "",
+            "NDCG@10 by source of the held-out text:",
+            "",
+            "| method | " + " | ".join(subsets) + " |",
+            "|---|" + "---:|" * len(subsets),
+        ]
+        lines += [
+            f"| {name} | " + " | ".join(f"{m.get(f'test/{key}/{s}/ndcg@10', float('nan')):.4f}" for s in subsets) + " |"
+            for name, key in rows
+            if f"test/{key}/{subsets[0]}/ndcg@10" in m
+        ]
     if boot:
         names = {"pop": "popularity", "kw": "keyword popularity"}
-        lines += ["", "T5 beam minus baseline, 95 % CI from a bootstrap over the held-out texts "
-                  "(`benchmarks.playlist.paired_bootstrap`, 5,000 resamples):", "",
-                  "| T5 beam vs | NDCG@10 difference [95 % CI] | Recall@10 difference [95 % CI] |", "|---|---|---|"]
+        lines += [
+            "",
+            "T5 beam minus baseline, 95 % CI from a bootstrap over the held-out texts "
+            "(`benchmarks.playlist.paired_bootstrap`, 5,000 resamples):",
+            "",
+            "| T5 beam vs | NDCG@10 difference [95 % CI] | Recall@10 difference [95 % CI] |",
+            "|---|---|---|",
+        ]
         for base in ("pop", "kw"):
-            lines.append(f"| {names[base]} | " + " | ".join("{:+.4f} [{:+.4f}, {:+.4f}]".format(*boot[f"{base}/{mk}"])
-                                                            for mk in ("ndcg@10", "recall@10")) + " |")
-    lb, ls, lr = (m.get(f"latency/{k}", float("nan")) for k in ("t5_beam_single_s", "t5_sample_single_s", "retrieval_batched_s"))
-    lines += ["", "Generation latency per list, one text per call (what a `genrec playlist` user waits for): "
-              f"beam {lb:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the same run "
-              f"(batched, per text {lr:.4f} s): beam x{lb / lr:.0f}, sampling x{ls / lr:.0f}." if lr == lr and lr > 0 else "",
-              "", f"Validity: invalid IDs {int(m.get('validity/invalid_sid_chunks', -1))}, lists with repeats "
-              f"{int(m.get('validity/lists_with_repeats', -1))}, wrong length {int(m.get('validity/lists_wrong_length', -1))}.",
-              "", f"Command: `{COMMAND if preset == 'cpu' else 'genrec run playlist --preset smoke'}` (run dir `{out}`)."]
+            lines.append(
+                f"| {names[base]} | "
+                + " | ".join(
+                    "{:+.4f} [{:+.4f}, {:+.4f}]".format(*boot[f"{base}/{mk}"]) for mk in ("ndcg@10", "recall@10")
+                )
+                + " |"
+            )
+    lb, ls, lr = (
+        m.get(f"latency/{k}", float("nan")) for k in ("t5_beam_single_s", "t5_sample_single_s", "retrieval_batched_s")
+    )
+    lines += [
+        "",
+        "Generation latency per list, one text per call (what a `genrec playlist` user waits for): "
+        f"beam {lb:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the same run "
+        f"(batched, per text {lr:.4f} s): beam x{lb / lr:.0f}, sampling x{ls / lr:.0f}."
+        if lr == lr and lr > 0
+        else "",
+        "",
+        f"Validity: invalid IDs {int(m.get('validity/invalid_sid_chunks', -1))}, lists with repeats "
+        f"{int(m.get('validity/lists_with_repeats', -1))}, wrong length {int(m.get('validity/lists_wrong_length', -1))}.",
+        "",
+        f"Command: `{COMMAND if preset == 'cpu' else 'genrec run playlist --preset smoke'}` (run dir `{out}`).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -128,8 +181,15 @@ def figures(md: str) -> dict:
 
     from benchmarks.results_io import md_tables, num, nums, put
 
-    keys = {"T5 beam": "t5_beam", "T5 sampled": "t5_sample", "MiniLM": "retrieval", "Popularity": "popularity",
-            "Keyword popularity": "keyword_popularity", "popularity": "pop", "keyword popularity": "kw"}
+    keys = {
+        "T5 beam": "t5_beam",
+        "T5 sampled": "t5_sample",
+        "MiniLM": "retrieval",
+        "Popularity": "popularity",
+        "Keyword popularity": "keyword_popularity",
+        "popularity": "pop",
+        "keyword popularity": "kw",
+    }
     key = lambda label: next(v for k, v in sorted(keys.items(), key=lambda kv: -len(kv[0])) if label.startswith(k))  # noqa: E731
     out: dict = {}
     for t in md_tables(md):
@@ -145,19 +205,25 @@ def figures(md: str) -> dict:
                         put(out, f"test/{key(r['method'])}/{src}/ndcg@10", num(r[src]))
         elif "T5 beam vs" in first:
             for r in t["rows"]:
-                for col, mk in (("NDCG@10 difference [95 % CI]", "ndcg@10"), ("Recall@10 difference [95 % CI]", "recall@10")):
+                for col, mk in (
+                    ("NDCG@10 difference [95 % CI]", "ndcg@10"),
+                    ("Recall@10 difference [95 % CI]", "recall@10"),
+                ):
                     d, lo, hi = nums(r[col])
                     p = f"bootstrap/t5_beam_minus_{key(r['T5 beam vs'])}/{mk}"
                     put(out, p, d)
                     put(out, f"{p}_ci_low", lo)
                     put(out, f"{p}_ci_high", hi)
     for pattern, names in (
-            (r"corpus of (\d+) \(text, list\) pairs", ("corpus/pairs",)),
-            (r"\((\d+) test texts, (\d+) pairs\)", ("test_texts", "test_pairs")),
-            (r"beam ([\d.]+) s, sampling ([\d.]+) s;", ("latency/t5_beam_single_s", "latency/t5_sample_single_s")),
-            (r"per text ([\d.]+) s\)", ("latency/retrieval_batched_s",)),
-            (r"invalid IDs (-?\d+), lists with repeats (-?\d+), wrong length (-?\d+)",
-             ("validity/invalid_sid_chunks", "validity/lists_with_repeats", "validity/lists_wrong_length"))):
+        (r"corpus of (\d+) \(text, list\) pairs", ("corpus/pairs",)),
+        (r"\((\d+) test texts, (\d+) pairs\)", ("test_texts", "test_pairs")),
+        (r"beam ([\d.]+) s, sampling ([\d.]+) s;", ("latency/t5_beam_single_s", "latency/t5_sample_single_s")),
+        (r"per text ([\d.]+) s\)", ("latency/retrieval_batched_s",)),
+        (
+            r"invalid IDs (-?\d+), lists with repeats (-?\d+), wrong length (-?\d+)",
+            ("validity/invalid_sid_chunks", "validity/lists_with_repeats", "validity/lists_wrong_length"),
+        ),
+    ):
         m = re.search(pattern, md)
         if m:
             for k, v in zip(names, m.groups()):

@@ -1,6 +1,7 @@
 """BENCHMARKS.md section for the RAG recommender: sentiment accuracy/F1 vs the frozen-embedding
 baseline, retrieval Recall@10 / NDCG@10 from MovieLens co-likes vs popularity and random, and query
 latency p50/p95 for retrieval alone and with the LLM answer."""
+
 from __future__ import annotations
 
 import time
@@ -20,12 +21,23 @@ def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
     from jobs.rag_index import JOB as INDEX
     from jobs.rag_sentiment import JOB as SENTIMENT
 
-    idx = run_job(INDEX, preset="cpu", overrides=["max_items=3000"] if quick else [], out_dir=out / "rag_index", init_runtime=False)
+    idx = run_job(
+        INDEX,
+        preset="cpu",
+        overrides=["max_items=3000"] if quick else [],
+        out_dir=out / "rag_index",
+        init_runtime=False,
+    )
     short = ["train.epochs=1"] if quick else []
     sen = run_job(SENTIMENT, preset="cpu", overrides=short, out_dir=out / "rag_sentiment", init_runtime=False).metrics
     # The same fine-tune with LoRA (peft) on query/value; LoRA wants a larger step than a full fine-tune.
-    lora = run_job(SENTIMENT, preset="cpu", overrides=short + [f"model.lora_rank={LORA_RANK}", f"train.lr={LORA_LR}", "baseline=false"],
-                   out_dir=out / "rag_sentiment_lora", init_runtime=False).metrics
+    lora = run_job(
+        SENTIMENT,
+        preset="cpu",
+        overrides=short + [f"model.lora_rank={LORA_RANK}", f"train.lr={LORA_LR}", "baseline=false"],
+        out_dir=out / "rag_sentiment_lora",
+        init_runtime=False,
+    ).metrics
     sen.update({f"lora/{k}": v for k, v in lora.items()})
     return out / "rag_index" / "index", idx.metrics, sen
 
@@ -34,17 +46,23 @@ def measure_retrieval(index_dir: Path, data_dir=None, mirror=None, n_seeds: int 
     from rec_core.data import load_dataset
     from rec_core.rag.catalogue import TMDB_ID_OFFSET
     from rec_core.rag.eval import evaluate_retrieval
-    from rec_core.rag.recommender import QueryConfig, STORE_FILE
+    from rec_core.rag.recommender import STORE_FILE, QueryConfig
     from rec_core.rag.store import MovieStore
 
     ratings = load_dataset("ml-latest-small", data_dir or default_data_dir(), mirror or default_mirror()).interactions
     with MovieStore(Path(index_dir) / STORE_FILE, read_only=True) as s:
         ids, vecs = s.embeddings()
         pop = s.titles().set_index("item_id")["popularity"]
-    keep = ids < TMDB_ID_OFFSET                       # MovieLens movies: the ones with behaviour to judge by
+    keep = ids < TMDB_ID_OFFSET  # MovieLens movies: the ones with behaviour to judge by
     ids, vecs = ids[keep], vecs[keep]
-    return evaluate_retrieval(ratings, ids, vecs, popularity_prior=pop.loc[ids].to_numpy(np.float64),
-                              prior_weight=QueryConfig().popularity_weight, n_seeds=n_seeds)
+    return evaluate_retrieval(
+        ratings,
+        ids,
+        vecs,
+        popularity_prior=pop.loc[ids].to_numpy(np.float64),
+        prior_weight=QueryConfig().popularity_weight,
+        n_seeds=n_seeds,
+    )
 
 
 def measure_latency(index_dir: Path, n_retrieval: int, n_llm: int, max_new_tokens: int = 64) -> dict:
@@ -71,40 +89,70 @@ def measure_latency(index_dir: Path, n_retrieval: int, n_llm: int, max_new_token
 def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str, max_new_tokens: int = 64) -> str:
     f = lambda x: f"{x:.3f}"  # noqa: E731
     lines = ["## RAG recommender", "", f"Reproduce: `{command}`" + (" (quick sizes)" if quick else ""), ""]
-    lines += ["### Sentiment (UCI Sentiment Labelled Sentences: IMDb + Amazon + Yelp, held-out test split)", "",
-              f"Split sizes: {sen.get('sizes/train', '?'):.0f} train / {sen.get('sizes/valid', '?'):.0f} valid / "
-              f"{sen.get('sizes/test', '?'):.0f} test sentences, stratified by source and label.", "",
-              "| model | accuracy | F1 |", "|---|---:|---:|",
-              f"| MiniLM-L6 + linear head, fine-tuned with Ray Train DDP ({sen.get('train/workers', 0):.0f} workers, "
-              f"{sen.get('train/epochs', 0):.0f} epoch(s)) | {f(sen['test/accuracy'])} | {f(sen['test/f1'])} |"]
+    lines += [
+        "### Sentiment (UCI Sentiment Labelled Sentences: IMDb + Amazon + Yelp, held-out test split)",
+        "",
+        f"Split sizes: {sen.get('sizes/train', '?'):.0f} train / {sen.get('sizes/valid', '?'):.0f} valid / "
+        f"{sen.get('sizes/test', '?'):.0f} test sentences, stratified by source and label.",
+        "",
+        "| model | accuracy | F1 |",
+        "|---|---:|---:|",
+        f"| MiniLM-L6 + linear head, fine-tuned with Ray Train DDP ({sen.get('train/workers', 0):.0f} workers, "
+        f"{sen.get('train/epochs', 0):.0f} epoch(s)) | {f(sen['test/accuracy'])} | {f(sen['test/f1'])} |",
+    ]
     if "lora/test/accuracy" in sen:
-        lines.append(f"| MiniLM-L6 + linear head, LoRA r={LORA_RANK} (peft, query/value; lr {LORA_LR:g}), same trainer "
-                     f"({sen.get('lora/train/epochs', 0):.0f} epoch(s)) | {f(sen['lora/test/accuracy'])} | {f(sen['lora/test/f1'])} |")
+        lines.append(
+            f"| MiniLM-L6 + linear head, LoRA r={LORA_RANK} (peft, query/value; lr {LORA_LR:g}), same trainer "
+            f"({sen.get('lora/train/epochs', 0):.0f} epoch(s)) | {f(sen['lora/test/accuracy'])} | {f(sen['lora/test/f1'])} |"
+        )
     if "baseline_logreg/accuracy" in sen:
-        lines.append(f"| logistic regression on frozen MiniLM (mean-pooled) | {f(sen['baseline_logreg/accuracy'])} | {f(sen['baseline_logreg/f1'])} |")
+        lines.append(
+            f"| logistic regression on frozen MiniLM (mean-pooled) | {f(sen['baseline_logreg/accuracy'])} | {f(sen['baseline_logreg/f1'])} |"
+        )
     if "sentiment_logreg/accuracy" in idx:
-        lines.append(f"| logistic regression on frozen MiniLM sentence embeddings (index job's scorer; its own split of "
-                     f"the same data) | {f(idx['sentiment_logreg/accuracy'])} | {f(idx['sentiment_logreg/f1'])} |")
-    lines += ["", "Anchor: the seed project reports 89.3 % accuracy / 88.7 % F1 for DistilBERT on full-length IMDb reviews. "
-              "That is other data (long reviews, 50k of them), not comparable to these one-sentence reviews.", ""]
-    lines += ["### Retrieval from MovieLens behaviour (ml-latest-small)", "",
-              f"For each of {ret['seeds']} seed movies (≥ 20 users rated them ≥ 4), the relevant set is the top 10 other movies "
-              "by users who liked both (≥ 3 such users); ranking over "
-              f"{ret['candidates']:,} indexed MovieLens movies, seed excluded. `jaccard` divides shared likers by the union "
-              "(popularity-corrected); `co_likes` is the raw count (favours popular movies).", "",
-              "| relevance | method | Recall@10 | NDCG@10 |", "|---|---|---:|---:|"]
+        lines.append(
+            f"| logistic regression on frozen MiniLM sentence embeddings (index job's scorer; its own split of "
+            f"the same data) | {f(idx['sentiment_logreg/accuracy'])} | {f(idx['sentiment_logreg/f1'])} |"
+        )
+    lines += [
+        "",
+        "Anchor: the seed project reports 89.3 % accuracy / 88.7 % F1 for DistilBERT on full-length IMDb reviews. "
+        "That is other data (long reviews, 50k of them), not comparable to these one-sentence reviews.",
+        "",
+    ]
+    lines += [
+        "### Retrieval from MovieLens behaviour (ml-latest-small)",
+        "",
+        f"For each of {ret['seeds']} seed movies (≥ 20 users rated them ≥ 4), the relevant set is the top 10 other movies "
+        "by users who liked both (≥ 3 such users); ranking over "
+        f"{ret['candidates']:,} indexed MovieLens movies, seed excluded. `jaccard` divides shared likers by the union "
+        "(popularity-corrected); `co_likes` is the raw count (favours popular movies).",
+        "",
+        "| relevance | method | Recall@10 | NDCG@10 |",
+        "|---|---|---:|---:|",
+    ]
     for measure in ("jaccard", "co_likes"):
         for method, m in ret[measure].items():
             lines.append(f"| {measure} | {method} | {f(m['recall@10'])} | {f(m['ndcg@10'])} |")
-    lines += ["", "### Query latency (this machine, one process, CPU)", "",
-              "| path | p50 ms | p95 ms | queries |", "|---|---:|---:|---:|",
-              f"| retrieval alone (title match + sentiment + encode + faiss + re-rank) | {lat['retrieval']['p50_ms']:.0f} | "
-              f"{lat['retrieval']['p95_ms']:.0f} | {lat['retrieval']['n']} |"]
+    lines += [
+        "",
+        "### Query latency (this machine, one process, CPU)",
+        "",
+        "| path | p50 ms | p95 ms | queries |",
+        "|---|---:|---:|---:|",
+        f"| retrieval alone (title match + sentiment + encode + faiss + re-rank) | {lat['retrieval']['p50_ms']:.0f} | "
+        f"{lat['retrieval']['p95_ms']:.0f} | {lat['retrieval']['n']} |",
+    ]
     if "with_llm" in lat:
-        lines.append(f"| with the LLM answer ({lat['llm_name']}, ≤ {max_new_tokens} new tokens, greedy) | {lat['with_llm']['p50_ms']:.0f} | "
-                     f"{lat['with_llm']['p95_ms']:.0f} | {lat['with_llm']['n']} |")
-    lines += ["", f"Fallback (LLM-only) rate on these queries: {lat['fallback_rate']:.1%}. Index: {idx.get('index/items', 0):,.0f} movies, "
-              f"faiss `{'flat' if idx.get('index/kind_flat') else 'ivf/hnsw'}`. Latency on a shared CPU is indicative only."]
+        lines.append(
+            f"| with the LLM answer ({lat['llm_name']}, ≤ {max_new_tokens} new tokens, greedy) | {lat['with_llm']['p50_ms']:.0f} | "
+            f"{lat['with_llm']['p95_ms']:.0f} | {lat['with_llm']['n']} |"
+        )
+    lines += [
+        "",
+        f"Fallback (LLM-only) rate on these queries: {lat['fallback_rate']:.1%}. Index: {idx.get('index/items', 0):,.0f} movies, "
+        f"faiss `{'flat' if idx.get('index/kind_flat') else 'ivf/hnsw'}`. Latency on a shared CPU is indicative only.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -147,11 +195,15 @@ def figures(md: str) -> dict:
                 put(out, f"{p}/p50_ms", num(r["p50 ms"]))
                 put(out, f"{p}/p95_ms", num(r["p95 ms"]))
                 put(out, f"{p}/queries", num(r["queries"]))
-    for pattern, names in ((r"Split sizes: (\d+) train / (\d+) valid / (\d+) test", ("sentiment/sizes/train", "sentiment/sizes/valid",
-                                                                                  "sentiment/sizes/test")),
-                           (r"For each of (\d+) seed movies", ("retrieval/seeds",)),
-                           (r"ranking over ([\d,]+) indexed", ("retrieval/candidates",)),
-                           (r"Index: ([\d,]+) movies", ("index/items",))):
+    for pattern, names in (
+        (
+            r"Split sizes: (\d+) train / (\d+) valid / (\d+) test",
+            ("sentiment/sizes/train", "sentiment/sizes/valid", "sentiment/sizes/test"),
+        ),
+        (r"For each of (\d+) seed movies", ("retrieval/seeds",)),
+        (r"ranking over ([\d,]+) indexed", ("retrieval/candidates",)),
+        (r"Index: ([\d,]+) movies", ("index/items",)),
+    ):
         m = re.search(pattern, md)
         if m:
             for k, v in zip(names, m.groups()):

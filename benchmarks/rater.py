@@ -3,6 +3,7 @@
 Runs the rater job (cpu preset; smoke when quick) into a fixed run dir under runs/ so a re-run resumes
 from its cached stages, then a small JSON-generation run of the same LLM for its parse-failure rate.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,12 +14,14 @@ from rec_core.paths import REPO_ROOT
 def _json_mode_failure_rate(model: str, n: int, out_dir) -> dict:
     """Score n overviews by greedy JSON generation (schema + one retry) and count the failures."""
     from data_pipelines.plot_scores import PlotScoreConfig, plot_feature_table, run_plot_stage
-    from rec_core.rater.tmdb import load_tmdb_movies
     from rec_core.paths import default_data_dir, default_mirror
+    from rec_core.rater.tmdb import load_tmdb_movies
 
     movies = load_tmdb_movies(default_data_dir(), default_mirror()).sort_values("vote_count", ascending=False).head(n)
     t0 = time.perf_counter()
-    scores = run_plot_stage(movies[["item_id", "overview"]], PlotScoreConfig(model=model, method="json", batch_size=8), out_dir)
+    scores = run_plot_stage(
+        movies[["item_id", "overview"]], PlotScoreConfig(model=model, method="json", batch_size=8), out_dir
+    )
     _, counts = plot_feature_table(scores)
     counts["wall_s"] = time.perf_counter() - t0
     counts["example_raw"] = str(scores.loc[scores["failure"].notna(), "raw_response"].head(1).tolist())[:160]
@@ -35,12 +38,15 @@ def bench(quick: bool) -> str:
     m = run_job(JOB, preset=preset, out_dir=out).metrics
     main = cfg.data.policy.value
     lines = [
-        "## GenAI rater (TMDB 5000 vote_average, XGBoost on Ray)", "",
+        "## GenAI rater (TMDB 5000 vote_average, XGBoost on Ray)",
+        "",
         f"Dataset: TMDB 5000, movies with vote_count >= {cfg.data.min_votes} ({m['counts/movies']:.0f} movies). Protocol: "
         f"{cfg.cv.n_folds}-fold CV × {len(cfg.cv.seeds)} seeds, the same folds for A (structured) and B (structured + GenAI: "
         f"{cfg.posters.group_label()}, LLM plot scores by `{cfg.plots.model}` on {m.get('counts/plot_scored', 0):.0f} overviews, "
-        f"MiniLM overview PCA). ΔRMSE CI: Nadeau-Bengio corrected resampled t. Command: `genrec run rater --preset {preset}`.", "",
-        "| leakage policy | A RMSE | B RMSE | ΔRMSE (B−A) [95 % CI] | verdict | public anchor |", "|---|---|---|---|---|---|",
+        f"MiniLM overview PCA). ΔRMSE CI: Nadeau-Bengio corrected resampled t. Command: `genrec run rater --preset {preset}`.",
+        "",
+        "| leakage policy | A RMSE | B RMSE | ΔRMSE (B−A) [95 % CI] | verdict | public anchor |",
+        "|---|---|---|---|---|---|",
     ]
     for pol in [main, *[p.value for p in cfg.data.compare_policies]]:
         if f"cv/{pol}/A/rmse" not in m:
@@ -48,11 +54,15 @@ def bench(quick: bool) -> str:
         d = f"delta/{pol}/rmse"
         verdict = "within noise" if m.get(f"{d}/within_noise") else ("B better" if m[f"{d}/delta"] < 0 else "B worse")
         anchor = f"≈ {PUBLIC_ANCHOR_RMSE} (tuned XGBoost, vote_count + popularity)" if pol == "public_anchor" else "—"
-        lines.append(f"| `{pol}` | {m[f'cv/{pol}/A/rmse']:.4f} ± {m[f'cv/{pol}/A/rmse_sd']:.4f} | "
-                     f"{m[f'cv/{pol}/B/rmse']:.4f} ± {m[f'cv/{pol}/B/rmse_sd']:.4f} | {m[f'{d}/delta']:+.4f} "
-                     f"[{m[f'{d}/ci_low']:+.4f}, {m[f'{d}/ci_high']:+.4f}] | {verdict} | {anchor} |")
-    lines.append(f"\nPredicting the training mean: RMSE {m['baseline_mean/rmse']:.4f}. The anchor's exact features, filter and "
-                 "split are not published with it; compare the `public_anchor` row only, and only roughly.\n")
+        lines.append(
+            f"| `{pol}` | {m[f'cv/{pol}/A/rmse']:.4f} ± {m[f'cv/{pol}/A/rmse_sd']:.4f} | "
+            f"{m[f'cv/{pol}/B/rmse']:.4f} ± {m[f'cv/{pol}/B/rmse_sd']:.4f} | {m[f'{d}/delta']:+.4f} "
+            f"[{m[f'{d}/ci_low']:+.4f}, {m[f'{d}/ci_high']:+.4f}] | {verdict} | {anchor} |"
+        )
+    lines.append(
+        f"\nPredicting the training mean: RMSE {m['baseline_mean/rmse']:.4f}. The anchor's exact features, filter and "
+        "split are not published with it; compare the `public_anchor` row only, and only roughly.\n"
+    )
     if "speed/ray_wall_s" in m:
         lines.append(
             f"**XGBoost on Ray vs single process** (the {m['speed/tasks']:.0f} fold models of one repetition, same data, same run): "
@@ -61,20 +71,23 @@ def bench(quick: bool) -> str:
             f"the single-process time (worker-group start + collective sync dominate at this size). Quality: RMSE "
             f"{m['speed/ray_rmse']:.4f} vs {m['speed/single_rmse']:.4f} (|Δ| {m['speed/rmse_abs_diff']:.4f}), "
             f"held-out prediction correlation {m['speed/pred_corr']:.3f}: distributed `hist` uses per-worker row "
-            "sampling and a merged quantile sketch, so models are close but not bit-identical.\n")
+            "sampling and a merged quantile sketch, so models are close but not bit-identical.\n"
+        )
     if "counts/plot_overviews_per_s_per_actor" in m:
         lines.append(
             f"**LLM plot scoring** (`{cfg.plots.model}`, token-probability expected value, 2 questions per overview): "
             f"{m['counts/plot_overviews_per_s_per_actor']:.3f} overviews/s per actor (model time, load excluded; "
             f"{cfg.plots.num_actors} actor × {cfg.plots.cpus_per_actor:g} CPU); failure rate "
             f"{m['counts/plot_failure_rate']:.1%} (answer mass < {cfg.plots.min_mass}); mean answer mass "
-            f"{m.get('counts/plot_novelty_mean_mass', float('nan')):.3f}.")
+            f"{m.get('counts/plot_novelty_mean_mass', float('nan')):.3f}."
+        )
     n_json = 4 if quick else 16
     j = _json_mode_failure_rate(cfg.plots.model, n_json, out / "json_mode_plot_scores")
     lines.append(
         f"JSON generation instead (same model, schema validation + one retry, {n_json} overviews): parse-failure rate "
         f"**{j['plot_failure_rate']:.0%}** ({j['plot_failures']}/{j['plot_scored']}); e.g. raw replies {j['example_raw']!s}. "
-        "This is why the token-probability method is the default for small models.")
+        "This is why the token-probability method is the default for small models."
+    )
     return "\n".join(lines)
 
 
@@ -98,20 +111,38 @@ def figures(md: str) -> dict:
         put(out, f"delta/{pol}/rmse/ci_high", hi)
         put(out, f"delta/{pol}/rmse/within_noise", int(r["verdict"] == "within noise"))
     for pattern, names in (
-            (r"\((\d+) movies\)", ("counts/movies",)),
-            (r"(\d+)-fold CV × (\d+) seeds", ("cv/folds", "cv/seeds")),
-            (r"on (\d+) overviews", ("counts/plot_scored",)),
-            (r"Predicting the training mean: RMSE ([\d.]+)", ("baseline_mean/rmse",)),
-            (r"the (\d+) fold models of one repetition.*?with (\d+) workers ([\d.]+) s vs `xgboost.train` with (\d+) threads "
-             r"([\d.]+) s → \*\*([\d.]+)×\*\*", ("xgboost/tmdb_cv/tasks", "xgboost/tmdb_cv/ray_workers", "xgboost/tmdb_cv/ray_wall_s",
-                                                "xgboost/tmdb_cv/single_threads", "xgboost/tmdb_cv/single_wall_s",
-                                                "xgboost/tmdb_cv/ray_over_single")),
-            (r"Quality: RMSE ([\d.]+) vs ([\d.]+) \(\|Δ\| ([\d.]+)\), held-out prediction correlation ([\d.]+)",
-             ("xgboost/tmdb_cv/ray_rmse", "xgboost/tmdb_cv/single_rmse", "xgboost/tmdb_cv/rmse_abs_diff", "xgboost/tmdb_cv/pred_corr")),
-            (r"([\d.]+) overviews/s per actor", ("plot_scores/overviews_per_s_per_actor",)),
-            (r"mean answer mass ([\d.]+)", ("plot_scores/mean_answer_mass",)),
-            (r"\*\*(\d+)%\*\* \((\d+)/(\d+)\)", ("plot_scores/json_mode/failure_pct", "plot_scores/json_mode/failures",
-                                                "plot_scores/json_mode/scored"))):
+        (r"\((\d+) movies\)", ("counts/movies",)),
+        (r"(\d+)-fold CV × (\d+) seeds", ("cv/folds", "cv/seeds")),
+        (r"on (\d+) overviews", ("counts/plot_scored",)),
+        (r"Predicting the training mean: RMSE ([\d.]+)", ("baseline_mean/rmse",)),
+        (
+            r"the (\d+) fold models of one repetition.*?with (\d+) workers ([\d.]+) s vs `xgboost.train` with (\d+) threads "
+            r"([\d.]+) s → \*\*([\d.]+)×\*\*",
+            (
+                "xgboost/tmdb_cv/tasks",
+                "xgboost/tmdb_cv/ray_workers",
+                "xgboost/tmdb_cv/ray_wall_s",
+                "xgboost/tmdb_cv/single_threads",
+                "xgboost/tmdb_cv/single_wall_s",
+                "xgboost/tmdb_cv/ray_over_single",
+            ),
+        ),
+        (
+            r"Quality: RMSE ([\d.]+) vs ([\d.]+) \(\|Δ\| ([\d.]+)\), held-out prediction correlation ([\d.]+)",
+            (
+                "xgboost/tmdb_cv/ray_rmse",
+                "xgboost/tmdb_cv/single_rmse",
+                "xgboost/tmdb_cv/rmse_abs_diff",
+                "xgboost/tmdb_cv/pred_corr",
+            ),
+        ),
+        (r"([\d.]+) overviews/s per actor", ("plot_scores/overviews_per_s_per_actor",)),
+        (r"mean answer mass ([\d.]+)", ("plot_scores/mean_answer_mass",)),
+        (
+            r"\*\*(\d+)%\*\* \((\d+)/(\d+)\)",
+            ("plot_scores/json_mode/failure_pct", "plot_scores/json_mode/failures", "plot_scores/json_mode/scored"),
+        ),
+    ):
         m = re.search(pattern, md, re.S)
         if m:
             for k, v in zip(names, m.groups()):

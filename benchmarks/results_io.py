@@ -6,6 +6,7 @@ it). Sections render markdown; their `figures(md)` read the numbers back with th
 holds exactly the figures the markdown shows (at the precision it shows them) and can be derived for
 sections measured before the JSON existed.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,9 @@ def write_section(results_dir: Path, name: str, md: str | None, figures: dict, m
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     obj = results_json(figures, measured_on, command)
-    staged = [(_write_atomic(results_dir / f"{name}.json", json.dumps(obj, indent=2) + "\n"), results_dir / f"{name}.json")]
+    staged = [
+        (_write_atomic(results_dir / f"{name}.json", json.dumps(obj, indent=2) + "\n"), results_dir / f"{name}.json")
+    ]
     if md is not None:
         staged.append((_write_atomic(results_dir / f"{name}.md", md), results_dir / f"{name}.md"))
     for tmp, final in staged:

@@ -10,14 +10,15 @@ re-running it (`--set sections=[]` re-derives every one).
 The benchmarks live beside the library, not in it (like Ray's release/train_tests/benchmark/): they
 are not installed with the package, and `genrec bench` finds this folder in the source checkout.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
 import os
-import platform
 import pkgutil
+import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -41,8 +42,11 @@ class Config(JobConfig):
 
 
 def available_sections() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)
-                  if not m.name.startswith("_") and m.name not in _NOT_SECTIONS)
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(benchmarks.__path__)
+        if not m.name.startswith("_") and m.name not in _NOT_SECTIONS
+    )
 
 
 _NOT_SECTIONS = {"run", "results_io"}
@@ -111,8 +115,10 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             continue
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
         machine = machine_line()
-        head = (f"<!-- section {name}: written by `{command(name, cfg.quick)}` on {stamp} -->\n"
-                f"_Measured {stamp} on: {machine}; section took {took:.0f} s{' (quick sizes)' if cfg.quick else ''}._\n\n")
+        head = (
+            f"<!-- section {name}: written by `{command(name, cfg.quick)}` on {stamp} -->\n"
+            f"_Measured {stamp} on: {machine}; section took {took:.0f} s{' (quick sizes)' if cfg.quick else ''}._\n\n"
+        )
         md = head + body.strip() + "\n"
         write_section(RESULTS, name, md, figures(name, md), f"{stamp}, {machine}", command(name, cfg.quick))
         metrics[f"{name}/seconds"] = took
@@ -128,8 +134,13 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 # A Job so that it runs like one (run dir with config.json, metrics.json, report.md; Ray started from
 # `runtime`), but not a registered one: jobs/common/registry.py lists only jobs/<name>.py. No presets: the
 # defaults measure everything, `--set sections=[...]` / `--set quick=true` narrow it.
-JOB = Job(name="bench", config=Config, run=run, summary="measure benchmark sections and write BENCHMARKS.md",
-          resources=lambda cfg: {"CPU": 1.0})
+JOB = Job(
+    name="bench",
+    config=Config,
+    run=run,
+    summary="measure benchmark sections and write BENCHMARKS.md",
+    resources=lambda cfg: {"CPU": 1.0},
+)
 
 
 def bench(overrides: list[str], out_dir: Path | None = None) -> JobResult:
@@ -140,8 +151,14 @@ def bench(overrides: list[str], out_dir: Path | None = None) -> JobResult:
 def main(argv: list[str] | None = None) -> None:
     """`python -m benchmarks.run [--set sections=[ncf,rag]] [--set quick=true] [--out DIR]`."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=JOB.summary)
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key: sections=[a,b] (default all; [] = only re-assemble), quick=true, output=PATH")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key: sections=[a,b] (default all; [] = only re-assemble), quick=true, output=PATH",
+    )
     p.add_argument("--out", type=Path, help="run directory (default runs/bench-<time>)")
     a = p.parse_args(argv)
     try:

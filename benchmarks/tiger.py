@@ -3,6 +3,7 @@ speed with and without the trie, and Ray Train's overhead over the same loop in 
 
 Every row is produced by the jobs' own code paths (`run_job(JOB, preset="cpu", ...)`), so the command
 under each table reproduces it."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,10 @@ PAPER = {  # Rajput et al. 2023, Table 1 (Beauty): R@5, N@5, R@10, N@10
 def _row(name, m, prefix="test/", extra=""):
     if m is None:
         return f"| {name} | – | – | – | – | not measured: the run did not finish on this machine before the deadline |"
-    return (f"| {name} | {m[prefix + 'recall@5']:.4f} | {m[prefix + 'ndcg@5']:.4f} | {m[prefix + 'recall@10']:.4f} "
-            f"| {m[prefix + 'ndcg@10']:.4f} | {extra} |")
+    return (
+        f"| {name} | {m[prefix + 'recall@5']:.4f} | {m[prefix + 'ndcg@5']:.4f} | {m[prefix + 'recall@10']:.4f} "
+        f"| {m[prefix + 'ndcg@10']:.4f} | {extra} |"
+    )
 
 
 def kmeans_codes(dataset: str, seed: int = 0) -> Path:
@@ -57,23 +60,36 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     with `fit_plain`. Ray must be up (`run_all` starts it)."""
     import json
 
-    from jobs.common.train import HISTORY_FILE
     from jobs.common.sequential import load_sequential
+    from jobs.common.train import HISTORY_FILE
     from jobs.tiger import JOB, resolve_codes
     from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, sliding_windows
     from rec_core.generative.model import build_tiger
-    from rec_core.semantic_ids.codes import SIDVocab
     from rec_core.generative.train import fit_plain
+    from rec_core.semantic_ids.codes import SIDVocab
 
     # The worker holds as many CPUs as the plain loop has torch threads: Ray sets a worker's threads to its CPUs.
     threads = torch.get_num_threads()
-    sets = ["dataset=synthetic", f"synthetic.num_users={users}", "synthetic.num_items=200", "synthetic.seq_len=12",
-            "model.dropout=0.0", f"train.epochs={steps_epochs}", "train.batch_size=128", "train.lr=0.001",
-            f"train.cpus_per_worker={threads}", f"train.checkpoint_every={steps_epochs}", "train.resume=false",
-            "warmup_steps=100",
-            # evaluation is not what is timed: validate once (the last epoch, after its clock) on one user,
-            # test on a few, no decoding comparison
-            f"eval.every={steps_epochs}", "eval.valid_users=1", "eval.test_users=10", "eval.compare_users=0"]
+    sets = [
+        "dataset=synthetic",
+        f"synthetic.num_users={users}",
+        "synthetic.num_items=200",
+        "synthetic.seq_len=12",
+        "model.dropout=0.0",
+        f"train.epochs={steps_epochs}",
+        "train.batch_size=128",
+        "train.lr=0.001",
+        f"train.cpus_per_worker={threads}",
+        f"train.checkpoint_every={steps_epochs}",
+        "train.resume=false",
+        "warmup_steps=100",
+        # evaluation is not what is timed: validate once (the last epoch, after its clock) on one user,
+        # test on a few, no decoding comparison
+        f"eval.every={steps_epochs}",
+        "eval.valid_users=1",
+        "eval.test_users=10",
+        "eval.compare_users=0",
+    ]
     cfg = JOB.resolve("cpu", None, sets)
 
     ctx = RunContext(out_dir=WORK / "overhead-plain", data_dir=default_data_dir(), mirror=default_mirror())
@@ -84,20 +100,39 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     windows = sliding_windows(split.train, cfg.max_history)
     torch.manual_seed(cfg.seed)
     ds = WindowDataset(*windows)
-    loader = torch.utils.data.DataLoader(LengthBuckets(ds, cfg.train.batch_size, seed=cfg.seed), batch_size=1, shuffle=True,
-                                         collate_fn=BucketCollator(TigerCollator(vocab, tok, ds, cfg.max_history)))
+    loader = torch.utils.data.DataLoader(
+        LengthBuckets(ds, cfg.train.batch_size, seed=cfg.seed),
+        batch_size=1,
+        shuffle=True,
+        collate_fn=BucketCollator(TigerCollator(vocab, tok, ds, cfg.max_history)),
+    )
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    fit_plain(build_tiger(cfg.model, vocab), loader, steps_epochs, cfg.train.lr, weight_decay=cfg.train.weight_decay,
-              warmup_steps=cfg.warmup_steps)
+    fit_plain(
+        build_tiger(cfg.model, vocab),
+        loader,
+        steps_epochs,
+        cfg.train.lr,
+        weight_decay=cfg.train.weight_decay,
+        warmup_steps=cfg.warmup_steps,
+    )
     plain = time.perf_counter() - t0
 
     out = WORK / "overhead"
     m = run_job(JOB, preset="cpu", overrides=sets, out_dir=out, init_runtime=False).metrics
     hist = json.loads(sorted((out / "train").rglob(HISTORY_FILE))[-1].read_text())
     per_epoch = sum(h["epoch_s"] for h in hist)
-    return {"plain_s": plain, "ray_total_s": m["fit_s"], "ray_epochs_s": per_epoch, "epochs": steps_epochs, "users": users,
-            "windows": len(windows[2]), "load_avg_start": load, "load_avg_end": os.getloadavg()[0], "threads": threads}
+    return {
+        "plain_s": plain,
+        "ray_total_s": m["fit_s"],
+        "ray_epochs_s": per_epoch,
+        "epochs": steps_epochs,
+        "users": users,
+        "windows": len(windows[2]),
+        "load_avg_start": load,
+        "load_avg_end": os.getloadavg()[0],
+        "threads": threads,
+    }
 
 
 def run_all(quick: bool) -> dict:
@@ -113,14 +148,24 @@ def run_all(quick: bool) -> dict:
     q = ["train.epochs=1", "eval.valid_users=200", "eval.compare_users=100", "eval.test_users=500"] if quick else []
     out = {"codes": str(codes), "quick": quick}
     t0 = time.perf_counter()
-    out["tiger"] = run_job(tiger.JOB, preset="cpu", overrides=["dataset=beauty", f"codes={codes}", *q],
-                           out_dir=WORK / "tiger-beauty", init_runtime=False).metrics
+    out["tiger"] = run_job(
+        tiger.JOB,
+        preset="cpu",
+        overrides=["dataset=beauty", f"codes={codes}", *q],
+        out_dir=WORK / "tiger-beauty",
+        init_runtime=False,
+    ).metrics
     out["tiger"]["_s"] = time.perf_counter() - t0
     sq = ["train.epochs=2", "eval.test_users=500"] if quick else []
     for loss in ("bce", "ce"):
         t0 = time.perf_counter()
-        out[f"sasrec_{loss}"] = run_job(sasrec.JOB, preset="cpu", overrides=["dataset=beauty", f"loss={loss}", *sq],
-                                        out_dir=WORK / f"sasrec-{loss}-beauty", init_runtime=False).metrics
+        out[f"sasrec_{loss}"] = run_job(
+            sasrec.JOB,
+            preset="cpu",
+            overrides=["dataset=beauty", f"loss={loss}", *sq],
+            out_dir=WORK / f"sasrec-{loss}-beauty",
+            init_runtime=False,
+        ).metrics
         out[f"sasrec_{loss}"]["_s"] = time.perf_counter() - t0
     out["overhead"] = ray_overhead(1 if quick else 2)
     (WORK / "overhead.json").write_text(json.dumps(out["overhead"]))
@@ -158,11 +203,17 @@ def collect(work: Path = WORK) -> dict:
             f = work / f"eval-{k}-300" / "metrics.json"
             if f.exists():
                 d = json.loads(f.read_text())
-                dec[k] = {"users_per_s": d["users_per_s/test"], "invalid_share": d.get("invalid_share", 0.0),
-                          "recall@10": d["test/recall@10"], "ndcg@10": d["test/ndcg@10"]}
+                dec[k] = {
+                    "users_per_s": d["users_per_s/test"],
+                    "invalid_share": d.get("invalid_share", 0.0),
+                    "recall@10": d["test/recall@10"],
+                    "ndcg@10": d["test/ndcg@10"],
+                }
         if len(dec) == 2:
-            dec["source"] = ("Two `genrec run evaluate --set checkpoint=runs/bench-tiger/tiger-beauty --set max_users=300 "
-                             "--set splits=[test]` runs (`constrained=true|false`) back to back in one process, same users.")
+            dec["source"] = (
+                "Two `genrec run evaluate --set checkpoint=runs/bench-tiger/tiger-beauty --set max_users=300 "
+                "--set splits=[test]` runs (`constrained=true|false`) back to back in one process, same users."
+            )
             out["decode"] = dec
     return out
 
@@ -174,57 +225,104 @@ def bench(quick: bool) -> str:
 def render(r: dict) -> str:
     tg, sas, ov, quick = r["tiger"], {"bce": r["sasrec_bce"], "ce": r["sasrec_ce"]}, r["overhead"], r["quick"]
     codes = Path(r["codes"])
-    n_users = (f"a fixed random {tg.get('_users', 3000) if tg else 3000:,} of the 22,363 users (the same users for TIGER and "
-               "MostPopular)") if not quick else "500 users"
+    n_users = (
+        (
+            f"a fixed random {tg.get('_users', 3000) if tg else 3000:,} of the 22,363 users (the same users for TIGER and "
+            "MostPopular)"
+        )
+        if not quick
+        else "500 users"
+    )
     lines = [
-        "## TIGER generative retrieval (Beauty)", "",
+        "## TIGER generative retrieval (Beauty)",
+        "",
         "Protocol: Amazon Beauty 5-core, P5/TIGER preprocessing (22,363 users, 12,101 items); per user last item = test, "
         "second last = valid, history = last 20 items; full ranking over all 12,101 items; no history masking for any "
         f"model; test figures on {n_users}; every row computed by the same harness "
         "(`rec_core.evaluation.evaluate_ranker`). TIGER decodes with a prefix trie (20 beams), so every returned ID is "
-        "a real item.", "",
-        "| model | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 | notes |", "|---|---:|---:|---:|---:|---|",
+        "a real item.",
+        "",
+        "| model | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 | notes |",
+        "|---|---:|---:|---:|---:|---|",
         _row("MostPopular", tg or sas["ce"] or sas["bce"], "most_popular/test/", "train-sequence counts"),
-        *(_row(f"SASRec-{k.upper()} (ours)", sas[k], extra=sas[k] and f"cpu preset, {int(sas[k]['epochs_trained'])} epochs, "
-               f"{sas[k]['_s']:.0f} s wall") for k in ("bce", "ce")),
-        _row("TIGER (ours)", tg, extra=tg and f"cpu preset, {int(tg['epochs_trained'])} epoch(s)"
-             + (f", {tg['_s']:.0f} s wall" if tg["_s"] == tg["_s"] else "") + f"; invalid IDs returned: {int(tg['invalid_ids_constrained'])}"),
+        *(
+            _row(
+                f"SASRec-{k.upper()} (ours)",
+                sas[k],
+                extra=sas[k] and f"cpu preset, {int(sas[k]['epochs_trained'])} epochs, {sas[k]['_s']:.0f} s wall",
+            )
+            for k in ("bce", "ce")
+        ),
+        _row(
+            "TIGER (ours)",
+            tg,
+            extra=tg
+            and f"cpu preset, {int(tg['epochs_trained'])} epoch(s)"
+            + (f", {tg['_s']:.0f} s wall" if tg["_s"] == tg["_s"] else "")
+            + f"; invalid IDs returned: {int(tg['invalid_ids_constrained'])}",
+        ),
     ]
     for name, (r5, n5, r10, n10) in PAPER.items():
-        lines.append(f"| {name} | {r5:.4f} | {n5:.4f} | {r10:.4f} | {n10:.4f} | published (Rajput et al. 2023, Table 1) |")
+        lines.append(
+            f"| {name} | {r5:.4f} | {n5:.4f} | {r10:.4f} | {n10:.4f} | published (Rajput et al. 2023, Table 1) |"
+        )
     if r.get("notes"):
         lines += [""] + [f"- {n}" for n in r["notes"]]
     lines += [
-        "", "What differs from the paper: the cpu preset trains a far smaller T5 (2+2 layers, d_model 64, FFN 256; the "
-        "paper: 4+4, d_model 128, FFN 1024 — that is the `gpu` preset) for " + (f"{int(tg['epochs_trained'])} epoch(s) "
-        f"(~{514 * int(tg['epochs_trained'])} steps of 256)" if tg else "a couple of epochs") + " on 2 CPU "
+        "",
+        "What differs from the paper: the cpu preset trains a far smaller T5 (2+2 layers, d_model 64, FFN 256; the "
+        "paper: 4+4, d_model 128, FFN 1024 — that is the `gpu` preset) for "
+        + (
+            f"{int(tg['epochs_trained'])} epoch(s) (~{514 * int(tg['epochs_trained'])} steps of 256)"
+            if tg
+            else "a couple of epochs"
+        )
+        + " on 2 CPU "
         "cores, where the paper trains ~200k steps on GPUs; SASRec likewise runs only a few epochs. Semantic IDs come "
         "from MiniLM embeddings of Beauty's *short item names* (IDGenRec phrases of 2-6 words: the mirror has no "
         "titles, brands, categories or prices, which the paper embeds with Sentence-T5) via 3x256 residual k-means + "
         "a collision level, not an RQ-VAE. The numbers show the pipeline learns (TIGER vs MostPopular), not a "
-        "reproduction of the paper's row.", "",
-        "Commands: `genrec run tiger --preset cpu --set dataset=beauty --set codes=" + str(codes).replace(str(REPO_ROOT) + "/", "")
+        "reproduction of the paper's row.",
+        "",
+        "Commands: `genrec run tiger --preset cpu --set dataset=beauty --set codes="
+        + str(codes).replace(str(REPO_ROOT) + "/", "")
         + "` (codes made by `benchmarks.tiger.beauty_codes()`, the same as `--set codes_source=kmeans`), "
-        "`genrec run sasrec --preset cpu --set dataset=beauty --set loss=bce` (and `loss=ce`)." + (" **Quick sizes.**" if quick else ""), "",
-        "### Decoding: trie-constrained vs unconstrained beam search (same model, same run, same test users)", "",
-        "| search (20 beams) | users/s | invalid-ID share of beams | Recall@10 | NDCG@10 |", "|---|---:|---:|---:|---:|",
+        "`genrec run sasrec --preset cpu --set dataset=beauty --set loss=bce` (and `loss=ce`)."
+        + (" **Quick sizes.**" if quick else ""),
+        "",
+        "### Decoding: trie-constrained vs unconstrained beam search (same model, same run, same test users)",
+        "",
+        "| search (20 beams) | users/s | invalid-ID share of beams | Recall@10 | NDCG@10 |",
+        "|---|---:|---:|---:|---:|",
     ]
-    dec = r.get("decode") or (tg and {k: {m: tg[f"decode/{k}/{m}"] for m in ("users_per_s", "invalid_share", "recall@10", "ndcg@10")}
-                                      for k in ("constrained", "unconstrained")})
+    dec = r.get("decode") or (
+        tg
+        and {
+            k: {m: tg[f"decode/{k}/{m}"] for m in ("users_per_s", "invalid_share", "recall@10", "ndcg@10")}
+            for k in ("constrained", "unconstrained")
+        }
+    )
     if dec:
         for k in ("constrained", "unconstrained"):
             d = dec[k]
-            lines.append(f"| {k}{' + filtering' if k == 'unconstrained' else ''} | {d['users_per_s']:.1f} | "
-                         f"{d['invalid_share']:.3f} | {d['recall@10']:.4f} | {d['ndcg@10']:.4f} |")
+            lines.append(
+                f"| {k}{' + filtering' if k == 'unconstrained' else ''} | {d['users_per_s']:.1f} | "
+                f"{d['invalid_share']:.3f} | {d['recall@10']:.4f} | {d['ndcg@10']:.4f} |"
+            )
         ratio = dec["constrained"]["users_per_s"] / dec["unconstrained"]["users_per_s"]
-        lines += ["", f"Constrained / unconstrained throughput: **{ratio:.2f}x** (the trie callback runs in Python for every "
-                  f"beam at every step). {dec.get('source', 'From the `decode/*` metrics of the tiger run above.')}"]
+        lines += [
+            "",
+            f"Constrained / unconstrained throughput: **{ratio:.2f}x** (the trie callback runs in Python for every "
+            f"beam at every step). {dec.get('source', 'From the `decode/*` metrics of the tiger run above.')}",
+        ]
     else:
         lines.append("| – | – | – | – | – |")
     lines += [
         "",
-        "### Ray Train overhead vs plain PyTorch (same TIGER loop, same process)", "",
-        "| run | seconds | ratio to plain |", "|---|---:|---:|",
+        "### Ray Train overhead vs plain PyTorch (same TIGER loop, same process)",
+        "",
+        "| run | seconds | ratio to plain |",
+        "|---|---:|---:|",
     ]
     if ov is None:
         lines.append("| – | – | not measured: did not finish on this machine before the deadline |")
@@ -233,13 +331,21 @@ def render(r: dict) -> str:
         f"| plain PyTorch loop | {ov['plain_s']:.1f} | 1.00 |",
         f"| Ray Train (1 worker): training epochs only | {ov['ray_epochs_s']:.1f} | {ov['ray_epochs_s'] / ov['plain_s']:.2f} |",
         f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | {ov['ray_total_s'] / ov['plain_s']:.2f} |",
-        "", f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
-        + (f"{ov['threads']} torch threads in both runs (the Ray worker holds {ov['threads']} CPUs), " if "threads" in ov else "")
+        "",
+        f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
+        + (
+            f"{ov['threads']} torch threads in both runs (the Ray worker holds {ov['threads']} CPUs), "
+            if "threads" in ov
+            else ""
+        )
         + f"{ov['epochs']} epoch(s); the Ray run is `genrec run tiger --preset cpu --set dataset=synthetic ...` (see "
         "`benchmarks.tiger.ray_overhead`), the plain loop trains on that job's data with `fit_plain`. "
         "The two runs ran back to back (plain first); "
-        + (f"1-minute load average {ov['load_avg_start']:.1f} before and {ov['load_avg_end']:.1f} after, on 2 cores. "
-           if "load_avg_start" in ov else "the machine's load was not recorded for this run. ")
+        + (
+            f"1-minute load average {ov['load_avg_start']:.1f} before and {ov['load_avg_end']:.1f} after, on 2 cores. "
+            if "load_avg_start" in ov
+            else "the machine's load was not recorded for this run. "
+        )
         + "Ray runs its workers at nice 15, so any other process on the machine slows the Ray run more than the plain one.",
     ]
     return "\n".join(lines)
@@ -265,8 +371,12 @@ def ranking_figures(rows: list[dict], prefix: str = "") -> dict:
         for col in ("Recall@5", "NDCG@5", "Recall@10", "NDCG@10"):
             put(out, f"{p}/{col.lower()}", num(r[col]))
         notes = r.get("notes", "")
-        for name, pattern in (("epochs", r"(\d+) epochs?\b|(\d+) epoch\(s\)"), ("fit_s", r"fit (\d+) s"),
-                              ("wall_s", r"(\d+) s wall"), ("invalid_ids", r"invalid IDs returned: (\d+)")):
+        for name, pattern in (
+            ("epochs", r"(\d+) epochs?\b|(\d+) epoch\(s\)"),
+            ("fit_s", r"fit (\d+) s"),
+            ("wall_s", r"(\d+) s wall"),
+            ("invalid_ids", r"invalid IDs returned: (\d+)"),
+        ):
             m = re.search(pattern, notes)
             if m:
                 put(out, f"{p}/{name}", num(next(g for g in m.groups() if g)))
@@ -284,13 +394,22 @@ def figures(md: str) -> dict:
         if "users/s" in t["rows"][0]:
             for r in t["rows"]:
                 k = slug(r["search (20 beams)"].split(" + ")[0])
-                for col, name in (("users/s", "users_per_s"), ("invalid-ID share of beams", "invalid_share"),
-                                  ("Recall@10", "recall@10"), ("NDCG@10", "ndcg@10")):
+                for col, name in (
+                    ("users/s", "users_per_s"),
+                    ("invalid-ID share of beams", "invalid_share"),
+                    ("Recall@10", "recall@10"),
+                    ("NDCG@10", "ndcg@10"),
+                ):
                     put(out, f"decode/{k}/{name}", num(r[col]))
         elif "ratio to plain" in t["rows"][0]:
             for r in t["rows"]:
-                k = ("plain_s" if r["run"].startswith("plain") else
-                     "ray_epochs_s" if "epochs only" in r["run"] else "ray_total_s")
+                k = (
+                    "plain_s"
+                    if r["run"].startswith("plain")
+                    else "ray_epochs_s"
+                    if "epochs only" in r["run"]
+                    else "ray_total_s"
+                )
                 put(out, f"ray_overhead/{k}", num(r["seconds"]))
                 if k != "plain_s":
                     put(out, f"ray_overhead/{k[:-2]}_over_plain", num(r["ratio to plain"]))

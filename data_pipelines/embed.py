@@ -17,6 +17,7 @@ Resumable: the parts directory is keyed by a fingerprint of the encoder config a
 reads the item ids of the finished parts and only sends the rest through the pipeline, so a crash loses at
 most the parts that were in flight (one per actor).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -127,8 +128,13 @@ class EmbedActor:
         threads = self.cfg.threads_per_actor or max(1, int(round(self.cfg.cpus_per_actor)))
         torch.set_num_threads(threads)
         self.encoder = build_encoder(
-            self.cfg.kind, self.cfg.encoder, device=self.cfg.device, batch_size=self.cfg.batch_size,
-            normalize=self.cfg.normalize, max_length=self.cfg.max_length, load_in_4bit=self.cfg.load_in_4bit,
+            self.cfg.kind,
+            self.cfg.encoder,
+            device=self.cfg.device,
+            batch_size=self.cfg.batch_size,
+            normalize=self.cfg.normalize,
+            max_length=self.cfg.max_length,
+            load_in_4bit=self.cfg.load_in_4bit,
         )
         self.parts_dir = Path(parts_dir)
         self.fail_after_parts, self.parts_written = fail_after_parts, 0
@@ -142,7 +148,10 @@ class EmbedActor:
         images = None
         if self.encoder.uses_images and "image" in batch.columns:
             size = self.cfg.image_size
-            images = [None if not isinstance(b, (bytes, bytearray)) else np.frombuffer(b, np.uint8).reshape(size, size, 3) for b in batch["image"]]
+            images = [
+                None if not isinstance(b, (bytes, bytearray)) else np.frombuffer(b, np.uint8).reshape(size, size, 3)
+                for b in batch["image"]
+            ]
         started_at, t0 = time.time(), time.perf_counter()
         emb = self.encoder.encode(list(batch["text"]), images)
         encode_s = time.perf_counter() - t0
@@ -152,8 +161,16 @@ class EmbedActor:
         self.parts_written += 1
         # Wall-clock stamps (same host clock as the driver on a laptop; approximate across nodes) let the
         # driver split the run into start-up and steady-state encoding.
-        return pd.DataFrame({"part": [name], "rows": [len(ids)], "encode_s": [encode_s], "actor_init_s": [init_s],
-                             "started_at": [started_at], "written_at": [time.time()]})
+        return pd.DataFrame(
+            {
+                "part": [name],
+                "rows": [len(ids)],
+                "encode_s": [encode_s],
+                "actor_init_s": [init_s],
+                "started_at": [started_at],
+                "written_at": [time.time()],
+            }
+        )
 
 
 def write_part(parts_dir: Path, ids: np.ndarray, emb: np.ndarray, image_status: list[str]) -> str:
@@ -161,11 +178,13 @@ def write_part(parts_dir: Path, ids: np.ndarray, emb: np.ndarray, image_status: 
     import pyarrow as pa
 
     emb = np.ascontiguousarray(emb, dtype=np.float32)
-    table = pa.table({
-        "item_id": pa.array(ids, pa.int64()),
-        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), emb.shape[1]),
-        "image_status": pa.array(image_status, pa.string()),
-    })
+    table = pa.table(
+        {
+            "item_id": pa.array(ids, pa.int64()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), emb.shape[1]),
+            "image_status": pa.array(image_status, pa.string()),
+        }
+    )
     digest = hashlib.sha1(ids.tobytes()).hexdigest()[:12]
     return write_table_part(parts_dir, table, f"part-{int(ids.min()) if len(ids) else 0:012d}-{digest}.parquet")
 
@@ -193,11 +212,13 @@ def _read_parts(parts: list[Path]) -> pd.DataFrame:
     col = t.column("embedding").combine_chunks()
     dim = col.type.list_size
     mat = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
-    return pd.DataFrame({
-        "item_id": t.column("item_id").to_numpy(),
-        "embedding": list(mat),
-        "image_status": t.column("image_status").to_pylist(),
-    })
+    return pd.DataFrame(
+        {
+            "item_id": t.column("item_id").to_numpy(),
+            "embedding": list(mat),
+            "image_status": t.column("image_status").to_pylist(),
+        }
+    )
 
 
 def _validate(items: pd.DataFrame, cfg: EmbedConfig) -> None:
@@ -210,24 +231,40 @@ def _validate(items: pd.DataFrame, cfg: EmbedConfig) -> None:
         raise ValueError(f"items table has none of the text_fields {cfg.text_fields}; columns: {list(items.columns)}")
 
 
-def _run_pipeline(pending: pd.DataFrame, cfg: EmbedConfig, parts_dir: Path, fail_after_parts: int | None) -> tuple[int, dict]:
+def _run_pipeline(
+    pending: pd.DataFrame, cfg: EmbedConfig, parts_dir: Path, fail_after_parts: int | None
+) -> tuple[int, dict]:
     import ray
 
     uses_images = cfg.kind == "vlm" and cfg.image_field in pending.columns
-    cols = ["item_id"] + [c for c in cfg.text_fields if c in pending.columns] + ([cfg.image_field] if uses_images else [])
+    cols = (
+        ["item_id"] + [c for c in cfg.text_fields if c in pending.columns] + ([cfg.image_field] if uses_images else [])
+    )
     n_blocks = max(1, min(len(pending), cfg.num_actors * cfg.blocks_per_actor))
     ds = ray.data.from_pandas(pending[cols].reset_index(drop=True)).repartition(n_blocks)
     ds = ds.map_batches(
-        _preprocess, batch_format="pandas", batch_size=None, num_cpus=0.5 if cfg.cpus_per_actor < 1 else 1,
-        fn_kwargs={"fields": cfg.text_fields, "image_field": cfg.image_field if uses_images else None,
-                   "image_size": cfg.image_size},
+        _preprocess,
+        batch_format="pandas",
+        batch_size=None,
+        num_cpus=0.5 if cfg.cpus_per_actor < 1 else 1,
+        fn_kwargs={
+            "fields": cfg.text_fields,
+            "image_field": cfg.image_field if uses_images else None,
+            "image_size": cfg.image_size,
+        },
     )
     ds = ds.map_batches(
-        EmbedActor, batch_format="pandas", batch_size=cfg.part_rows,
+        EmbedActor,
+        batch_format="pandas",
+        batch_size=cfg.part_rows,
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
-        num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor or None,
-        fn_constructor_kwargs={"cfg": cfg.model_dump(), "parts_dir": str(parts_dir),
-                               "fail_after_parts": fail_after_parts},
+        num_cpus=cfg.cpus_per_actor,
+        num_gpus=cfg.gpus_per_actor or None,
+        fn_constructor_kwargs={
+            "cfg": cfg.model_dump(),
+            "parts_dir": str(parts_dir),
+            "fail_after_parts": fail_after_parts,
+        },
     )
     written, timing = 0, _new_timing()
     t_start, first, last = time.time(), float("inf"), 0.0
@@ -242,7 +279,9 @@ def _run_pipeline(pending: pd.DataFrame, cfg: EmbedConfig, parts_dir: Path, fail
         import traceback
 
         if "InjectedFailure" in "".join(traceback.format_exception(e)):
-            raise InjectedFailure(f"embedding run stopped by fault injection ({fail_after_parts} parts per actor)") from e
+            raise InjectedFailure(
+                f"embedding run stopped by fault injection ({fail_after_parts} parts per actor)"
+            ) from e
         raise
     if written:
         timing["first_encode_after_s"] = first - t_start  # pipeline start -> first model call: the fixed cost
@@ -254,8 +293,13 @@ def _new_timing() -> dict:
     return {"encode_s": 0.0, "actor_init_s": [], "first_encode_after_s": None, "encoding_window_s": None}
 
 
-def embed_items(items: pd.DataFrame, cfg: EmbedConfig | None = None, out_dir: Path | str = "embeddings", *,
-                fail_after_parts: int | None = None) -> pd.DataFrame:
+def embed_items(
+    items: pd.DataFrame,
+    cfg: EmbedConfig | None = None,
+    out_dir: Path | str = "embeddings",
+    *,
+    fail_after_parts: int | None = None,
+) -> pd.DataFrame:
     """`fail_after_parts` (tests): each actor raises after writing that many parts, like a crash mid-run.
 
     Embed every item (resuming finished parts under out_dir). Ray must be initialised (the job runner
@@ -286,15 +330,24 @@ def embed_items(items: pd.DataFrame, cfg: EmbedConfig | None = None, out_dir: Pa
     got = got.set_index("item_id").loc[items["item_id"].astype("int64").to_numpy()].reset_index()
     status = got["image_status"].value_counts().to_dict()
     stats = {
-        "items": len(items), "reused": len(items) - computed, "computed": computed, "parts": len(parts),
-        "discarded_parts": discarded, "dim": int(got["embedding"].iloc[0].shape[0]) if len(got) else 0,
-        "images_ok": int(status.get("ok", 0)), "images_missing": int(status.get("missing", 0)),
-        "images_corrupt": int(status.get("corrupt", 0)), "images_none": int(status.get("none", 0)),
+        "items": len(items),
+        "reused": len(items) - computed,
+        "computed": computed,
+        "parts": len(parts),
+        "discarded_parts": discarded,
+        "dim": int(got["embedding"].iloc[0].shape[0]) if len(got) else 0,
+        "images_ok": int(status.get("ok", 0)),
+        "images_missing": int(status.get("missing", 0)),
+        "images_corrupt": int(status.get("corrupt", 0)),
+        "images_none": int(status.get("none", 0)),
         "fingerprint": fp,
         # seconds summed over actors: model calls, and each actor's start-up (imports + model load)
-        "encode_s": round(timing["encode_s"], 3), "actor_init_s": [round(x, 3) for x in timing["actor_init_s"]],
+        "encode_s": round(timing["encode_s"], 3),
+        "actor_init_s": [round(x, 3) for x in timing["actor_init_s"]],
         # wall seconds from pipeline start to the first model call, and from there to the last part written
-        **{k: None if timing[k] is None else round(timing[k], 3) for k in ("first_encode_after_s", "encoding_window_s")},
+        **{
+            k: None if timing[k] is None else round(timing[k], 3) for k in ("first_encode_after_s", "encoding_window_s")
+        },
     }
     (Path(out_dir) / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     result = got[["item_id", "embedding"]].copy()

@@ -3,6 +3,7 @@
 A missing or unreadable file is not an error: it is reported by status ("missing" / "corrupt") so the
 item falls back to text and the count shows up in the run's stats.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

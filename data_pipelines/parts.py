@@ -9,6 +9,7 @@ poster and plot stages (`data_pipelines.posters`, `data_pipelines.plot_scores`, 
     parts_dir/.tmp-*           a write in progress; one a crash left behind is removed by a later listing
     parts_dir/<stamp>.json     settings the parts were made under (`reset_if_settings_changed`)
 """
+
 from __future__ import annotations
 
 import json
@@ -107,7 +108,9 @@ def reset_if_settings_changed(out_dir: Path, stamp_name: str, settings: dict) ->
     stamp.write_text(json.dumps(settings))
 
 
-def run_actor_stage(pending: pd.DataFrame, actor_cls, cfg, out_dir: Path, n_blocks: int, batch_size: int) -> pd.DataFrame | None:
+def run_actor_stage(
+    pending: pd.DataFrame, actor_cls, cfg, out_dir: Path, n_blocks: int, batch_size: int
+) -> pd.DataFrame | None:
     """Run `actor_cls(cfg.model_dump())` over `pending` on an actor pool (cfg: num_actors, cpus_per_actor,
     gpus_per_actor), write each finished batch as a part, and return every part's rows, one per item_id."""
     import ray
@@ -115,8 +118,12 @@ def run_actor_stage(pending: pd.DataFrame, actor_cls, cfg, out_dir: Path, n_bloc
     if len(pending):
         ds = ray.data.from_pandas(pending.reset_index(drop=True)).repartition(n_blocks)
         ds = ds.map_batches(
-            actor_cls, fn_constructor_args=(cfg.model_dump(),), batch_size=batch_size, batch_format="pandas",
-            compute=ray.data.ActorPoolStrategy(size=cfg.num_actors), num_cpus=cfg.cpus_per_actor,
+            actor_cls,
+            fn_constructor_args=(cfg.model_dump(),),
+            batch_size=batch_size,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
+            num_cpus=cfg.cpus_per_actor,
             num_gpus=cfg.gpus_per_actor or None,
         )
         for batch in ds.iter_batches(batch_format="pandas", batch_size=None):

@@ -5,6 +5,7 @@ Failures (low answer mass, unparseable JSON after one retry) are kept as rows wi
 `failure` reason and the `raw_response`, and counted in the report. Output: Parquet parts under
 out_dir; a re-run scores only the overviews that no part holds yet.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +26,9 @@ class PlotScoreConfig(StrictModel):
     load_in_4bit: bool = False
     min_mass: float = Field(0.05, ge=0, le=1, description="token_prob: below this answer mass a score is a failure")
     max_new_tokens: int = Field(32, ge=1)
-    max_overviews: int | None = Field(None, ge=1, description="score at most this many overviews (rest missing, counted)")
+    max_overviews: int | None = Field(
+        None, ge=1, description="score at most this many overviews (rest missing, counted)"
+    )
     batch_size: int = Field(8, ge=1)
     num_actors: int = Field(1, ge=1)
     cpus_per_actor: float = Field(0.5, gt=0)
@@ -50,14 +53,16 @@ class PlotScorer:
         self.model, self.tokenizer = load_causal_lm(self.cfg.model, load_in_4bit=self.cfg.load_in_4bit)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from rec_core.rater import plot_scoring as ps
-
         import time
+
+        from rec_core.rater import plot_scoring as ps
 
         texts = batch["overview"].fillna("").astype(str).tolist()
         t0 = time.perf_counter()
         if self.cfg.method == "token_prob":
-            res = ps.score_overviews_token_prob(self.model, self.tokenizer, texts, self.cfg.batch_size, self.cfg.min_mass)
+            res = ps.score_overviews_token_prob(
+                self.model, self.tokenizer, texts, self.cfg.batch_size, self.cfg.min_mass
+            )
         else:
             res = ps.score_overviews_json(self.model, self.tokenizer, texts, self.cfg.max_new_tokens)
         out = pd.DataFrame(res)
@@ -72,14 +77,22 @@ class PlotScorer:
 def run_plot_stage(items: pd.DataFrame, cfg: PlotScoreConfig, out_dir: Path) -> pd.DataFrame:
     """items: item_id, overview. Returns one row per scored overview."""
     out_dir = Path(out_dir)
-    reset_if_settings_changed(out_dir, "scorer.json", {"model": cfg.model, "method": cfg.method, "min_mass": cfg.min_mass})
+    reset_if_settings_changed(
+        out_dir, "scorer.json", {"model": cfg.model, "method": cfg.method, "min_mass": cfg.min_mass}
+    )
     todo = items[items["overview"].fillna("").str.strip().str.len() > 0]
     if cfg.max_overviews is not None:
         todo = todo.iloc[: cfg.max_overviews]
     pending = todo[~todo["item_id"].isin(done_keys(out_dir, "item_id"))]
     # Small blocks: each finished block becomes a Parquet part, the unit of resume (an LLM is slow).
-    return run_actor_stage(pending[["item_id", "overview"]], PlotScorer, cfg, out_dir,
-                           n_blocks=max(4, 4 * cfg.num_actors, len(pending) // 16), batch_size=max(cfg.batch_size, 16))
+    return run_actor_stage(
+        pending[["item_id", "overview"]],
+        PlotScorer,
+        cfg,
+        out_dir,
+        n_blocks=max(4, 4 * cfg.num_actors, len(pending) // 16),
+        batch_size=max(cfg.batch_size, 16),
+    )
 
 
 def plot_feature_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

@@ -9,6 +9,7 @@ aesthetic keywords; replies are parsed onto a fixed vocabulary (rec_core.rater.k
 Unreadable posters (corrupt, truncated, missing) are counted and get NaN features; they never stop
 the stage. Output: Parquet parts under out_dir, so a re-run only processes posters not done yet.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,18 @@ from pydantic import Field
 
 from data_pipelines.parts import done_keys, reset_if_settings_changed, run_actor_stage
 from rec_core.config import StrictModel
-from rec_core.rater.image_stats import IMAGE_STAT_NAMES, PosterReadError, load_rgb, image_statistics
+from rec_core.rater.image_stats import IMAGE_STAT_NAMES, PosterReadError, image_statistics, load_rgb
 from rec_core.rater.keywords import AESTHETIC_VOCAB, POSTER_PROMPT, keyword_column, keyword_matrix, parse_keywords
 
 
 class PosterStageConfig(StrictModel):
-    method: Literal["image_stats", "vlm"] = Field("image_stats", description="offline default: measured image statistics")
-    vlm_model: str = Field("llava-hf/llava-1.5-7b-hf", description="HF id/path (or Qwen/Qwen2-VL-2B-Instruct); 'tiny-random-llava' for tests")
+    method: Literal["image_stats", "vlm"] = Field(
+        "image_stats", description="offline default: measured image statistics"
+    )
+    vlm_model: str = Field(
+        "llava-hf/llava-1.5-7b-hf",
+        description="HF id/path (or Qwen/Qwen2-VL-2B-Instruct); 'tiny-random-llava' for tests",
+    )
     load_in_4bit: bool = False
     max_new_tokens: int = Field(48, ge=1)
     tfidf: bool = True
@@ -40,7 +46,11 @@ class PosterStageConfig(StrictModel):
         return {"CPU": self.num_actors * self.cpus_per_actor + 0.5, "GPU": self.num_actors * self.gpus_per_actor}
 
     def group_label(self) -> str:
-        return "image statistics (measured, not a VLM)" if self.method == "image_stats" else f"VLM keywords ({self.vlm_model})"
+        return (
+            "image statistics (measured, not a VLM)"
+            if self.method == "image_stats"
+            else f"VLM keywords ({self.vlm_model})"
+        )
 
 
 class PosterFeaturizer:
@@ -57,8 +67,15 @@ class PosterFeaturizer:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         rows, images, ok_idx = [], [], []
         for i, (item_id, path) in enumerate(zip(batch["item_id"], batch["image_path"])):
-            row = {"item_id": int(item_id), "image_path": path, "status": "ok", "error": None,
-                   "keywords": None, "unmatched": None, "raw_reply": None}
+            row = {
+                "item_id": int(item_id),
+                "image_path": path,
+                "status": "ok",
+                "error": None,
+                "keywords": None,
+                "unmatched": None,
+                "raw_reply": None,
+            }
             row.update({k: np.nan for k in IMAGE_STAT_NAMES})
             try:
                 rgb = load_rgb(path)
@@ -85,11 +102,18 @@ def run_poster_stage(index: pd.DataFrame, cfg: PosterStageConfig, out_dir: Path)
     """index: item_id, image_path. Returns one row per poster (status ok|unreadable)."""
     out_dir = Path(out_dir)
     # A cache made by another method must not be mixed in.
-    reset_if_settings_changed(out_dir, "method.json",
-                              {"method": cfg.method, "vlm_model": cfg.vlm_model if cfg.method == "vlm" else None})
+    reset_if_settings_changed(
+        out_dir, "method.json", {"method": cfg.method, "vlm_model": cfg.vlm_model if cfg.method == "vlm" else None}
+    )
     pending = index[~index["item_id"].isin(done_keys(out_dir, "item_id"))]
-    return run_actor_stage(pending[["item_id", "image_path"]], PosterFeaturizer, cfg, out_dir,
-                           n_blocks=max(2, 2 * cfg.num_actors), batch_size=cfg.batch_size)
+    return run_actor_stage(
+        pending[["item_id", "image_path"]],
+        PosterFeaturizer,
+        cfg,
+        out_dir,
+        n_blocks=max(2, 2 * cfg.num_actors),
+        batch_size=cfg.batch_size,
+    )
 
 
 def poster_feature_table(posters: pd.DataFrame, cfg: PosterStageConfig) -> tuple[pd.DataFrame, dict]:
@@ -104,5 +128,9 @@ def poster_feature_table(posters: pd.DataFrame, cfg: PosterStageConfig) -> tuple
         kw = pd.DataFrame(mat, columns=kw_cols, index=posters.index)
         kw.loc[~ok] = np.nan
         feats = pd.concat([feats, kw], axis=1)
-    counts = {"posters_processed": int(len(posters)), "posters_ok": int(ok.sum()), "posters_unreadable": int((~ok).sum())}
+    counts = {
+        "posters_processed": int(len(posters)),
+        "posters_ok": int(ok.sum()),
+        "posters_unreadable": int((~ok).sum()),
+    }
     return feats, counts

@@ -1,5 +1,6 @@
 """Ray Data stage of the RAG index: movie texts -> vectors, through the shared embedding stage
 (`data_pipelines.embed.embed_items`: actor pool, Parquet parts, resumable)."""
+
 from __future__ import annotations
 
 from pathlib import Path

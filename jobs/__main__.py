@@ -1,4 +1,5 @@
 """`python -m jobs ...` is the `genrec` CLI."""
+
 from jobs.cli.main import main
 
 main()

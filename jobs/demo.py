@@ -4,6 +4,7 @@
 mirror (../shared/data) as the data source. Each sub-run writes its own config/metrics/report under
 the demo's run dir; the demo's metrics.json holds them all as `<job>/<metric>`.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,10 +12,10 @@ import traceback
 
 from pydantic import Field
 
+from jobs.common.config import JobConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError, run_job
 from jobs.common.registry import all_jobs
 from jobs.common.runtime import peak_request
-from jobs.common.config import JobConfig
 
 
 class Config(JobConfig):
@@ -28,7 +29,9 @@ def demo_jobs(cfg: Config) -> list[Job]:
     if cfg.jobs is not None:
         unknown = set(cfg.jobs) - {j.name for j in found}
         if unknown:
-            raise UserFacingError(f"not demo jobs: {', '.join(sorted(unknown))}; demo jobs: {', '.join(j.name for j in found)}")
+            raise UserFacingError(
+                f"not demo jobs: {', '.join(sorted(unknown))}; demo jobs: {', '.join(j.name for j in found)}"
+            )
         found = [j for j in found if j.name in cfg.jobs]
     if not found:
         raise UserFacingError("no demo jobs found")
@@ -86,11 +89,15 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             (ctx.out_dir / job.name).mkdir(parents=True, exist_ok=True)
             (ctx.out_dir / job.name / "error.txt").write_text(traceback.format_exc())
             metrics[job.name] = {"failed": 1}
-            lines.append(f"| {job.name} | FAILED: {type(e).__name__}: {str(e)[:200]} | {time.perf_counter() - t0:.1f} | see {job.name}/error.txt |")
+            lines.append(
+                f"| {job.name} | FAILED: {type(e).__name__}: {str(e)[:200]} | {time.perf_counter() - t0:.1f} | see {job.name}/error.txt |"
+            )
     report = "## Pipelines\n\n" + "\n".join(lines) + "\n"
     (ctx.out_dir / "report.md").write_text(report)
     if failed:
-        raise UserFacingError(f"demo: {len(failed)} pipeline(s) failed: {', '.join(failed)} (see {ctx.out_dir}/<job>/error.txt)")
+        raise UserFacingError(
+            f"demo: {len(failed)} pipeline(s) failed: {', '.join(failed)} (see {ctx.out_dir}/<job>/error.txt)"
+        )
     return JobResult(metrics=metrics, report=report)
 
 

@@ -1,7 +1,8 @@
 """Evaluate a saved model (a `tiger` or `sasrec` run dir, or its `model/` bundle) in the shared harness.
 
-    genrec run evaluate --set checkpoint=runs/tiger-20261123-170000 [--set constrained=false]
+genrec run evaluate --set checkpoint=runs/tiger-20261123-170000 [--set constrained=false]
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from jobs.common.config import JobConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.sequential import SyntheticConfig, load_sequential, metrics_table, most_popular_metrics
-from jobs.common.config import JobConfig
 
 
 class Config(JobConfig):
@@ -19,13 +20,18 @@ class Config(JobConfig):
     splits: list[str] = Field(default_factory=lambda: ["valid", "test"])
     beams: int = Field(20, ge=1, description="beam width for generative models")
     constrained: bool = Field(True, description="trie-constrained beam search (false: unconstrained + filtering)")
-    trie_mask: Literal["tensor", "callback"] = Field("tensor", description="how the trie reaches generate(): batched "
-                                                     "tensor ops, or transformers' per-beam prefix_allowed_tokens_fn")
+    trie_mask: Literal["tensor", "callback"] = Field(
+        "tensor",
+        description="how the trie reaches generate(): batched "
+        "tensor ops, or transformers' per-beam prefix_allowed_tokens_fn",
+    )
     batch_size: int = Field(128, ge=1)
     max_users: int | None = Field(None, ge=1, description="evaluate a random subset of users")
     exclude_history: bool = False
     with_most_popular: bool = True
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model decodes (auto: cuda when available)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the model decodes (auto: cuda when available)"
+    )
 
 
 def _device(cfg: Config) -> str:
@@ -39,15 +45,23 @@ def _device(cfg: Config) -> str:
 def _ranker(kind: str, meta: dict, state: dict, item_tokens, cfg: Config):
     if kind == "tiger":
         from rec_core.generative.model import TigerModelConfig, build_tiger
-        from rec_core.semantic_ids.codes import SIDVocab
         from rec_core.generative.ranker import GenerativeRanker
+        from rec_core.semantic_ids.codes import SIDVocab
 
         vocab = SIDVocab.from_dict(meta["vocab"])
         model = build_tiger(TigerModelConfig.model_validate(meta["model"]), vocab)
         model.load_state_dict(state)
         device = _device(cfg)
-        return GenerativeRanker(model.to(device).eval(), vocab, item_tokens, num_beams=cfg.beams, constrained=cfg.constrained,
-                                max_history=meta["max_history"], device=device, mask=cfg.trie_mask)
+        return GenerativeRanker(
+            model.to(device).eval(),
+            vocab,
+            item_tokens,
+            num_beams=cfg.beams,
+            constrained=cfg.constrained,
+            max_history=meta["max_history"],
+            device=device,
+            mask=cfg.trie_mask,
+        )
     if kind == "sasrec":
         from rec_core.baselines.sasrec import SASRec, SASRecConfig
         from rec_core.evaluation import ScoreRanker
@@ -68,8 +82,13 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         kind, meta, state, item_tokens = load_bundle(cfg.checkpoint)
     except FileNotFoundError as e:
         raise UserFacingError(str(e)) from None
-    split, _ = load_sequential(meta["dataset"], ctx, meta["max_history"], SyntheticConfig.model_validate(meta.get("synthetic", {})),
-                               meta.get("seed", 0))
+    split, _ = load_sequential(
+        meta["dataset"],
+        ctx,
+        meta["max_history"],
+        SyntheticConfig.model_validate(meta.get("synthetic", {})),
+        meta.get("seed", 0),
+    )
     if [int(i) for i in split.item_ids] != [int(i) for i in meta.get("item_ids", split.item_ids)]:
         raise UserFacingError(f"the dataset {meta['dataset']!r} no longer has the item index the model was trained on")
     ranker = _ranker(kind, meta, state, item_tokens, cfg)
@@ -77,8 +96,15 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     for name in cfg.splits:
         if name not in ("valid", "test"):
             raise UserFacingError(f"unknown split {name!r} (valid, test)")
-        res = evaluate_ranker(ranker, getattr(split, name), batch_size=cfg.batch_size, exclude_history=cfg.exclude_history,
-                              max_users=cfg.max_users, seed=0, progress=True)
+        res = evaluate_ranker(
+            ranker,
+            getattr(split, name),
+            batch_size=cfg.batch_size,
+            exclude_history=cfg.exclude_history,
+            max_users=cfg.max_users,
+            seed=0,
+            progress=True,
+        )
         out[name], speed[name] = res.metrics, res.users_per_s
     metrics = {**out, "users_per_s": speed}
     rows = {kind: out}
@@ -87,15 +113,27 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         metrics["invalid_share"] = stats.invalid_share
     if cfg.with_most_popular:
         rows["MostPopular"] = metrics["most_popular"] = most_popular_metrics(split, cfg)
-    report = (f"Saved {kind} model `{cfg.checkpoint}` on `{meta['dataset']}`"
-              + (f", {'constrained' if cfg.constrained else 'unconstrained'} beam search with {cfg.beams} beams, "
-                 f"invalid share {stats.invalid_share:.3f}" if stats is not None else "")
-              + ".\n\n" + metrics_table(rows))
+    report = (
+        f"Saved {kind} model `{cfg.checkpoint}` on `{meta['dataset']}`"
+        + (
+            f", {'constrained' if cfg.constrained else 'unconstrained'} beam search with {cfg.beams} beams, "
+            f"invalid share {stats.invalid_share:.3f}"
+            if stats is not None
+            else ""
+        )
+        + ".\n\n"
+        + metrics_table(rows)
+    )
     return JobResult(metrics=metrics, report=report)
 
 
-JOB = Job(name="evaluate", config=Config, run=run, resources=lambda cfg: {"CPU": 1.0},
-          summary="Recall/NDCG@K of a saved tiger or sasrec model in the shared evaluation harness")
+JOB = Job(
+    name="evaluate",
+    config=Config,
+    run=run,
+    resources=lambda cfg: {"CPU": 1.0},
+    summary="Recall/NDCG@K of a saved tiger or sasrec model in the shared evaluation harness",
+)
 
 if __name__ == "__main__":
     JOB.main()

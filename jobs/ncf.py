@@ -3,6 +3,7 @@
 config -> leave-one-out split (+ item metadata text) -> [LM cache] -> TorchTrainer (DDP or DeepSpeed) ->
 per-epoch validation/test evaluation -> the test figures of the best validation epoch -> report.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.train import WorkerSession, fit_torch, load_model_state, train_config_from_loop
-from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from rec_core.config import StrictModel
 from rec_core.ncf.config import LLM_KINDS, LMConfig, ModelKind, NCFDataConfig, NCFModelConfig
 
@@ -33,10 +34,16 @@ class SyntheticConfig(StrictModel):
 
 
 class Config(JobConfig):
-    dataset: DatasetName = Field("ml-100k", description="ml-100k | ml-latest-small | ml-1m | any rec_core.data name | synthetic")
+    dataset: DatasetName = Field(
+        "ml-100k", description="ml-100k | ml-latest-small | ml-1m | any rec_core.data name | synthetic"
+    )
     model: ModelKind = "neumf"
-    pretrain: bool = Field(False, description="NeuMF only: initialise from a GMF and an MLP trained first (He et al. 3.4.1)")
-    pretrain_alpha: float = Field(0.5, ge=0, le=1, description="weight of GMF vs MLP in the pre-trained NeuMF predict layer")
+    pretrain: bool = Field(
+        False, description="NeuMF only: initialise from a GMF and an MLP trained first (He et al. 3.4.1)"
+    )
+    pretrain_alpha: float = Field(
+        0.5, ge=0, le=1, description="weight of GMF vs MLP in the pre-trained NeuMF predict layer"
+    )
     ncf: NCFModelConfig = Field(default_factory=NCFModelConfig)
     lm: LMConfig = Field(default_factory=LMConfig)
     data: NCFDataConfig = Field(default_factory=NCFDataConfig)
@@ -53,7 +60,9 @@ def load_data(cfg: Config, ctx: RunContext):
 
     if cfg.dataset == "synthetic":
         s = cfg.synthetic
-        split, items = synthetic_split(s.users, s.items, s.clusters, s.per_user, cfg.data.eval_negatives, s.purity, seed=cfg.seed)
+        split, items = synthetic_split(
+            s.users, s.items, s.clusters, s.per_user, cfg.data.eval_negatives, s.purity, seed=cfg.seed
+        )
     else:
         from rec_core.data import load_dataset
         from rec_core.data.splits import ncf_split
@@ -79,9 +88,20 @@ def build(lc: dict, data):
     kind, lm_cfg = lc["model"], LMConfig.model_validate(lc["lm"])
     cache = None
     if kind in LLM_KINDS and lm_cfg.mode == "cache":
-        cache = build_or_load_cache(lm_cfg, data.item_texts, lc["cache_dir"], need_tokens=kind == "llm_xattn", seed=lc["seed"])
+        cache = build_or_load_cache(
+            lm_cfg, data.item_texts, lc["cache_dir"], need_tokens=kind == "llm_xattn", seed=lc["seed"]
+        )
     torch.manual_seed(lc["seed"])
-    return build_model(kind, data.num_users, data.num_items, NCFModelConfig.model_validate(lc["ncf"]), lm_cfg, data.item_texts, cache, lc["seed"])
+    return build_model(
+        kind,
+        data.num_users,
+        data.num_items,
+        NCFModelConfig.model_validate(lc["ncf"]),
+        lm_cfg,
+        data.item_texts,
+        cache,
+        lc["seed"],
+    )
 
 
 def train_loop(lc: dict) -> None:
@@ -94,7 +114,11 @@ def train_loop(lc: dict) -> None:
     model = build(lc, data)
     if lc.get("init_state") is not None:
         model.load_state_dict(lc["init_state"], strict=False)
-    sess = WorkerSession(t, model, lambda params: torch.optim.Adam([p for p in params if p.requires_grad], lr=t.lr, weight_decay=t.weight_decay))
+    sess = WorkerSession(
+        t,
+        model,
+        lambda params: torch.optim.Adam([p for p in params if p.requires_grad], lr=t.lr, weight_decay=t.weight_decay),
+    )
     sampler = sampler_for(data, lc["num_negatives"], lc["seed"])
     exclude = data.user_items() if lc["full_ranking"] else None
     valid = data.valid.subset(lc["max_eval_users"], lc["seed"])
@@ -113,7 +137,11 @@ def train_loop(lc: dict) -> None:
                 parts_sum[k] = parts_sum.get(k, 0.0) + float(v)
         epoch_s = time.perf_counter() - t0
         sess.train_mode(False)
-        metrics = {"loss": total / max(n, 1), "epoch_s": epoch_s, **{f"loss_{k}": v / max(n, 1) for k, v in parts_sum.items()}}
+        metrics = {
+            "loss": total / max(n, 1),
+            "epoch_s": epoch_s,
+            **{f"loss_{k}": v / max(n, 1) for k, v in parts_sum.items()},
+        }
         metrics.update({f"valid/{k}": v for k, v in evaluate(sess.module, valid, exclude).items()})
         metrics.update({f"test/{k}": v for k, v in evaluate(sess.module, test, exclude).items()})
         if sess.report(metrics, epoch):  # train.time_limit_s ran out
@@ -125,15 +153,28 @@ def train_loop(lc: dict) -> None:
 
 def _loop_cfg(cfg: Config, ctx: RunContext, data, kind: str, init_state=None) -> dict:
     return {
-        "model": kind, "ncf": cfg.ncf.model_dump(), "lm": cfg.lm.model_dump(mode="json"), "data": data, "seed": cfg.seed,
-        "num_negatives": cfg.data.num_negatives, "full_ranking": cfg.data.full_ranking, "max_eval_users": cfg.data.max_eval_users,
-        "cache_dir": str(lm_cache_dir(cfg, ctx)), "init_state": init_state,
+        "model": kind,
+        "ncf": cfg.ncf.model_dump(),
+        "lm": cfg.lm.model_dump(mode="json"),
+        "data": data,
+        "seed": cfg.seed,
+        "num_negatives": cfg.data.num_negatives,
+        "full_ranking": cfg.data.full_ranking,
+        "max_eval_users": cfg.data.max_eval_users,
+        "cache_dir": str(lm_cache_dir(cfg, ctx)),
+        "init_state": init_state,
     }
 
 
 def _fit(cfg: Config, ctx: RunContext, data, kind: str, init_state=None):
-    res = fit_torch(train_loop, _loop_cfg(cfg, ctx, data, kind, init_state), cfg.train, run_dir=ctx.out_dir / "train", name=kind,
-                    callbacks=ctx.callbacks)
+    res = fit_torch(
+        train_loop,
+        _loop_cfg(cfg, ctx, data, kind, init_state),
+        cfg.train,
+        run_dir=ctx.out_dir / "train",
+        name=kind,
+        callbacks=ctx.callbacks,
+    )
     if not res.history:
         raise UserFacingError(f"ncf: training {kind} reported nothing (see {ctx.out_dir / 'train'})")
     # No ctx.report_progress here: under `genrec tune` the trainer's own per-epoch reports reach Tune.
@@ -155,7 +196,10 @@ def _pretrained_neumf_state(cfg: Config, ctx: RunContext, data) -> dict:
         m.load_state_dict(load_model_state(res.checkpoint_dir))
         parts[kind] = (m, best_epoch(res.history))
     return neumf_from_pretrained(parts["gmf"][0], parts["mlp"][0], cfg.ncf, cfg.pretrain_alpha).state_dict(), {
-        f"pretrain_{k}/{m}": v for k, (_, b) in parts.items() for m, v in b.items() if m.startswith("test/") or m.startswith("valid/")
+        f"pretrain_{k}/{m}": v
+        for k, (_, b) in parts.items()
+        for m, v in b.items()
+        if m.startswith("test/") or m.startswith("valid/")
     }
 
 
@@ -182,7 +226,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         from rec_core.ncf.lm import build_or_load_cache
 
         t0 = time.perf_counter()
-        build_or_load_cache(cfg.lm, data.item_texts, lm_cache_dir(cfg, ctx), need_tokens=cfg.model == "llm_xattn", seed=cfg.seed)
+        build_or_load_cache(
+            cfg.lm, data.item_texts, lm_cache_dir(cfg, ctx), need_tokens=cfg.model == "llm_xattn", seed=cfg.seed
+        )
         cache_s = time.perf_counter() - t0
     init_state, extra = (None, {})
     if cfg.pretrain:
@@ -192,9 +238,14 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     epoch_times = [h["epoch_s"] for h in res.history if "epoch_s" in h]
     metrics = {
         **{k: v for k, v in best.items() if k.startswith(("valid/", "test/"))},
-        "best_epoch": best["epoch"], "epochs": len(res.history), "final_loss": res.history[-1]["loss"],
+        "best_epoch": best["epoch"],
+        "epochs": len(res.history),
+        "final_loss": res.history[-1]["loss"],
         "epoch_s_mean": float(np.mean(epoch_times)) if epoch_times else float("nan"),
-        "load_s": load_s, "lm_cache_s": cache_s, **data.stats, **extra,
+        "load_s": load_s,
+        "lm_cache_s": cache_s,
+        **data.stats,
+        **extra,
     }
     artifacts = ["history.json"]
     (ctx.out_dir / "history.json").write_text(json.dumps(res.history, indent=1))
@@ -219,16 +270,31 @@ def _report(cfg: Config, m: dict, history: list[dict], explanation: list[dict]) 
         "|---|---:|---:|---:|---:|",
     ]
     for s in ("valid", "test"):
-        lines.append(f"| {s} | " + " | ".join(f"{m.get(f'{s}/{k}', float('nan')):.4f}" for k in ("hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10")) + " |")
-    lines += ["", f"Users {m['users']}, items {m['items']}, training pairs {m['train_pairs']}, items without metadata "
-              f"{m['items_without_metadata']}. Mean epoch time {m['epoch_s_mean']:.2f} s; LM cache {m['lm_cache_s']:.1f} s.", "",
-              "| epoch | loss | valid NDCG@10 | test NDCG@10 | epoch s |", "|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {s} | "
+            + " | ".join(
+                f"{m.get(f'{s}/{k}', float('nan')):.4f}" for k in ("hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10")
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        f"Users {m['users']}, items {m['items']}, training pairs {m['train_pairs']}, items without metadata "
+        f"{m['items_without_metadata']}. Mean epoch time {m['epoch_s_mean']:.2f} s; LM cache {m['lm_cache_s']:.1f} s.",
+        "",
+        "| epoch | loss | valid NDCG@10 | test NDCG@10 | epoch s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for h in history:
-        lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} | {h.get('test/ndcg@10', float('nan')):.4f} | {h.get('epoch_s', float('nan')):.2f} |")
+        lines.append(
+            f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} | {h.get('test/ndcg@10', float('nan')):.4f} | {h.get('epoch_s', float('nan')):.2f} |"
+        )
     if explanation:
         lines += ["", "### What the ID query attended to (top metadata tokens; `attention.json` has all weights)", ""]
         for e in explanation[:5]:
-            lines.append(f"- item {e['item']} — {e['text'][:80]!r}: " + ", ".join(f"`{t}` {w:.2f}" for t, w in e["top"]))
+            lines.append(
+                f"- item {e['item']} — {e['text'][:80]!r}: " + ", ".join(f"`{t}` {w:.2f}" for t, w in e["top"])
+            )
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ build corpus (rec_core.playlist.corpus: MovieLens tag lists + liked-rating sessi
 -> train PlaylistT5 with Ray Train (jobs.common.train: DDP or DeepSpeed, checkpoints, resume)
 -> evaluate on held-out texts beside popularity and MiniLM retrieval -> export model/ for `genrec playlist`.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ import pandas as pd
 from pydantic import Field
 
 from data_pipelines.embed import EmbedConfig
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.config import DatasetName, JobConfig, TrainConfig
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
 from rec_core.config import StrictModel
 from rec_core.playlist.corpus import CorpusConfig
@@ -45,10 +46,16 @@ class EvalConfig(StrictModel):
 
 
 class RecipeConfig(StrictModel):
-    shuffle_targets: bool = Field(True, description="train on each list in a fresh random order every epoch "
-                                  "(relevance is membership, not the order of tagging/rating)")
-    genre_pairs: bool = Field(True, description="add (genre-set text -> its most popular training-list movies) "
-                              "pairs; never for a held-out text (rec_core.playlist.training.genre_pairs)")
+    shuffle_targets: bool = Field(
+        True,
+        description="train on each list in a fresh random order every epoch "
+        "(relevance is membership, not the order of tagging/rating)",
+    )
+    genre_pairs: bool = Field(
+        True,
+        description="add (genre-set text -> its most popular training-list movies) "
+        "pairs; never for a held-out text (rec_core.playlist.training.genre_pairs)",
+    )
 
 
 class PlaylistEmbedConfig(EmbedConfig):
@@ -57,8 +64,11 @@ class PlaylistEmbedConfig(EmbedConfig):
     ends in a Normalize module; the retrieval baseline normalises anyway). Defaults here, not in a preset:
     a preset's partial `embed:` replaces the field's default as a whole."""
 
-    text_fields: list[str] = Field(default_factory=lambda: ["text"], description="item columns joined into the "
-                                   "text; `text` is rec_core.playlist.baselines.item_text (title + genres)")
+    text_fields: list[str] = Field(
+        default_factory=lambda: ["text"],
+        description="item columns joined into the "
+        "text; `text` is rec_core.playlist.baselines.item_text (title + genres)",
+    )
     max_length: int = Field(256, ge=8, description="token limit per item (and per query of the retrieval baseline)")
     normalize: bool = Field(False, description="L2-normalise on top of the encoder's own output")
     # One part = one encode call over the whole catalogue (ml-latest-small has 9,742 movies), as the in-process
@@ -72,9 +82,12 @@ class Config(JobConfig):
     dataset: DatasetName = "ml-latest-small"
     corpus: CorpusConfig = CorpusConfig()
     sids: SidConfig = SidConfig()
-    embed: PlaylistEmbedConfig = Field(default_factory=PlaylistEmbedConfig, description="item embeddings: the shared "
-                                       "Ray Data stage (data_pipelines.embed); its encoder also encodes the "
-                                       "retrieval baseline's queries")
+    embed: PlaylistEmbedConfig = Field(
+        default_factory=PlaylistEmbedConfig,
+        description="item embeddings: the shared "
+        "Ray Data stage (data_pipelines.embed); its encoder also encodes the "
+        "retrieval baseline's queries",
+    )
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig(epochs=20, batch_size=64, lr=2e-3)
     eval: EvalConfig = EvalConfig()
@@ -117,15 +130,26 @@ def prepare(cfg: Config, data_dir: Path, mirror: Path | None, out_dir: Path) -> 
         codes = load_codes(cfg.sids.codes_path)
         missing = set(catalogue_ids) - set(codes.item_ids.tolist())
         if missing:
-            raise ValueError(f"{cfg.sids.codes_path}: {len(missing)} corpus items have no semantic ID (e.g. {sorted(missing)[:5]})")
+            raise ValueError(
+                f"{cfg.sids.codes_path}: {len(missing)} corpus items have no semantic ID (e.g. {sorted(missing)[:5]})"
+            )
         codes = codes.subset(catalogue_ids)
     else:
         # niter 25: the semantic_ids job's residual k-means default
-        codes = residual_kmeans_codes(cat["item_id"].to_numpy(), emb, cfg.sids.levels, cfg.sids.codebook_size,
-                                      seed=cfg.seed, niter=25)
+        codes = residual_kmeans_codes(
+            cat["item_id"].to_numpy(), emb, cfg.sids.levels, cfg.sids.codebook_size, seed=cfg.seed, niter=25
+        )
     codes.save(Path(out_dir) / "codes")
-    return Prepared(corpus.stats(), corpus.split("train"), corpus.split("valid"), corpus.split("test"), cat, emb,
-                    ItemTokens.compact(codes.item_ids, codes.sids), codes)
+    return Prepared(
+        corpus.stats(),
+        corpus.split("train"),
+        corpus.split("valid"),
+        corpus.split("test"),
+        cat,
+        emb,
+        ItemTokens.compact(codes.item_ids, codes.sids),
+        codes,
+    )
 
 
 def training_pairs(cfg: Config, prep: Prepared) -> list[tuple[str, list[int]]]:
@@ -168,10 +192,14 @@ def train_loop(loop_cfg: dict) -> None:
     collate = PairCollator(tok, vocab, mcfg.max_text_tokens)
     train_rows = [(t, list(i)) for t, i in loop_cfg["train_pairs"]]
     # The rank and the start epoch enter the seed so workers differ and a resumed run does not replay epoch 0's orders.
-    train_collate = (ShuffledTargets(collate, seed=loop_cfg["seed"] + 1000 * sess.rank + sess.start_epoch)
-                     if loop_cfg["shuffle_targets"] else collate)
-    loader = sess.prepare_loader(torch.utils.data.DataLoader(train_rows, batch_size=tcfg.batch_size, shuffle=True,
-                                                             collate_fn=train_collate))
+    train_collate = (
+        ShuffledTargets(collate, seed=loop_cfg["seed"] + 1000 * sess.rank + sess.start_epoch)
+        if loop_cfg["shuffle_targets"]
+        else collate
+    )
+    loader = sess.prepare_loader(
+        torch.utils.data.DataLoader(train_rows, batch_size=tcfg.batch_size, shuffle=True, collate_fn=train_collate)
+    )
     if sess.start_epoch >= tcfg.epochs and sess.history:
         # Resumed a finished run (e.g. to re-evaluate): hand the restored model back as this run's checkpoint.
         last = {k: v for k, v in sess.history.pop().items() if k != "epoch"}
@@ -201,8 +229,15 @@ class EvalResult:
     report: str
 
 
-def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path, history: list[dict], train_s: float,
-                        genre_pairs_used: int = 0) -> EvalResult:
+def evaluate_and_export(
+    cfg: Config,
+    prep: Prepared,
+    state: dict,
+    out_dir: Path,
+    history: list[dict],
+    train_s: float,
+    genre_pairs_used: int = 0,
+) -> EvalResult:
     from rec_core.encoders import SentenceEncoder
     from rec_core.playlist.baselines import TextRetrieval, WordPopularity, popularity_list
     from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
@@ -213,9 +248,15 @@ def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path,
     tok = load_tokenizer(cfg.tokenizer)
     model = build_model(cfg.model, tok, prep.vocab)
     model.load_state_dict(state)
-    meta = {"model": cfg.model.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": prep.vocab.size,
-            "tokenizer": cfg.tokenizer, "max_items": cfg.corpus.max_items, "default_length": cfg.eval.length,
-            "text_embed_shape": list(model.text_embed.weight.shape)}
+    meta = {
+        "model": cfg.model.model_dump(),
+        "text_vocab_size": len(tok),
+        "sid_vocab_size": prep.vocab.size,
+        "tokenizer": cfg.tokenizer,
+        "max_items": cfg.corpus.max_items,
+        "default_length": cfg.eval.length,
+        "text_embed_shape": list(model.text_embed.weight.shape),
+    }
     export_dir = export_model(out_dir / "model", model.state_dict(), meta, prep.codes, prep.items)
     pl = Playlister.load(export_dir)
     test = prep.test
@@ -230,8 +271,14 @@ def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path,
 
         preds, invalid, t0 = {}, 0, time.perf_counter()
         for s in tqdm(range(0, len(texts), cfg.eval.batch_texts), desc=f"playlist eval ({mode})", unit="batch"):
-            for r in pl.generate(texts[s : s + cfg.eval.batch_texts], length=L, mode=mode, num_beams=cfg.eval.num_beams,
-                                 temperature=cfg.eval.temperature, seed=cfg.seed + s):
+            for r in pl.generate(
+                texts[s : s + cfg.eval.batch_texts],
+                length=L,
+                mode=mode,
+                num_beams=cfg.eval.num_beams,
+                temperature=cfg.eval.temperature,
+                seed=cfg.seed + s,
+            ):
                 preds[r.text] = r.items
                 invalid += r.invalid
         return preds, (time.perf_counter() - t0) / max(len(texts), 1), invalid
@@ -243,8 +290,13 @@ def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path,
     preds_sample, lat["t5_sample_batched_s"], bad_sample = run_model("sample")
     rows[f"T5 sample (T={cfg.eval.temperature:g})"] = metrics_by_source(preds_sample, test, ks)
     # Queries go through the encoder class the embedding actors hold, with the catalogue's settings.
-    encode = SentenceEncoder(cfg.embed.encoder, device="cpu", batch_size=cfg.embed.batch_size,
-                             max_length=cfg.embed.max_length, normalize=cfg.embed.normalize)
+    encode = SentenceEncoder(
+        cfg.embed.encoder,
+        device="cpu",
+        batch_size=cfg.embed.batch_size,
+        max_length=cfg.embed.max_length,
+        normalize=cfg.embed.normalize,
+    )
     retr = TextRetrieval(encode, prep.items["item_id"].tolist(), prep.item_emb)
     t0 = time.perf_counter()
     retr_lists = dict(zip(texts, retr.lists(texts, L)))
@@ -256,8 +308,12 @@ def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path,
     rows["Keyword popularity"] = metrics_by_source(dict(zip(texts, wp.lists(texts, L))), test, ks)
     # What one CLI user waits for: one text per generate() call.
     for mode in ("beam", "sample"):
-        times = [pl.generate([t], length=L, mode=mode, num_beams=cfg.eval.num_beams, temperature=cfg.eval.temperature, seed=0)[0].seconds
-                 for t in texts[: cfg.eval.latency_lists]]
+        times = [
+            pl.generate(
+                [t], length=L, mode=mode, num_beams=cfg.eval.num_beams, temperature=cfg.eval.temperature, seed=0
+            )[0].seconds
+            for t in texts[: cfg.eval.latency_lists]
+        ]
         lat[f"t5_{mode}_single_s"] = float(np.median(times))
     # Validity of every generated list (the constraint's promise), counted rather than assumed.
     all_lists = list(preds_beam.values()) + list(preds_sample.values())
@@ -268,61 +324,124 @@ def evaluate_and_export(cfg: Config, prep: Prepared, state: dict, out_dir: Path,
         "lists_wrong_length": sum(len(x) != L for x in all_lists),
         "items_outside_catalogue": sum(i not in catalogue for x in all_lists for i in x),
     }
-    key = {"T5 beam": "t5_beam", "T5 sample": "t5_sample", "MiniLM retrieval": "retrieval", "Popularity": "popularity",
-           "Keyword popularity": "keyword_popularity"}
-    metrics: dict = {"test": {}, "latency": lat, "validity": validity, "corpus": prep.corpus_stats,
-                     "train": {"seconds": train_s, "genre_pairs": genre_pairs_used, "final_loss": history[-1]["loss"] if history else float("nan"),
-                               "first_loss": history[0]["loss"] if history else float("nan")},
-                     "catalogue_items": len(catalogue), "test_texts": len(texts), "test_pairs": len(test),
-                     # last epoch's greedy decode of the valid texts (the Tune metric)
-                     "valid": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("valid/")}}
+    key = {
+        "T5 beam": "t5_beam",
+        "T5 sample": "t5_sample",
+        "MiniLM retrieval": "retrieval",
+        "Popularity": "popularity",
+        "Keyword popularity": "keyword_popularity",
+    }
+    metrics: dict = {
+        "test": {},
+        "latency": lat,
+        "validity": validity,
+        "corpus": prep.corpus_stats,
+        "train": {
+            "seconds": train_s,
+            "genre_pairs": genre_pairs_used,
+            "final_loss": history[-1]["loss"] if history else float("nan"),
+            "first_loss": history[0]["loss"] if history else float("nan"),
+        },
+        "catalogue_items": len(catalogue),
+        "test_texts": len(texts),
+        "test_pairs": len(test),
+        # last epoch's greedy decode of the valid texts (the Tune metric)
+        "valid": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("valid/")},
+    }
     for name, by_src in rows.items():
         short = next(v for k, v in key.items() if name.startswith(k))
         for src, m in by_src.items():
             for mk, mv in m.items():
                 metrics["test"][f"{short}/{src}/{mk}" if src != "all" else f"{short}/{mk}"] = mv
     examples = {t: preds_beam[t] for t in texts[:3]}
-    report = render_report(cfg, prep, rows, lat, validity, history, train_s, examples, pl, len(texts), len(test),
-                           genre_pairs_used)
-    (out_dir / "examples.json").write_text(json.dumps({t: [pl.titles[i] for i in v] for t, v in examples.items()}, indent=1))
+    report = render_report(
+        cfg, prep, rows, lat, validity, history, train_s, examples, pl, len(texts), len(test), genre_pairs_used
+    )
+    (out_dir / "examples.json").write_text(
+        json.dumps({t: [pl.titles[i] for i in v] for t, v in examples.items()}, indent=1)
+    )
     return EvalResult(metrics, report)
 
 
 # ----------------------------------------------------------------------------------------- report
-def render_report(cfg: Config, prep: Prepared, rows, lat, validity, history, train_s, examples, pl, n_texts, n_pairs, genre_pairs_used=0) -> str:
+def render_report(
+    cfg: Config,
+    prep: Prepared,
+    rows,
+    lat,
+    validity,
+    history,
+    train_s,
+    examples,
+    pl,
+    n_texts,
+    n_pairs,
+    genre_pairs_used=0,
+) -> str:
     from rec_core.playlist import corpus as corpus_mod
 
     s = prep.corpus_stats
-    lines = ["## Corpus (ml-latest-small)", "", corpus_mod.__doc__.strip(), "",
-             f"Settings: {json.dumps(cfg.corpus.model_dump())}", "",
-             "| source | split | pairs | distinct texts |", "|---|---|---:|---:|"]
+    lines = [
+        "## Corpus (ml-latest-small)",
+        "",
+        corpus_mod.__doc__.strip(),
+        "",
+        f"Settings: {json.dumps(cfg.corpus.model_dump())}",
+        "",
+        "| source | split | pairs | distinct texts |",
+        "|---|---|---:|---:|",
+    ]
     for src in ("tag", "session"):
         for split in ("train", "valid", "test"):
             if f"{src}/{split}/pairs" in s:
                 lines.append(f"| {src} | {split} | {s[f'{src}/{split}/pairs']} | {s[f'{src}/{split}/texts']} |")
-    lines += ["", f"Total pairs {s['pairs']}, distinct texts {s['texts']}, mean list length {s['mean_list_len']:.2f}, "
-              f"catalogue {s['distinct_items']} movies. Dropped: " + ", ".join(f"{k[8:]}={v}" for k, v in s.items() if k.startswith("dropped/")), "",
-              f"Semantic IDs: {'codes table ' + str(cfg.sids.codes_path) if cfg.sids.codes_path else f'residual k-means over {cfg.embed.encoder} embeddings of title + genres, {cfg.sids.levels} levels x {cfg.sids.codebook_size} codes + a collision level'}"
-              f" (code sizes per level {list(prep.vocab.vocab.codebook_sizes)}).", "",
-              f"## Held-out texts ({n_texts} texts, {n_pairs} pairs; generated lists of {cfg.eval.length})", "",
-              "Recall@K = |G[:K] ∩ T| / |T|; NDCG@K = DCG@K / IDCG@K with binary gains and IDCG over min(K, |T|) "
-              "relevant items (see rec_core/playlist/metrics.py). Averaged over pairs; a text with several true lists "
-              "counts once per list.", ""]
+    lines += [
+        "",
+        f"Total pairs {s['pairs']}, distinct texts {s['texts']}, mean list length {s['mean_list_len']:.2f}, "
+        f"catalogue {s['distinct_items']} movies. Dropped: "
+        + ", ".join(f"{k[8:]}={v}" for k, v in s.items() if k.startswith("dropped/")),
+        "",
+        f"Semantic IDs: {'codes table ' + str(cfg.sids.codes_path) if cfg.sids.codes_path else f'residual k-means over {cfg.embed.encoder} embeddings of title + genres, {cfg.sids.levels} levels x {cfg.sids.codebook_size} codes + a collision level'}"
+        f" (code sizes per level {list(prep.vocab.vocab.codebook_sizes)}).",
+        "",
+        f"## Held-out texts ({n_texts} texts, {n_pairs} pairs; generated lists of {cfg.eval.length})",
+        "",
+        "Recall@K = |G[:K] ∩ T| / |T|; NDCG@K = DCG@K / IDCG@K with binary gains and IDCG over min(K, |T|) "
+        "relevant items (see rec_core/playlist/metrics.py). Averaged over pairs; a text with several true lists "
+        "counts once per list.",
+        "",
+    ]
     ks = cfg.eval.ks
     head = "| method | subset | " + " | ".join(f"Recall@{k} | NDCG@{k}" for k in ks) + " |"
     lines += [head, "|---|---|" + "---:|---:|" * len(ks)]
     for name, by_src in rows.items():
         for src, m in by_src.items():
-            lines.append(f"| {name} | {src} | " + " | ".join(f"{m[f'recall@{k}']:.4f} | {m[f'ndcg@{k}']:.4f}" for k in ks) + " |")
-    lines += ["", "## Generation latency per list (CPU, shared machine)", "",
-              "| what | seconds per list |", "|---|---:|"] + [f"| {k} | {v:.4f} |" for k, v in lat.items()]
-    lines += ["", f"Validity of all generated lists: {json.dumps(validity)}", "",
-              f"## Training ({train_s:.1f} s, Ray Train, {cfg.train.num_workers} worker(s), deepspeed={cfg.train.deepspeed})", "",
-              f"Recipe: {len(prep.train)} corpus pairs + {genre_pairs_used} genre pairs; "
-              f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py).", "",
-              "| epoch | loss | valid recall@10 | valid ndcg@10 |", "|---:|---:|---:|---:|"]
+            lines.append(
+                f"| {name} | {src} | " + " | ".join(f"{m[f'recall@{k}']:.4f} | {m[f'ndcg@{k}']:.4f}" for k in ks) + " |"
+            )
+    lines += [
+        "",
+        "## Generation latency per list (CPU, shared machine)",
+        "",
+        "| what | seconds per list |",
+        "|---|---:|",
+    ] + [f"| {k} | {v:.4f} |" for k, v in lat.items()]
+    lines += [
+        "",
+        f"Validity of all generated lists: {json.dumps(validity)}",
+        "",
+        f"## Training ({train_s:.1f} s, Ray Train, {cfg.train.num_workers} worker(s), deepspeed={cfg.train.deepspeed})",
+        "",
+        f"Recipe: {len(prep.train)} corpus pairs + {genre_pairs_used} genre pairs; "
+        f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py).",
+        "",
+        "| epoch | loss | valid recall@10 | valid ndcg@10 |",
+        "|---:|---:|---:|---:|",
+    ]
     for h in history:
-        lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/recall@10', float('nan')):.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} |")
+        lines.append(
+            f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/recall@10', float('nan')):.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} |"
+        )
     lines += ["", "## Examples (beam)", ""]
     for t, items in examples.items():
         lines.append(f"- **{t}**: " + "; ".join(pl.titles.get(i, str(i)) for i in items))
@@ -339,28 +458,47 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     from jobs.common.train import fit_torch, load_model_state
 
     if cfg.dataset != "ml-latest-small":
-        raise UserFacingError(f"dataset: the playlist corpus is built from ml-latest-small tags and ratings, got {cfg.dataset!r}")
+        raise UserFacingError(
+            f"dataset: the playlist corpus is built from ml-latest-small tags and ratings, got {cfg.dataset!r}"
+        )
     if cfg.eval.length > cfg.corpus.max_items * 3:
-        raise UserFacingError(f"eval.length={cfg.eval.length} is far beyond the longest training list ({cfg.corpus.max_items})")
+        raise UserFacingError(
+            f"eval.length={cfg.eval.length} is far beyond the longest training list ({cfg.corpus.max_items})"
+        )
     prep = prepare(cfg, ctx.data_dir, ctx.mirror, ctx.out_dir)
     train_pairs = training_pairs(cfg, prep)
     loop_cfg = {
-        "seed": cfg.seed, "model": cfg.model.model_dump(), "tokenizer": cfg.tokenizer, "length": cfg.eval.length,
-        "codes_items": prep.vocab.item_ids, "codes_sids": [list(s) for s in prep.vocab.sids],
-        "train_pairs": train_pairs, "shuffle_targets": cfg.recipe.shuffle_targets,
+        "seed": cfg.seed,
+        "model": cfg.model.model_dump(),
+        "tokenizer": cfg.tokenizer,
+        "length": cfg.eval.length,
+        "codes_items": prep.vocab.item_ids,
+        "codes_sids": [list(s) for s in prep.vocab.sids],
+        "train_pairs": train_pairs,
+        "shuffle_targets": cfg.recipe.shuffle_targets,
         "valid_pairs": valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
     }
     t0 = time.perf_counter()
-    fit = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="playlist",
-                    score_metric=None, callbacks=ctx.callbacks)
+    fit = fit_torch(
+        train_loop,
+        loop_cfg,
+        cfg.train,
+        run_dir=ctx.out_dir / "train",
+        name="playlist",
+        score_metric=None,
+        callbacks=ctx.callbacks,
+    )
     train_s = time.perf_counter() - t0
     # Per-epoch reports already reach Tune through the trainer's callback (jobs.common.train); nothing to re-send.
     if fit.checkpoint_dir is None:
         raise UserFacingError("training produced no checkpoint")
     state = load_model_state(fit.checkpoint_dir)
-    result = evaluate_and_export(cfg, prep, state, ctx.out_dir, fit.history, train_s,
-                                 genre_pairs_used=len(train_pairs) - len(prep.train))
-    return JobResult(metrics=result.metrics, report=result.report, artifacts=["model/", "corpus.parquet", "codes/codes.parquet"])
+    result = evaluate_and_export(
+        cfg, prep, state, ctx.out_dir, fit.history, train_s, genre_pairs_used=len(train_pairs) - len(prep.train)
+    )
+    return JobResult(
+        metrics=result.metrics, report=result.report, artifacts=["model/", "corpus.parquet", "codes/codes.parquet"]
+    )
 
 
 JOB = Job(

@@ -5,6 +5,7 @@ embedded again, and the faiss index is updated in place (or rebuilt when its typ
 The index directory also gets a cheap sentiment scorer (logistic regression on frozen sentence
 embeddings of the UCI review sentences), so the chat works before `rag_sentiment` has been run.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from pydantic import Field
 
 from data_pipelines.embed import EmbedConfig
 from data_pipelines.rag_index import embed_texts, rag_embed_config
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.config import JobConfig
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from rec_core.rag import catalogue as cat
 from rec_core.rag.index import IndexConfig, VectorIndex
 from rec_core.rag.recommender import INDEX_FILE, META_FILE, SENTIMENT_FILE, STORE_FILE
@@ -29,7 +30,9 @@ from rec_core.rag.store import MovieStore
 class Config(JobConfig):
     sources: list[Literal["movielens", "tmdb"]] = Field(default_factory=lambda: ["movielens", "tmdb"])
     max_items: int | None = Field(None, ge=1, description="keep only the N most popular movies (smoke runs)")
-    index_dir: Path | None = Field(None, description="where the index lives (default <run>/index); an existing one is updated")
+    index_dir: Path | None = Field(
+        None, description="where the index lives (default <run>/index); an existing one is updated"
+    )
     embed: EmbedConfig = Field(default_factory=rag_embed_config, description="the shared Ray Data embedding stage")
     index: IndexConfig = Field(default_factory=IndexConfig)
     sentiment_baseline: bool = Field(True, description="fit the frozen-embedding logistic regression sentiment scorer")
@@ -59,7 +62,9 @@ def sentiment_frame(cfg: Config, ctx: RunContext) -> tuple[pd.DataFrame, pd.Data
     return pd.concat([splits["train"], splits["valid"]]), splits["test"]
 
 
-def fit_sentiment_scorer(train: pd.DataFrame, test: pd.DataFrame, xtr: np.ndarray, xte: np.ndarray, seed: int, path: Path) -> dict:
+def fit_sentiment_scorer(
+    train: pd.DataFrame, test: pd.DataFrame, xtr: np.ndarray, xte: np.ndarray, seed: int, path: Path
+) -> dict:
     from rec_core.rag.sentiment import FrozenLogRegSentiment, classification_metrics, fit_logreg
 
     clf = fit_logreg(xtr, train["label"].to_numpy(), seed=seed)
@@ -74,7 +79,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         if old.get("encoder") != cfg.embed.encoder:
-            print(f"[rag_index] encoder changed ({old.get('encoder')} -> {cfg.embed.encoder}): every movie is re-embedded")
+            print(
+                f"[rag_index] encoder changed ({old.get('encoder')} -> {cfg.embed.encoder}): every movie is re-embedded"
+            )
     t0 = time.perf_counter()
     catalogue = load_catalogue(cfg, ctx)
     with MovieStore(out / STORE_FILE) as store:
@@ -85,11 +92,17 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         texts = stale[["item_id", "text"]]
         if cfg.sentiment_baseline:
             sent_train, sent_test = sentiment_frame(cfg, ctx)
-            sent = pd.DataFrame({"item_id": -1 - np.arange(len(sent_train) + len(sent_test)),
-                                 "text": list(sent_train["text"]) + list(sent_test["text"])})
+            sent = pd.DataFrame(
+                {
+                    "item_id": -1 - np.arange(len(sent_train) + len(sent_test)),
+                    "text": list(sent_train["text"]) + list(sent_test["text"]),
+                }
+            )
             texts = pd.concat([texts, sent], ignore_index=True)
-        print(f"[rag_index] {len(catalogue)} movies, {len(stale)} to embed (+{len(texts) - len(stale)} review sentences), "
-              f"{cfg.embed.num_actors} Ray Data actor(s)")
+        print(
+            f"[rag_index] {len(catalogue)} movies, {len(stale)} to embed (+{len(texts) - len(stale)} review sentences), "
+            f"{cfg.embed.num_actors} Ray Data actor(s)"
+        )
         t1 = time.perf_counter()
         ids, vecs, _ = embed_texts(texts, cfg.embed, out / "embeddings")
         embed_s = time.perf_counter() - t1
@@ -100,7 +113,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             store.upsert_embeddings(new_ids, new_vecs, cfg.embed.encoder, hashes)
         all_ids, all_vecs = store.embeddings()
         if not len(all_ids):
-            raise UserFacingError("the catalogue is empty: no movie could be embedded (check `sources` and the data mirror)")
+            raise UserFacingError(
+                "the catalogue is empty: no movie could be embedded (check `sources` and the data mirror)"
+            )
         index_path = out / INDEX_FILE
         if index_path.exists():
             index = VectorIndex.load(index_path)
@@ -113,25 +128,43 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         index.save(index_path)
         store.set_meta("encoder", cfg.embed.encoder)
         n_store = store.count()
-    meta = {"encoder": cfg.embed.encoder, "max_length": cfg.embed.max_length, "dim": int(all_vecs.shape[1]), "items": n_store,
-            "index_kind": index.kind}
+    meta = {
+        "encoder": cfg.embed.encoder,
+        "max_length": cfg.embed.max_length,
+        "dim": int(all_vecs.shape[1]),
+        "items": n_store,
+        "index_kind": index.kind,
+    }
     meta_path.write_text(json.dumps(meta, indent=2))
-    metrics = {"index": {"items": n_store, "embedded": len(new_ids), "vectors": index.ntotal, "embed_s": round(embed_s, 2),
-                         "kind_" + index.kind: 1, "incremental": int(mode == "incremental")}}
+    metrics = {
+        "index": {
+            "items": n_store,
+            "embedded": len(new_ids),
+            "vectors": index.ntotal,
+            "embed_s": round(embed_s, 2),
+            "kind_" + index.kind: 1,
+            "incremental": int(mode == "incremental"),
+        }
+    }
     if cfg.sentiment_baseline:
         sid = -1 - ids[~is_movie]
         order = np.argsort(sid)
         svec = vecs[~is_movie][order]
-        metrics["sentiment_logreg"] = fit_sentiment_scorer(sent_train, sent_test, svec[: len(sent_train)], svec[len(sent_train):],
-                                                           cfg.seed, out / SENTIMENT_FILE)
-    report = (f"Catalogue: {len(catalogue)} movies from {', '.join(cfg.sources)}; store now holds {n_store}.\n\n"
-              f"Embedded {len(new_ids)} new or changed movies with `{cfg.embed.encoder}` in {embed_s:.1f} s (Ray Data, "
-              f"{cfg.embed.num_actors} actor(s)); faiss index `{index.kind}` ({mode}), {index.ntotal} vectors, dim {meta['dim']}.\n\n"
-              f"Index directory: `{out}` (chat with `genrec rag chat --index {out}`).\n")
+        metrics["sentiment_logreg"] = fit_sentiment_scorer(
+            sent_train, sent_test, svec[: len(sent_train)], svec[len(sent_train) :], cfg.seed, out / SENTIMENT_FILE
+        )
+    report = (
+        f"Catalogue: {len(catalogue)} movies from {', '.join(cfg.sources)}; store now holds {n_store}.\n\n"
+        f"Embedded {len(new_ids)} new or changed movies with `{cfg.embed.encoder}` in {embed_s:.1f} s (Ray Data, "
+        f"{cfg.embed.num_actors} actor(s)); faiss index `{index.kind}` ({mode}), {index.ntotal} vectors, dim {meta['dim']}.\n\n"
+        f"Index directory: `{out}` (chat with `genrec rag chat --index {out}`).\n"
+    )
     if cfg.sentiment_baseline:
         s = metrics["sentiment_logreg"]
-        report += (f"\nSentiment scorer (logistic regression on frozen embeddings, {len(sent_test)} held-out UCI sentences): "
-                   f"accuracy {s['accuracy']:.3f}, F1 {s['f1']:.3f}.\n")
+        report += (
+            f"\nSentiment scorer (logistic regression on frozen embeddings, {len(sent_test)} held-out UCI sentences): "
+            f"accuracy {s['accuracy']:.3f}, F1 {s['f1']:.3f}.\n"
+        )
     print(f"[rag_index] done in {time.perf_counter() - t0:.1f} s -> {out}")
     return JobResult(metrics=metrics, report=report)
 
@@ -140,8 +173,15 @@ def resources(cfg: Config) -> dict:
     return cfg.embed.resources()
 
 
-JOB = Job(name="rag_index", config=Config, run=run, summary="RAG: embed MovieLens + TMDB movies (Ray Data) into SQLite + faiss",
-          resources=resources, in_demo=True, demo_order=50)
+JOB = Job(
+    name="rag_index",
+    config=Config,
+    run=run,
+    summary="RAG: embed MovieLens + TMDB movies (Ray Data) into SQLite + faiss",
+    resources=resources,
+    in_demo=True,
+    demo_order=50,
+)
 
 if __name__ == "__main__":
     JOB.main()

@@ -5,6 +5,7 @@ Data: UCI "Sentiment Labelled Sentences" (IMDb, Amazon, Yelp; 3,000 sentences), 
 train/valid/test. The model with the best validation accuracy is evaluated once on test and saved
 (LoRA merged) to <run>/model, which `genrec rag chat --sentiment-model <run>/model` uses.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,8 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from rec_core.rag import catalogue as cat
 from rec_core.rag.sentiment import SentimentModelConfig
 
@@ -27,7 +28,9 @@ METRIC = "valid/accuracy"
 class Config(JobConfig):
     model: SentimentModelConfig = Field(default_factory=SentimentModelConfig)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.01))
-    sentences_file: Path | None = Field(None, description="your own `sentence<TAB>label(0/1)` file instead of UCI sentiment")
+    sentences_file: Path | None = Field(
+        None, description="your own `sentence<TAB>label(0/1)` file instead of UCI sentiment"
+    )
     max_sentences: int | None = Field(None, ge=20, description="subsample the 3,000 sentences (smoke runs)")
     valid_frac: float = Field(0.1, gt=0, lt=0.5)
     test_frac: float = Field(0.2, gt=0, lt=0.5)
@@ -71,10 +74,24 @@ def train_loop(loop_cfg: dict) -> None:
     torch.manual_seed(loop_cfg["seed"])
     tok = load_tokenizer(mcfg)
     model = build_sentiment_model(mcfg, tok)
-    sess = WorkerSession(tcfg, model, lambda params: torch.optim.AdamW(
-        [p for p in params if p.requires_grad], lr=tcfg.lr, weight_decay=tcfg.weight_decay))
-    train_loader = sess.prepare_loader(_batches(loop_cfg["train_texts"], loop_cfg["train_labels"], tok, mcfg.max_length,
-                                                tcfg.batch_size, True, loop_cfg["seed"]))
+    sess = WorkerSession(
+        tcfg,
+        model,
+        lambda params: torch.optim.AdamW(
+            [p for p in params if p.requires_grad], lr=tcfg.lr, weight_decay=tcfg.weight_decay
+        ),
+    )
+    train_loader = sess.prepare_loader(
+        _batches(
+            loop_cfg["train_texts"],
+            loop_cfg["train_labels"],
+            tok,
+            mcfg.max_length,
+            tcfg.batch_size,
+            True,
+            loop_cfg["seed"],
+        )
+    )
     valid_loader = _batches(loop_cfg["valid_texts"], loop_cfg["valid_labels"], tok, mcfg.max_length, 128, False, 0)
     loss_fn = torch.nn.CrossEntropyLoss()
     for epoch in range(sess.start_epoch, tcfg.epochs):
@@ -90,7 +107,9 @@ def train_loop(loop_cfg: dict) -> None:
             total += float(loss.detach()) * len(y)
             n += len(y)
         valid = _evaluate(sess.module, valid_loader, sess.device)
-        if sess.report({"loss": total / max(n, 1), "valid/accuracy": valid["accuracy"], "valid/f1": valid["f1"]}, epoch):
+        if sess.report(
+            {"loss": total / max(n, 1), "valid/accuracy": valid["accuracy"], "valid/f1": valid["f1"]}, epoch
+        ):
             break  # train.time_limit_s ran out
 
 
@@ -127,29 +146,52 @@ def read_sentences_file(path: Path) -> pd.DataFrame:
 
 
 def run(cfg: Config, ctx: RunContext) -> JobResult:
+    from jobs.common.train import fit_torch, load_model_state
     from rec_core.data import DataError
     from rec_core.rag.sentiment import (
-        build_sentiment_model, classification_metrics, fit_logreg, load_tokenizer, predict_proba, save_sentiment_model,
-        split_sentences, trainable_parameters,
+        build_sentiment_model,
+        classification_metrics,
+        fit_logreg,
+        load_tokenizer,
+        predict_proba,
+        save_sentiment_model,
+        split_sentences,
+        trainable_parameters,
     )
-    from jobs.common.train import fit_torch, load_model_state
 
     try:
-        df = read_sentences_file(cfg.sentences_file) if cfg.sentences_file else cat.load_sentences(ctx.data_dir, ctx.mirror)
+        df = (
+            read_sentences_file(cfg.sentences_file)
+            if cfg.sentences_file
+            else cat.load_sentences(ctx.data_dir, ctx.mirror)
+        )
     except DataError as e:
         raise UserFacingError(str(e)) from None
     if cfg.max_sentences:
         df = df.sample(n=min(cfg.max_sentences, len(df)), random_state=cfg.seed)
     sp = split_sentences(df, cfg.valid_frac, cfg.test_frac, cfg.seed)
-    loop_cfg = {"model": cfg.model.model_dump(), "seed": cfg.seed,
-                **{f"{k}_texts": sp[k]["text"].tolist() for k in ("train", "valid")},
-                **{f"{k}_labels": sp[k]["label"].astype(int).tolist() for k in ("train", "valid")}}
+    loop_cfg = {
+        "model": cfg.model.model_dump(),
+        "seed": cfg.seed,
+        **{f"{k}_texts": sp[k]["text"].tolist() for k in ("train", "valid")},
+        **{f"{k}_labels": sp[k]["label"].astype(int).tolist() for k in ("train", "valid")},
+    }
     t0 = time.perf_counter()
-    res = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rag_sentiment",
-                    score_metric=METRIC, score_mode="max", callbacks=ctx.callbacks)
+    res = fit_torch(
+        train_loop,
+        loop_cfg,
+        cfg.train,
+        run_dir=ctx.out_dir / "train",
+        name="rag_sentiment",
+        score_metric=METRIC,
+        score_mode="max",
+        callbacks=ctx.callbacks,
+    )
     train_s = time.perf_counter() - t0
     for row in res.history:
-        ctx.report_progress({"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")})
+        ctx.report_progress(
+            {"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")}
+        )
     ckpt = res.best_checkpoint_dir or res.checkpoint_dir
     if ckpt is None:
         raise UserFacingError(f"training produced no checkpoint under {ctx.out_dir / 'train'}")
@@ -158,16 +200,32 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     model.load_state_dict(load_model_state(ckpt))
     trainable, total = trainable_parameters(model)
     test_texts, y_test = sp["test"]["text"].tolist(), sp["test"]["label"].to_numpy()
-    valid_m = classification_metrics(sp["valid"]["label"].to_numpy(), predict_proba(model, tok, sp["valid"]["text"].tolist(), cfg.model.max_length))
+    valid_m = classification_metrics(
+        sp["valid"]["label"].to_numpy(), predict_proba(model, tok, sp["valid"]["text"].tolist(), cfg.model.max_length)
+    )
     test_m = classification_metrics(y_test, predict_proba(model, tok, test_texts, cfg.model.max_length))
-    by_source = {src: classification_metrics(y_test[m], predict_proba(model, tok, [t for t, k in zip(test_texts, m) if k], cfg.model.max_length))
-                 for src in sorted(sp["test"]["source"].unique()) for m in [(sp["test"]["source"] == src).to_numpy()]}
+    by_source = {
+        src: classification_metrics(
+            y_test[m], predict_proba(model, tok, [t for t, k in zip(test_texts, m) if k], cfg.model.max_length)
+        )
+        for src in sorted(sp["test"]["source"].unique())
+        for m in [(sp["test"]["source"] == src).to_numpy()]
+    }
     model_dir = save_sentiment_model(model, cfg.model, ctx.out_dir / "model")
-    metrics = {"valid": valid_m, "test": test_m, "test_by_source": by_source,
-               "train": {"seconds": round(train_s, 1), "epochs": cfg.train.epochs, "workers": cfg.train.num_workers,
-                         "trainable_params": trainable, "total_params": total,
-                         "final_loss": res.history[-1]["loss"] if res.history else float("nan")},
-               "sizes": {k: len(v) for k, v in sp.items()}}
+    metrics = {
+        "valid": valid_m,
+        "test": test_m,
+        "test_by_source": by_source,
+        "train": {
+            "seconds": round(train_s, 1),
+            "epochs": cfg.train.epochs,
+            "workers": cfg.train.num_workers,
+            "trainable_params": trainable,
+            "total_params": total,
+            "final_loss": res.history[-1]["loss"] if res.history else float("nan"),
+        },
+        "sizes": {k: len(v) for k, v in sp.items()},
+    }
     if cfg.baseline:
         tr = pd.concat([sp["train"], sp["valid"]])
         xtr = frozen_embeddings(cfg.model, tr["text"].tolist())
@@ -176,17 +234,27 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         metrics["baseline_logreg"] = classification_metrics(y_test, clf.predict_proba(xte)[:, 1])
     method = f"LoRA r={cfg.model.lora_rank}" if cfg.model.lora_rank else "full fine-tune"
     encoder = "tiny random BERT (from config)" if cfg.model.tiny_from_config else cfg.model.encoder
-    lines = [f"Sentiment: {encoder} + linear head, {method}, {cfg.train.num_workers} Ray Train worker(s) (DDP), "
-             f"{cfg.train.epochs} epochs, {trainable:,}/{total:,} trainable parameters; {train_s:.0f} s.",
-             "", f"Data: UCI Sentiment Labelled Sentences, {metrics['sizes']} (stratified by source and label).", "",
-             "| model | test accuracy | test F1 |", "|---|---:|---:|",
-             f"| fine-tuned ({method}) | {test_m['accuracy']:.3f} | {test_m['f1']:.3f} |"]
+    lines = [
+        f"Sentiment: {encoder} + linear head, {method}, {cfg.train.num_workers} Ray Train worker(s) (DDP), "
+        f"{cfg.train.epochs} epochs, {trainable:,}/{total:,} trainable parameters; {train_s:.0f} s.",
+        "",
+        f"Data: UCI Sentiment Labelled Sentences, {metrics['sizes']} (stratified by source and label).",
+        "",
+        "| model | test accuracy | test F1 |",
+        "|---|---:|---:|",
+        f"| fine-tuned ({method}) | {test_m['accuracy']:.3f} | {test_m['f1']:.3f} |",
+    ]
     if cfg.baseline:
         b = metrics["baseline_logreg"]
         lines.append(f"| logistic regression on frozen embeddings | {b['accuracy']:.3f} | {b['f1']:.3f} |")
-    lines += ["", "Per source (fine-tuned): " + ", ".join(f"{s} acc {m['accuracy']:.3f}" for s, m in by_source.items()), "",
-              "The seed project's 89.3 % accuracy / 88.7 % F1 is DistilBERT on full IMDb reviews: other data, not comparable.",
-              "", f"Model: `{model_dir}` (use with `genrec rag chat --sentiment-model {model_dir}`)."]
+    lines += [
+        "",
+        "Per source (fine-tuned): " + ", ".join(f"{s} acc {m['accuracy']:.3f}" for s, m in by_source.items()),
+        "",
+        "The seed project's 89.3 % accuracy / 88.7 % F1 is DistilBERT on full IMDb reviews: other data, not comparable.",
+        "",
+        f"Model: `{model_dir}` (use with `genrec rag chat --sentiment-model {model_dir}`).",
+    ]
     return JobResult(metrics=metrics, report="\n".join(lines))
 
 
@@ -194,8 +262,13 @@ def resources(cfg: Config) -> dict:
     return cfg.train.resources()
 
 
-JOB = Job(name="rag_sentiment", config=Config, run=run, resources=resources,
-          summary="RAG: fine-tune MiniLM (+LoRA) sentiment classifier on UCI sentences with Ray Train DDP")
+JOB = Job(
+    name="rag_sentiment",
+    config=Config,
+    run=run,
+    resources=resources,
+    summary="RAG: fine-tune MiniLM (+LoRA) sentiment classifier on UCI sentences with Ray Train DDP",
+)
 
 if __name__ == "__main__":
     JOB.main()

@@ -1,14 +1,15 @@
 """Web chat for the RAG recommender as a job: the FastAPI app of rec_core/rag/web.py over a rag_index directory.
 
-    genrec rag serve --index runs/rag_index-.../index            # http://127.0.0.1:8000
-    python -m jobs.rag_web --preset cpu --set rag.index_dir=...   # the same, as a job
+genrec rag serve --index runs/rag_index-.../index            # http://127.0.0.1:8000
+python -m jobs.rag_web --preset cpu --set rag.index_dir=...   # the same, as a job
 """
+
 from __future__ import annotations
 
 from pydantic import Field
 
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.config import JobConfig
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from rec_core.rag.recommender import RagConfig
 from rec_core.rag.web import create_app
 
@@ -39,8 +40,14 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     return JobResult(metrics={"turns": turns}, report=f"Served the web chat on {cfg.host}:{cfg.port}; {turns} turns.")
 
 
-JOB = Job(name="rag_web", config=Config, run=run, resources=lambda cfg: {"CPU": 1.0}, service=True,
-          summary="RAG: serve the web chat page (FastAPI) over a rag_index directory; runs until Ctrl-C")
+JOB = Job(
+    name="rag_web",
+    config=Config,
+    run=run,
+    resources=lambda cfg: {"CPU": 1.0},
+    service=True,
+    summary="RAG: serve the web chat page (FastAPI) over a rag_index directory; runs until Ctrl-C",
+)
 
 if __name__ == "__main__":
     JOB.main()

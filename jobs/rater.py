@@ -4,6 +4,7 @@ embedding) for predicting vote_average with XGBoost on Ray, compared on the same
 config -> features (cached Parquet stages) -> XGBoostTrainer per (policy, variant, repetition) ->
 paired statistics -> plots + report.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,10 @@ from pydantic import Field
 
 from data_pipelines.plot_scores import PlotScoreConfig, plot_feature_table, run_plot_stage
 from data_pipelines.posters import PosterStageConfig, poster_feature_table, run_poster_stage
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from jobs.common.train import boosters_by_task, fit_xgboost, xgb_task_report
-from jobs.common.runtime import peak_request
 from jobs.common.config import JobConfig
+from jobs.common.job import Job, JobResult, RunContext, UserFacingError
+from jobs.common.runtime import peak_request
+from jobs.common.train import boosters_by_task, fit_xgboost, xgb_task_report
 from rec_core.config import StrictModel
 from rec_core.rater import cv, fusion, report, stats
 from rec_core.rater.structured import LeakagePolicy, allowed_post_release, filter_reliable, structured_features
@@ -31,10 +32,14 @@ PUBLIC_ANCHOR_RMSE = 0.65  # tuned XGBoost on TMDB metadata incl. vote_count + p
 
 class DataSection(StrictModel):
     min_votes: int = Field(50, ge=0, description="keep movies with vote_count >= this (reliable target)")
-    max_movies: int | None = Field(None, ge=20, description="subsample of the eligible movies (smoke): all with a poster, the rest seeded-random")
+    max_movies: int | None = Field(
+        None, ge=20, description="subsample of the eligible movies (smoke): all with a poster, the rest seeded-random"
+    )
     policy: LeakagePolicy = Field(LeakagePolicy.pre_release, description="leakage policy of the main A/B")
     compare_policies: list[LeakagePolicy] = Field(
-        default_factory=lambda: [LeakagePolicy.public_anchor], description="extra policies run for the anchor comparison")
+        default_factory=lambda: [LeakagePolicy.public_anchor],
+        description="extra policies run for the anchor comparison",
+    )
 
 
 class FeatureSection(StrictModel):
@@ -43,8 +48,10 @@ class FeatureSection(StrictModel):
     embed_components: int = Field(8, ge=1)
     embed_batch_size: int = Field(64, ge=1)
     stage_dir: Path | None = Field(
-        None, description="where the poster / plot / embedding stages cache their Parquet (default <run dir>/stages); "
-        "Tune trials share one so the LLM scores each overview once")
+        None,
+        description="where the poster / plot / embedding stages cache their Parquet (default <run dir>/stages); "
+        "Tune trials share one so the LLM scores each overview once",
+    )
 
 
 class CVSection(StrictModel):
@@ -54,9 +61,13 @@ class CVSection(StrictModel):
     cpus_per_worker: float = Field(1.0, gt=0)
     report_every: int = Field(100, ge=1, description="rounds between Ray Train reports/checkpoints (each costs ~2 s)")
     variants: list[Literal["A", "B"]] = ["A", "B"]
-    single_process_check: bool = Field(True, description="retrain rep 0 of the main B on Ray and with plain xgboost.train: timing + quality")
+    single_process_check: bool = Field(
+        True, description="retrain rep 0 of the main B on Ray and with plain xgboost.train: timing + quality"
+    )
     fit_group: Literal["all", "repetition"] = Field(
-        "all", description="tasks per Ray Train fit: all in one (least overhead) or one fit per repetition (Tune progress)")
+        "all",
+        description="tasks per Ray Train fit: all in one (least overhead) or one fit per repetition (Tune progress)",
+    )
 
 
 class Config(JobConfig):
@@ -136,9 +147,15 @@ def _embedding_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame) -> pd.D
     items = movies[["item_id", "title", "overview"]].fillna("")
     from data_pipelines.embed import EmbedConfig, embed_items  # the shared Ray Data embedding stage
 
-    emb_df = embed_items(items, EmbedConfig(encoder=cfg.features.embed_encoder, text_fields=["title", "overview"],
-                                            batch_size=cfg.features.embed_batch_size),
-                         out_dir=_stage_dir(cfg, ctx, "embeddings", "raw"))
+    emb_df = embed_items(
+        items,
+        EmbedConfig(
+            encoder=cfg.features.embed_encoder,
+            text_fields=["title", "overview"],
+            batch_size=cfg.features.embed_batch_size,
+        ),
+        out_dir=_stage_dir(cfg, ctx, "embeddings", "raw"),
+    )
     ids, emb = emb_df["item_id"].to_numpy(), np.stack(emb_df["embedding"].to_numpy())
     pcs = fusion.reduce_embeddings(ids, emb, cfg.features.embed_components, seed=cfg.seed)
     pcs.to_parquet(cache, index=False)
@@ -164,8 +181,16 @@ def cv_worker(config: dict) -> None:
         train_booster(dtrain, dvalid, xcfg, t["seed"], callbacks=[xgb_task_report(t["id"], config["report_every"])])
 
 
-def fit_on_ray(table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], xgb_cfg: XGBConfig, num_workers: int,
-               cpus_per_worker: float, report_every: int, storage: Path) -> tuple[dict, float]:
+def fit_on_ray(
+    table: pd.DataFrame,
+    columns: dict[str, list[str]],
+    tasks: list[dict],
+    xgb_cfg: XGBConfig,
+    num_workers: int,
+    cpus_per_worker: float,
+    report_every: int,
+    storage: Path,
+) -> tuple[dict, float]:
     """Train `tasks` with one XGBoostTrainer fit on `num_workers`; each task names its column set
     (`columns[task["columns"]]`). Returns ({task id: booster}, wall seconds). One fit for many tasks:
     starting a Ray Train worker group costs far more than a small model. No Tune callbacks: the fold
@@ -179,9 +204,12 @@ def fit_on_ray(table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[d
     keep = ["item_id", "y", *used, *[c for c in table.columns if c.startswith("fold_r")]]
     t0 = time.perf_counter()
     result = fit_xgboost(
-        cv_worker, {"xgb": xgb_cfg.model_dump(), "tasks": tasks, "columns": columns, "report_every": report_every},
+        cv_worker,
+        {"xgb": xgb_cfg.model_dump(), "tasks": tasks, "columns": columns, "report_every": report_every},
         datasets={"train": ray.data.from_pandas(table[keep].reset_index(drop=True))},
-        num_workers=num_workers, cpus_per_worker=cpus_per_worker, run_dir=storage,
+        num_workers=num_workers,
+        cpus_per_worker=cpus_per_worker,
+        run_dir=storage,
         name=f"xgb-cv-{uuid.uuid4().hex[:8]}",  # fresh: a reused name would resume an old run
     )
     boosters = boosters_by_task(result, [t["id"] for t in tasks])
@@ -215,8 +243,17 @@ def _cv_fingerprint(cfg: Config, colsets: dict) -> str:
     """Cached fold predictions are valid only for the same features, XGBoost params and folds."""
     import hashlib
 
-    key = json.dumps({"cols": colsets, "xgb": cfg.xgb.model_dump(), "folds": cfg.cv.n_folds, "seeds": cfg.cv.seeds,
-                      "seed": cfg.seed, "movies": cfg.data.model_dump(mode="json")}, sort_keys=True)
+    key = json.dumps(
+        {
+            "cols": colsets,
+            "xgb": cfg.xgb.model_dump(),
+            "folds": cfg.cv.n_folds,
+            "seeds": cfg.cv.seeds,
+            "seed": cfg.seed,
+            "movies": cfg.data.model_dump(mode="json"),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
@@ -241,22 +278,37 @@ def _run_cv(cfg: Config, ctx: RunContext, table, colsets, timings) -> dict[str, 
         groups = [[k for k in pending if k[2] == r] for r in range(len(cfg.cv.seeds))]
     for group in filter(None, groups):
         tasks = [t for (p, v, r) in group for t in cv.make_tasks(p, v, r, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[r])]
-        boosters, wall = fit_on_ray(table, colsets, tasks, cfg.xgb, cfg.cv.num_workers, cfg.cv.cpus_per_worker,
-                                    cfg.cv.report_every, ctx.out_dir / "ray_train")
+        boosters, wall = fit_on_ray(
+            table,
+            colsets,
+            tasks,
+            cfg.xgb,
+            cfg.cv.num_workers,
+            cfg.cv.cpus_per_worker,
+            cfg.cv.report_every,
+            ctx.out_dir / "ray_train",
+        )
         timings[f"fit{len(timings)}({len(tasks)} tasks)"] = wall
         for tid, b in boosters.items():
             models = _cv_dir(ctx, fp, tid.split(".")[0]) / "models"
             models.mkdir(parents=True, exist_ok=True)
             b.save_model(models / f"{tid}.ubj")
-        for (p, v, r) in group:
+        for p, v, r in group:
             sub = [t for t in tasks if (t["policy"], t["variant"], t["rep"]) == (p, v, r)]
             cv.out_of_fold(table, colsets, sub, boosters).to_parquet(_cv_cache(ctx, fp, p, v, r), index=False)
-        done = [k for k in keys if _cv_cache(ctx, fp, *k).exists() and k[0] == policies[0] and k[1] == cfg.cv.variants[-1]]
+        done = [
+            k for k in keys if _cv_cache(ctx, fp, *k).exists() and k[0] == policies[0] and k[1] == cfg.cv.variants[-1]
+        ]
         if done:
             oof = pd.concat([pd.read_parquet(_cv_cache(ctx, fp, *k)) for k in done])
             ctx.report_progress({"valid/rmse": float(cv.fold_metrics(oof)["rmse"].mean()), "reps_done": len(done)})
-    return {f"{p}.{v}": pd.concat([pd.read_parquet(_cv_cache(ctx, fp, p, v, r)) for r in range(len(cfg.cv.seeds))], ignore_index=True)
-            for p in policies for v in cfg.cv.variants}
+    return {
+        f"{p}.{v}": pd.concat(
+            [pd.read_parquet(_cv_cache(ctx, fp, p, v, r)) for r in range(len(cfg.cv.seeds))], ignore_index=True
+        )
+        for p in policies
+        for v in cfg.cv.variants
+    }
 
 
 def _load_boosters(ctx, fp, policy, variant, n_reps, n_folds):
@@ -295,12 +347,15 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         label = key.replace(".", "/")
         per_fold[label] = fm
         results[label] = {m: float(fm[m].mean()) for m in ("rmse", "mae", "r2")} | {
-            f"{m}_sd": float(fm[m].std(ddof=1)) if len(fm) > 1 else 0.0 for m in ("rmse", "mae", "r2")}
+            f"{m}_sd": float(fm[m].std(ddof=1)) if len(fm) > 1 else 0.0 for m in ("rmse", "mae", "r2")
+        }
     for pol in {k.split(".")[0] for k in oof}:
         if f"{pol}.A" in oof and f"{pol}.B" in oof:
             a, b = per_fold[f"{pol}/A"], per_fold[f"{pol}/B"]
-            comparisons[pol] = {m: stats.paired_comparison(a[m].to_numpy(), b[m].to_numpy(), 1.0 / (cfg.cv.n_folds - 1),
-                                                           seed=cfg.seed) for m in ("rmse", "mae", "r2")}
+            comparisons[pol] = {
+                m: stats.paired_comparison(a[m].to_numpy(), b[m].to_numpy(), 1.0 / (cfg.cv.n_folds - 1), seed=cfg.seed)
+                for m in ("rmse", "mae", "r2")
+            }
     baseline = cv.mean_baseline_metrics(table, len(cfg.cv.seeds))
 
     main = LeakagePolicy(cfg.data.policy).value
@@ -308,9 +363,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.cv.single_process_check and "B" in cfg.cv.variants:
         speed = _single_process_check(cfg, ctx, table, colsets, main)
     anchor_shown = any(k.startswith(LeakagePolicy.public_anchor.value) for k in results)
-    report.rmse_comparison_plot(per_fold, ctx.path("rmse_comparison.png"),
-                                baseline={"predict the mean": float(baseline["rmse"].mean())},
-                                anchor=PUBLIC_ANCHOR_RMSE if anchor_shown else None)
+    report.rmse_comparison_plot(
+        per_fold,
+        ctx.path("rmse_comparison.png"),
+        baseline={"predict the mean": float(baseline["rmse"].mean())},
+        anchor=PUBLIC_ANCHOR_RMSE if anchor_shown else None,
+    )
     variant = "B" if "B" in cfg.cv.variants else cfg.cv.variants[0]
     columns = colsets[f"{main}.{variant}"]
     boosters = _load_boosters(ctx, _cv_fingerprint(cfg, colsets), main, variant, len(cfg.cv.seeds), cfg.cv.n_folds)
@@ -320,7 +378,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     shown_groups = {g: [c for c in cols if c in columns] for g, cols in group_cols.items()}
     report.feature_importance_plot(gain, shap, shown_groups, ctx.path("feature_importance.png"))
     group_share = {g: float(gain.reindex(c).fillna(0).sum()) for g, c in shown_groups.items() if c}
-    (ctx.out_dir / "feature_importance.json").write_text(json.dumps({"gain": gain.to_dict(), "shap": shap.to_dict()}, indent=1))
+    (ctx.out_dir / "feature_importance.json").write_text(
+        json.dumps({"gain": gain.to_dict(), "shap": shap.to_dict()}, indent=1)
+    )
 
     metrics = {
         "cv": results,
@@ -334,8 +394,21 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     }
     if main in comparisons:
         metrics["delta_rmse"] = comparisons[main]["rmse"].delta
-    md = report.build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap, group_share, examples, movies,
-                      PUBLIC_ANCHOR_RMSE, allowed_post_release)
+    md = report.build_report(
+        cfg,
+        counts,
+        results,
+        comparisons,
+        baseline,
+        speed,
+        gain,
+        shap,
+        group_share,
+        examples,
+        movies,
+        PUBLIC_ANCHOR_RMSE,
+        allowed_post_release,
+    )
     return JobResult(metrics=metrics, report=md, artifacts=["rmse_comparison.png", "feature_importance.png"])
 
 
@@ -347,17 +420,34 @@ def _single_process_check(cfg, ctx, table, colsets, policy) -> dict:
     if cache.exists():
         return json.loads(cache.read_text())
     tasks = cv.make_tasks(policy, "B", 0, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[0])
-    ray_boosters, ray_wall = fit_on_ray(table, colsets, tasks, cfg.xgb, cfg.cv.num_workers, cfg.cv.cpus_per_worker,
-                                        cfg.cv.report_every, ctx.out_dir / "ray_train")
+    ray_boosters, ray_wall = fit_on_ray(
+        table,
+        colsets,
+        tasks,
+        cfg.xgb,
+        cfg.cv.num_workers,
+        cfg.cv.cpus_per_worker,
+        cfg.cv.report_every,
+        ctx.out_dir / "ray_train",
+    )
     threads = max(1, cfg.cv.num_workers * cfg.xgb.nthread)
     local, wall = cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=threads)
-    ray_oof, local_oof = cv.out_of_fold(table, colsets, tasks, ray_boosters), cv.out_of_fold(table, colsets, tasks, local)
+    ray_oof, local_oof = (
+        cv.out_of_fold(table, colsets, tasks, ray_boosters),
+        cv.out_of_fold(table, colsets, tasks, local),
+    )
     ray_rmse = float(cv.fold_metrics(ray_oof)["rmse"].mean())
     local_rmse = float(cv.fold_metrics(local_oof)["rmse"].mean())
     out = {
-        "tasks": len(tasks), "ray_workers": cfg.cv.num_workers, "single_threads": threads, "ray_wall_s": ray_wall,
-        "single_wall_s": wall, "time_ratio_ray_over_single": ray_wall / wall, "ray_rmse": ray_rmse,
-        "single_rmse": local_rmse, "rmse_abs_diff": abs(ray_rmse - local_rmse),
+        "tasks": len(tasks),
+        "ray_workers": cfg.cv.num_workers,
+        "single_threads": threads,
+        "ray_wall_s": ray_wall,
+        "single_wall_s": wall,
+        "time_ratio_ray_over_single": ray_wall / wall,
+        "ray_rmse": ray_rmse,
+        "single_rmse": local_rmse,
+        "rmse_abs_diff": abs(ray_rmse - local_rmse),
         "pred_corr": float(np.corrcoef(ray_oof["pred"], local_oof["pred"])[0, 1]),
     }
     cache.write_text(json.dumps(out, indent=1))

@@ -3,6 +3,7 @@
 
     genrec run semantic_ids --preset cpu --set dataset=beauty quantizer=rqvae
 """
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,19 @@ import pandas as pd
 from pydantic import Field
 
 from data_pipelines.embed import EmbedConfig, embed_items, embedding_matrix
+from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
-from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from rec_core.config import StrictModel
 from rec_core.semantic_ids.codes import write_codes
 from rec_core.semantic_ids.collisions import resolve_collisions
 from rec_core.semantic_ids.quality import code_stats, reconstruction_stats
 from rec_core.semantic_ids.rqvae import RQVAEConfig
 
-RELEASED = {"instruments": "LC-Rec / LETTER Instruments (released)",
-            "industrial_scientific": "MiniOneRec Industrial_and_Scientific (released)"}
+RELEASED = {
+    "instruments": "LC-Rec / LETTER Instruments (released)",
+    "industrial_scientific": "MiniOneRec Industrial_and_Scientific (released)",
+}
 
 
 class RQKMeansConfig(StrictModel):
@@ -36,14 +39,16 @@ class Config(JobConfig):
     dataset: DatasetName = "beauty"
     quantizer: Literal["rqvae", "rqkmeans"] = "rqvae"
     collision: Literal["tiger", "sinkhorn", "none"] = Field(
-        "sinkhorn", description="tiger = extra disambiguation level; sinkhorn = LC-Rec uniform last level")
+        "sinkhorn", description="tiger = extra disambiguation level; sinkhorn = LC-Rec uniform last level"
+    )
     levels: int = Field(3, ge=1, description="code levels before collision handling")
     codebook_size: int = Field(256, ge=2)
     max_items: int | None = Field(None, ge=1, description="use only the first N items (smoke runs)")
     sinkhorn_epsilon: float = Field(0.003, gt=0)
     sinkhorn_rounds: int = Field(20, ge=0)
     embeddings_dir: Path | None = Field(
-        None, description="where embedding parts live (default: <run dir>/embeddings); share it to reuse them")
+        None, description="where embedding parts live (default: <run dir>/embeddings); share it to reuse them"
+    )
     compare_released: bool = Field(True, description="score the released LC-Rec / MiniOneRec SIDs with the same code")
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     rqvae: RQVAEConfig = Field(default_factory=RQVAEConfig)
@@ -74,8 +79,14 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
     qcfg = RQVAEConfig.model_validate(loop_cfg["rqvae"])
     model = RQVAE(x.shape[1], qcfg)
     sess = WorkerSession(train, model, lambda p: torch.optim.AdamW(p, lr=train.lr, weight_decay=train.weight_decay))
-    loader = sess.prepare_loader(DataLoader(TensorDataset(torch.from_numpy(x)), batch_size=train.batch_size,
-                                            shuffle=True, drop_last=len(x) > train.batch_size))
+    loader = sess.prepare_loader(
+        DataLoader(
+            TensorDataset(torch.from_numpy(x)),
+            batch_size=train.batch_size,
+            shuffle=True,
+            drop_last=len(x) > train.batch_size,
+        )
+    )
     dtype = torch.bfloat16 if train.deepspeed and train.precision == "bf16" else None
     for epoch in range(sess.start_epoch, train.epochs):
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
@@ -91,12 +102,17 @@ def rqvae_train_loop(loop_cfg: dict) -> None:
             tot += out.loss.item() * len(xb)
             rec += out.recon_loss.item() * len(xb)
             n += len(xb)
-        epoch_time = time.perf_counter() - t_epoch   # training steps only; the eval below is not counted
+        epoch_time = time.perf_counter() - t_epoch  # training steps only; the eval below is not counted
         codes, recon, _ = rqvae_encode_numpy(sess.module, x)
         stats = code_stats(codes, [qcfg.codebook_size] * qcfg.levels)
-        metrics = {"loss": tot / n, "epoch_time_s": epoch_time, "train_recon_loss": rec / n, **reconstruction_stats(x, recon),
-                   "collision_rate": stats["collision_rate"],
-                   **{k: v for k, v in stats.items() if k.startswith(("usage_", "perplexity_"))}}
+        metrics = {
+            "loss": tot / n,
+            "epoch_time_s": epoch_time,
+            "train_recon_loss": rec / n,
+            **reconstruction_stats(x, recon),
+            "collision_rate": stats["collision_rate"],
+            **{k: v for k, v in stats.items() if k.startswith(("usage_", "perplexity_"))},
+        }
         if sess.report(metrics, epoch):  # train.time_limit_s ran out
             break
 
@@ -114,10 +130,12 @@ def fit_rqvae(x: np.ndarray, cfg: Config, ctx: RunContext):
         raise UserFacingError(
             f"k-means init needs a first batch of at least codebook_size={qcfg.codebook_size} items per worker; "
             f"got batch_size={cfg.train.batch_size}, {int(per_worker)} items per worker: raise train.batch_size "
-            f"or lower codebook_size")
+            f"or lower codebook_size"
+        )
     loop_cfg = {"x_ref": ray.put(x), "rqvae": qcfg.model_dump(), "seed": cfg.seed}
-    res = fit_torch(rqvae_train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rqvae",
-                    callbacks=ctx.callbacks)
+    res = fit_torch(
+        rqvae_train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rqvae", callbacks=ctx.callbacks
+    )
     model = RQVAE(x.shape[1], qcfg)
     model.load_state_dict(load_model_state(res.checkpoint_dir))
     codes, recon, latents = rqvae_encode_numpy(model, x)
@@ -152,7 +170,8 @@ def load_items(cfg: Config, ctx: RunContext) -> pd.DataFrame:
             f"dataset {cfg.dataset!r} has no item text in the fields {cfg.embed.text_fields} (columns: "
             f"{list(items.columns)}). The Instruments mirror ships SIDs but no text: put Instruments.item.json "
             f"(LETTER's) beside its other files and run `genrec data pull instruments --from MIRROR --force`, pull it without "
-            f"a mirror (downloads the text), or use dataset=industrial_scientific")
+            f"a mirror (downloads the text), or use dataset=industrial_scientific"
+        )
     return items.reset_index(drop=True)
 
 
@@ -184,8 +203,14 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     codes, recon, last_inputs, last_book, history = fit(x, cfg, ctx)
     t_fit = time.perf_counter() - t0
     before = code_stats(codes, [cfg.codebook_size] * cfg.levels)
-    final, info = resolve_collisions(codes, cfg.collision, last_inputs=last_inputs, last_codebook=last_book,
-                                     rounds=cfg.sinkhorn_rounds, epsilon=cfg.sinkhorn_epsilon)
+    final, info = resolve_collisions(
+        codes,
+        cfg.collision,
+        last_inputs=last_inputs,
+        last_codebook=last_book,
+        rounds=cfg.sinkhorn_rounds,
+        epsilon=cfg.sinkhorn_epsilon,
+    )
     sizes = [cfg.codebook_size] * cfg.levels + ([int(final[:, -1].max()) + 1] if final.shape[1] > cfg.levels else [])
     after = code_stats(final, sizes)
     write_codes(ctx.out_dir, emb["item_id"].to_numpy(), final, sizes)
@@ -193,18 +218,26 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     ctx.report_progress({"collision_rate": before["collision_rate"], **recon_stats})
     released = released_rows(ctx) if cfg.compare_released else {}
     metrics = {
-        "quality": {**recon_stats, "collision_rate_before": before["collision_rate"],
-                    "collision_rate_after": after["collision_rate"], "max_items_per_sid_before": before["max_items_per_sid"],
-                    "max_items_per_sid_after": after["max_items_per_sid"], "unique_items": after["distinct_sids"],
-                    **{k: v for k, v in before.items() if k.startswith(("usage_", "perplexity_"))}},
+        "quality": {
+            **recon_stats,
+            "collision_rate_before": before["collision_rate"],
+            "collision_rate_after": after["collision_rate"],
+            "max_items_per_sid_before": before["max_items_per_sid"],
+            "max_items_per_sid_after": after["max_items_per_sid"],
+            "unique_items": after["distinct_sids"],
+            **{k: v for k, v in before.items() if k.startswith(("usage_", "perplexity_"))},
+        },
         "embed": {k: v for k, v in emb.attrs["embed_stats"].items() if isinstance(v, (int, float))},
         "collisions": {k: v for k, v in info.items() if isinstance(v, (int, float, bool))},
         "items": len(items),
         "timing": {"embed_s": round(t_embed, 2), "quantize_s": round(t_fit, 2)},
     }
     if history:
-        metrics["train"] = {"epochs": len(history), "final_loss": history[-1].get("loss"),
-                            "first_loss": history[0].get("loss")}
+        metrics["train"] = {
+            "epochs": len(history),
+            "final_loss": history[-1].get("loss"),
+            "first_loss": history[0].get("loss"),
+        }
     report = quality_report(cfg, before, after, recon_stats, info, released, emb.attrs["embed_stats"])
     return JobResult(metrics=metrics, report=report, artifacts=["codes.parquet", "sid_meta.json"])
 
@@ -218,8 +251,10 @@ def stats_table(rows: dict[str, dict], levels: int) -> str:
             out.append(f"| {name} | unavailable: {s['error'][:80]} |")
             continue
         cells = ["—" if c not in s else f"{s[c]:.3f}" if c.startswith("usage") else f"{s[c]:.1f}" for c in lv_cols]
-        out.append(f"| {name} | {s['items']} | {s['levels']} | {s['collision_rate']:.4f} | {s['colliding_items']:.4f} "
-                   f"| {s['max_items_per_sid']} | " + " | ".join(cells) + " |")
+        out.append(
+            f"| {name} | {s['items']} | {s['levels']} | {s['collision_rate']:.4f} | {s['colliding_items']:.4f} "
+            f"| {s['max_items_per_sid']} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(out)
 
 
@@ -227,29 +262,38 @@ def quality_report(cfg, before, after, recon, info, released, estats) -> str:
     ours = f"{cfg.quantizer} on {cfg.dataset}"
     rows = {f"{ours}, before collision handling": before, f"{ours}, after `{cfg.collision}`": after, **released}
     levels = max(s.get("levels", 0) for s in rows.values())
-    return "\n".join([
-        f"## Semantic IDs: {cfg.quantizer}, {cfg.levels} levels x {cfg.codebook_size} codes, collision handling `{cfg.collision}`",
-        "",
-        f"Items: {estats['items']} embedded with `{cfg.embed.encoder}` ({cfg.embed.kind}, fields {cfg.embed.text_fields}); "
-        f"{estats['reused']} reused from finished parts, {estats['computed']} computed.",
-        "",
-        f"Reconstruction: mean cosine **{recon['recon_cosine']:.4f}**, MSE {recon['recon_mse']:.6f}.",
-        "",
-        stats_table(rows, levels),
-        "",
-        f"Collision handling: {json.dumps(info)}",
-        "",
-        "Released rows are scored by the same `code_stats` (256 codes per level). Codes: `codes.parquet` "
-        "(item_id, sid), `sid_meta.json`.",
-    ])
+    return "\n".join(
+        [
+            f"## Semantic IDs: {cfg.quantizer}, {cfg.levels} levels x {cfg.codebook_size} codes, collision handling `{cfg.collision}`",
+            "",
+            f"Items: {estats['items']} embedded with `{cfg.embed.encoder}` ({cfg.embed.kind}, fields {cfg.embed.text_fields}); "
+            f"{estats['reused']} reused from finished parts, {estats['computed']} computed.",
+            "",
+            f"Reconstruction: mean cosine **{recon['recon_cosine']:.4f}**, MSE {recon['recon_mse']:.6f}.",
+            "",
+            stats_table(rows, levels),
+            "",
+            f"Collision handling: {json.dumps(info)}",
+            "",
+            "Released rows are scored by the same `code_stats` (256 codes per level). Codes: `codes.parquet` "
+            "(item_id, sid), `sid_meta.json`.",
+        ]
+    )
 
 
 def resources(cfg: Config) -> dict[str, float]:
     return peak_request(cfg.embed.resources(), cfg.train.resources() if cfg.quantizer == "rqvae" else {"CPU": 1.0})
 
 
-JOB = Job(name="semantic_ids", config=Config, run=run, resources=resources, in_demo=True, demo_order=10,
-          summary="item text -> embeddings (Ray Data) -> RQ-VAE (Ray Train/DeepSpeed) or residual k-means -> unique semantic IDs")
+JOB = Job(
+    name="semantic_ids",
+    config=Config,
+    run=run,
+    resources=resources,
+    in_demo=True,
+    demo_order=10,
+    summary="item text -> embeddings (Ray Data) -> RQ-VAE (Ray Train/DeepSpeed) or residual k-means -> unique semantic IDs",
+)
 
 if __name__ == "__main__":
     JOB.main()

@@ -7,6 +7,7 @@ Config -> split + codes (a given `semantic_ids` table, the dataset's released ID
 Ray Train fit (validation NDCG@10 each `eval.every` epochs, early stopping, best checkpoint) -> full valid/test
 evaluation in the shared harness -> report (beside MostPopular).
 """
+
 from __future__ import annotations
 
 import time
@@ -20,8 +21,15 @@ from data_pipelines.embed import EmbedConfig
 from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
-from jobs.common.sequential import (SyntheticConfig, aligned_codes, dataset_released_codes, kmeans_codes,
-                                    load_sequential, metrics_table, most_popular_metrics)
+from jobs.common.sequential import (
+    SyntheticConfig,
+    aligned_codes,
+    dataset_released_codes,
+    kmeans_codes,
+    load_sequential,
+    metrics_table,
+    most_popular_metrics,
+)
 from rec_core.config import StrictModel
 from rec_core.generative.model import TigerModelConfig, build_tiger
 from rec_core.semantic_ids.codes import CodesError, SemanticCodes, SIDVocab, load_codes
@@ -34,26 +42,45 @@ class EvalConfig(StrictModel):
     every: int = Field(1, ge=1, description="validate every N epochs")
     valid_users: int | None = Field(2000, ge=1, description="users in the per-epoch validation subset (None: all)")
     patience: int = Field(5, ge=1, description="validations without improvement before early stopping")
-    compare_users: int = Field(1000, ge=0, description="test users for the decoding comparison (trie as tensors, trie "
-                               "through the prefix_allowed_tokens_fn callback, unconstrained + filtering)")
-    trie_mask: Literal["tensor", "callback"] = Field("tensor", description="how the trie reaches generate(): batched "
-                                                     "tensor ops, or transformers' per-beam prefix_allowed_tokens_fn")
+    compare_users: int = Field(
+        1000,
+        ge=0,
+        description="test users for the decoding comparison (trie as tensors, trie "
+        "through the prefix_allowed_tokens_fn callback, unconstrained + filtering)",
+    )
+    trie_mask: Literal["tensor", "callback"] = Field(
+        "tensor",
+        description="how the trie reaches generate(): batched "
+        "tensor ops, or transformers' per-beam prefix_allowed_tokens_fn",
+    )
     exclude_history: bool = Field(False, description="mask history items (applied identically to every model)")
-    test_users: int | None = Field(None, ge=1, description="final valid/test evaluation on a fixed random subset of "
-                                   "users (None: all); the same subset for every model in the run")
+    test_users: int | None = Field(
+        None,
+        ge=1,
+        description="final valid/test evaluation on a fixed random subset of "
+        "users (None: all); the same subset for every model in the run",
+    )
 
 
 class Config(JobConfig):
     dataset: DatasetName = "beauty"
-    codes: Path | None = Field(None, description="codes.parquet from `genrec run semantic_ids` (used as is: nothing "
-                               "is embedded); None: made by codes_source")
+    codes: Path | None = Field(
+        None,
+        description="codes.parquet from `genrec run semantic_ids` (used as is: nothing "
+        "is embedded); None: made by codes_source",
+    )
     codes_source: Literal["kmeans", "released"] = Field(
-        "kmeans", description="when codes is None: embed item text (the shared embedding stage) + residual k-means "
-        "here (a quick stand-in for an RQ-VAE run), or the dataset's released SIDs")
+        "kmeans",
+        description="when codes is None: embed item text (the shared embedding stage) + residual k-means "
+        "here (a quick stand-in for an RQ-VAE run), or the dataset's released SIDs",
+    )
     kmeans_levels: int = Field(3, ge=1, description="codes_source=kmeans: levels before the collision level")
     kmeans_codebook: int = Field(256, ge=2)
-    embed: EmbedConfig = Field(default_factory=EmbedConfig, description="codes_source=kmeans: the item-text embedding "
-                               "stage (its text_fields are the dataset's text columns)")
+    embed: EmbedConfig = Field(
+        default_factory=EmbedConfig,
+        description="codes_source=kmeans: the item-text embedding "
+        "stage (its text_fields are the dataset's text columns)",
+    )
     max_history: int = Field(20, ge=1)
     warmup_steps: int = Field(1000, ge=0)
     model: TigerModelConfig = Field(default_factory=TigerModelConfig)
@@ -74,8 +101,16 @@ def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCode
             return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=cfg.seed)
         if cfg.codes_source == "released":
             return dataset_released_codes(cfg.dataset, ctx)
-        return kmeans_codes(cfg.dataset, split.item_ids, ctx, ctx.out_dir / "codes", cfg.kmeans_levels,
-                            cfg.kmeans_codebook, seed=cfg.seed, embed=cfg.embed)
+        return kmeans_codes(
+            cfg.dataset,
+            split.item_ids,
+            ctx,
+            ctx.out_dir / "codes",
+            cfg.kmeans_levels,
+            cfg.kmeans_codebook,
+            seed=cfg.seed,
+            embed=cfg.embed,
+        )
     except CodesError as e:
         raise UserFacingError(str(e)) from None
 
@@ -93,7 +128,9 @@ def _sharded_valid_ndcg(model, vocab, item_tokens, valid, beams, batch_size, max
     part = valid.iloc[rank::world]
     ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=beams, max_history=max_history, device=device)
     res = evaluate_ranker(ranker, part, batch_size=batch_size)
-    sums = torch.tensor([res.metrics[k] * res.users for k in ("ndcg@10", "recall@10")] + [res.users], dtype=torch.float64)
+    sums = torch.tensor(
+        [res.metrics[k] * res.users for k in ("ndcg@10", "recall@10")] + [res.users], dtype=torch.float64
+    )
     if world > 1 and torch.distributed.is_initialized():
         torch.distributed.all_reduce(sums)
     n = max(float(sums[2]), 1.0)
@@ -110,8 +147,9 @@ def train_loop(c: dict) -> None:
     vocab = SIDVocab.from_dict(c["vocab"])
     torch.manual_seed(c["seed"])
     model = build_tiger(TigerModelConfig.model_validate(c["model"]), vocab)
-    sess = WorkerSession(train_cfg, model, lambda params: torch.optim.AdamW(params, lr=train_cfg.lr,
-                                                                              weight_decay=train_cfg.weight_decay))
+    sess = WorkerSession(
+        train_cfg, model, lambda params: torch.optim.AdamW(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    )
     ds = WindowDataset(*c["windows"])
     # Each item of LengthBuckets is a whole batch of similar-length windows: far less padding.
     buckets = LengthBuckets(ds, train_cfg.batch_size, seed=c["seed"])
@@ -134,8 +172,20 @@ def train_loop(c: dict) -> None:
         metrics = {"loss": total / max(n, 1), "epoch_s": time.perf_counter() - t0, "validated": 0}
         if (epoch + 1) % ev.every == 0 or epoch + 1 == train_cfg.epochs:
             metrics["validated"] = 1
-            metrics.update(_sharded_valid_ndcg(sess.module, vocab, c["item_tokens"], c["valid"], ev.beams, ev.batch_size,
-                                               c["max_history"], sess.rank, sess.world_size, sess.device))
+            metrics.update(
+                _sharded_valid_ndcg(
+                    sess.module,
+                    vocab,
+                    c["item_tokens"],
+                    c["valid"],
+                    ev.beams,
+                    ev.batch_size,
+                    c["max_history"],
+                    sess.rank,
+                    sess.world_size,
+                    sess.device,
+                )
+            )
             last = metrics["valid/ndcg@10"]
             if last > best:
                 best, bad = metrics["valid/ndcg@10"], 0
@@ -171,31 +221,63 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.eval.valid_users and len(valid_sub) > cfg.eval.valid_users:
         valid_sub = valid_sub.sample(n=cfg.eval.valid_users, random_state=cfg.seed)
     loop_cfg = {
-        "seed": cfg.seed, "eval": cfg.eval.model_dump(), "model": cfg.model.model_dump(),
-        "vocab": vocab.to_dict(), "item_tokens": item_tokens, "windows": windows, "valid": valid_sub,
-        "max_history": cfg.max_history, "warmup_steps": cfg.warmup_steps,
+        "seed": cfg.seed,
+        "eval": cfg.eval.model_dump(),
+        "model": cfg.model.model_dump(),
+        "vocab": vocab.to_dict(),
+        "item_tokens": item_tokens,
+        "windows": windows,
+        "valid": valid_sub,
+        "max_history": cfg.max_history,
+        "warmup_steps": cfg.warmup_steps,
     }
     t_fit = time.perf_counter()
-    result = fit_torch(train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="tiger",
-                       score_metric="valid/ndcg@10", callbacks=ctx.callbacks)
+    result = fit_torch(
+        train_loop,
+        loop_cfg,
+        cfg.train,
+        run_dir=ctx.out_dir / "train",
+        name="tiger",
+        score_metric="valid/ndcg@10",
+        callbacks=ctx.callbacks,
+    )
     fit_s = time.perf_counter() - t_fit
     if result.checkpoint_dir is None:
         raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
     model = build_tiger(cfg.model, vocab)
     model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
     model.eval()
-    meta = {"dataset": cfg.dataset, "max_history": cfg.max_history, "model": cfg.model.model_dump(), "vocab": vocab.to_dict(),
-            "item_ids": split.item_ids.tolist(), "seed": cfg.seed, "synthetic": cfg.synthetic.model_dump()}
+    meta = {
+        "dataset": cfg.dataset,
+        "max_history": cfg.max_history,
+        "model": cfg.model.model_dump(),
+        "vocab": vocab.to_dict(),
+        "item_ids": split.item_ids.tolist(),
+        "seed": cfg.seed,
+        "synthetic": cfg.synthetic.model_dump(),
+    }
     save_bundle(ctx.out_dir / "model", "tiger", model.state_dict(), meta, item_tokens)
     # The driver decodes on its own GPU when the run trains on GPUs and it has one (a head node may not).
     device = "cuda" if cfg.train.use_gpu and torch.cuda.is_available() else "cpu"
     model.to(device)
 
     # Full evaluation (constrained), then the same model without the trie on a subset for the speed/validity comparison.
-    ranker = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, max_history=cfg.max_history, device=device,
-                              mask=cfg.eval.trie_mask)
-    kw = dict(batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history, progress=True,
-              max_users=cfg.eval.test_users, seed=0)
+    ranker = GenerativeRanker(
+        model,
+        vocab,
+        item_tokens,
+        num_beams=cfg.eval.beams,
+        max_history=cfg.max_history,
+        device=device,
+        mask=cfg.eval.trie_mask,
+    )
+    kw = dict(
+        batch_size=cfg.eval.batch_size,
+        exclude_history=cfg.eval.exclude_history,
+        progress=True,
+        max_users=cfg.eval.test_users,
+        seed=0,
+    )
     valid = evaluate_ranker(ranker, split.valid, **kw)
     test = evaluate_ranker(ranker, split.test, **kw)
     tiger = {"valid": valid.metrics, "test": test.metrics}
@@ -204,35 +286,69 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.eval.compare_users:
         n = min(cfg.eval.compare_users, len(split.test))
         sub = split.test.sample(n=n, random_state=cfg.seed)
-        for name, constrained, mask in (("constrained", True, "tensor"), ("constrained_callback", True, "callback"),
-                                        ("unconstrained", False, "tensor")):
-            r = GenerativeRanker(model, vocab, item_tokens, num_beams=cfg.eval.beams, constrained=constrained,
-                                 max_history=cfg.max_history, trie=ranker.trie, device=device, mask=mask)
+        for name, constrained, mask in (
+            ("constrained", True, "tensor"),
+            ("constrained_callback", True, "callback"),
+            ("unconstrained", False, "tensor"),
+        ):
+            r = GenerativeRanker(
+                model,
+                vocab,
+                item_tokens,
+                num_beams=cfg.eval.beams,
+                constrained=constrained,
+                max_history=cfg.max_history,
+                trie=ranker.trie,
+                device=device,
+                mask=mask,
+            )
             res = evaluate_ranker(r, sub, batch_size=cfg.eval.batch_size, exclude_history=cfg.eval.exclude_history)
-            decode[name] = {"users_per_s": res.users_per_s, "invalid_share": r.stats.invalid_share,
-                            "recall@10": res.metrics["recall@10"], "ndcg@10": res.metrics["ndcg@10"]}
+            decode[name] = {
+                "users_per_s": res.users_per_s,
+                "invalid_share": r.stats.invalid_share,
+                "recall@10": res.metrics["recall@10"],
+                "ndcg@10": res.metrics["ndcg@10"],
+            }
     pop = most_popular_metrics(split, cfg.eval)
     hist = result.history
-    report = "\n".join([
-        f"TIGER on `{cfg.dataset}`: {len(split.item_ids)} items, {len(split.test)} users, {len(windows[2])} training windows; "
-        f"semantic IDs {codes.levels} levels, codebooks {list(codes.codebook_sizes)}; vocabulary {vocab.size} tokens.",
-        f"Trained {len(hist)} epochs in {fit_s:.0f} s on {cfg.train.num_workers} worker(s) "
-        f"({'DeepSpeed ZeRO-' + str(cfg.train.zero_stage) if cfg.train.deepspeed else 'DDP'}, {cfg.train.precision}); "
-        f"best valid NDCG@10 (subset of {len(valid_sub)}) {max((h.get('valid/ndcg@10', -1) for h in hist), default=float('nan')):.4f}.",
-        f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}, "
-        f"users: {'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users} (same for every row)'}. "
-        f"Invalid IDs returned: {invalid_constrained}.", "",
-        metrics_table({"TIGER": tiger, "MostPopular": pop}), "",
-        "Decoding on the same model and test subset: " + ", ".join(
-            f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, R@10 {v['recall@10']:.4f}"
-            for k, v in decode.items()),
-        "", "Per-epoch: " + "; ".join(f"{i}: loss {h.get('loss', float('nan')):.3f}"
-                                       + (f", valid ndcg@10 {h['valid/ndcg@10']:.4f}" if h.get("validated") else "")
-                                       for i, h in enumerate(hist)),
-    ])
-    metrics = {"valid": valid.metrics, "test": test.metrics, "most_popular": pop, "decode": decode,
-               "invalid_ids_constrained": invalid_constrained, "epochs_trained": len(hist), "fit_s": fit_s,
-               "eval_users_per_s": test.users_per_s, "eval_on_gpu": int(device == "cuda")}
+    report = "\n".join(
+        [
+            f"TIGER on `{cfg.dataset}`: {len(split.item_ids)} items, {len(split.test)} users, {len(windows[2])} training windows; "
+            f"semantic IDs {codes.levels} levels, codebooks {list(codes.codebook_sizes)}; vocabulary {vocab.size} tokens.",
+            f"Trained {len(hist)} epochs in {fit_s:.0f} s on {cfg.train.num_workers} worker(s) "
+            f"({'DeepSpeed ZeRO-' + str(cfg.train.zero_stage) if cfg.train.deepspeed else 'DDP'}, {cfg.train.precision}); "
+            f"best valid NDCG@10 (subset of {len(valid_sub)}) {max((h.get('valid/ndcg@10', -1) for h in hist), default=float('nan')):.4f}.",
+            f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}, "
+            f"users: {'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users} (same for every row)'}. "
+            f"Invalid IDs returned: {invalid_constrained}.",
+            "",
+            metrics_table({"TIGER": tiger, "MostPopular": pop}),
+            "",
+            "Decoding on the same model and test subset: "
+            + ", ".join(
+                f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, R@10 {v['recall@10']:.4f}"
+                for k, v in decode.items()
+            ),
+            "",
+            "Per-epoch: "
+            + "; ".join(
+                f"{i}: loss {h.get('loss', float('nan')):.3f}"
+                + (f", valid ndcg@10 {h['valid/ndcg@10']:.4f}" if h.get("validated") else "")
+                for i, h in enumerate(hist)
+            ),
+        ]
+    )
+    metrics = {
+        "valid": valid.metrics,
+        "test": test.metrics,
+        "most_popular": pop,
+        "decode": decode,
+        "invalid_ids_constrained": invalid_constrained,
+        "epochs_trained": len(hist),
+        "fit_s": fit_s,
+        "eval_users_per_s": test.users_per_s,
+        "eval_on_gpu": int(device == "cuda"),
+    }
     return JobResult(metrics=metrics, report=report, artifacts=["model/meta.json", "model/state.pt"])
 
 
@@ -241,9 +357,16 @@ def _resources(cfg: Config) -> dict:
     return peak_request(cfg.embed.resources(), cfg.train.resources()) if makes_codes else cfg.train.resources()
 
 
-JOB = Job(name="tiger", config=Config, run=run, resources=_resources, in_demo=True, demo_order=20,
-          uses={"codes": "semantic_ids/codes.parquet"},
-          summary="TIGER generative retrieval: T5 over semantic IDs, constrained beam search, Recall/NDCG@K")
+JOB = Job(
+    name="tiger",
+    config=Config,
+    run=run,
+    resources=_resources,
+    in_demo=True,
+    demo_order=20,
+    uses={"codes": "semantic_ids/codes.parquet"},
+    summary="TIGER generative retrieval: T5 over semantic IDs, constrained beam search, Recall/NDCG@K",
+)
 
 if __name__ == "__main__":
     JOB.main()

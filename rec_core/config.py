@@ -3,6 +3,7 @@
 Run-level configs (where a job runs, how it trains, presets and `--set` overrides) are not rec_core's concern:
 they live in `jobs/common/config.py`.
 """
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict

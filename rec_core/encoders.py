@@ -8,6 +8,7 @@ The VLM encoder follows LC-Rec-style multimodal item tokenisation: the image and
 the model together and the item vector is the mean of the last hidden states over all (image + text)
 tokens. Items without a usable image are encoded from their text alone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -54,8 +55,11 @@ class SentenceTransformerEncoder:
 
     def encode(self, texts: Sequence[str], images=None) -> np.ndarray:
         out = self.model.encode(
-            list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-            normalize_embeddings=self.normalize, show_progress_bar=False,
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=self.normalize,
+            show_progress_bar=False,
         )
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
 
@@ -67,11 +71,18 @@ class SentenceEncoder:
     A plain callable, for the RAG query path and the playlist's MiniLM retrieval baseline. `normalize`
     L2-normalises the output (MiniLM's own pipeline already ends in a Normalize module)."""
 
-    def __init__(self, name: str = "minilm", device: str = "cpu", batch_size: int = 64, max_length: int = 256,
-                 normalize: bool = True):
+    def __init__(
+        self,
+        name: str = "minilm",
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_length: int = 256,
+        normalize: bool = True,
+    ):
         self.name = name
-        self._enc = SentenceTransformerEncoder(name, device=device, batch_size=batch_size, normalize=normalize,
-                                               max_length=max_length)
+        self._enc = SentenceTransformerEncoder(
+            name, device=device, batch_size=batch_size, normalize=normalize, max_length=max_length
+        )
         self.dim = self._enc.dim
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
@@ -85,8 +96,15 @@ class HFMeanPoolEncoder:
 
     uses_images = False
 
-    def __init__(self, name: str, device: str, batch_size: int, normalize: bool, max_length: int = 128,
-                 load_in_4bit: bool = False):
+    def __init__(
+        self,
+        name: str,
+        device: str,
+        batch_size: int,
+        normalize: bool,
+        max_length: int = 128,
+        load_in_4bit: bool = False,
+    ):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -108,8 +126,13 @@ class HFMeanPoolEncoder:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), self.batch_size):
-                enc = self.tok([texts[j] for j in order[i : i + self.batch_size]], padding=True, truncation=True,
-                               max_length=self.max_length, return_tensors="pt").to(self.device)
+                enc = self.tok(
+                    [texts[j] for j in order[i : i + self.batch_size]],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.device)
                 hidden = self.model(**enc).last_hidden_state
                 out.append(_mean_pool(hidden, enc["attention_mask"]).float().cpu().numpy())
         emb = np.empty((len(texts), self.dim), np.float32)
@@ -134,8 +157,15 @@ class VLMEncoder:
 
     uses_images = True
 
-    def __init__(self, name: str, device: str, batch_size: int, normalize: bool, max_length: int = 256,
-                 load_in_4bit: bool = False):
+    def __init__(
+        self,
+        name: str,
+        device: str,
+        batch_size: int,
+        normalize: bool,
+        max_length: int = 256,
+        load_in_4bit: bool = False,
+    ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -192,8 +222,16 @@ class VLMEncoder:
         return _l2(emb) if self.normalize else emb
 
 
-def build_encoder(kind: EncoderKind, name: str, *, device: str = "auto", batch_size: int = 64,
-                  normalize: bool = True, max_length: int = 128, load_in_4bit: bool = False):
+def build_encoder(
+    kind: EncoderKind,
+    name: str,
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    normalize: bool = True,
+    max_length: int = 128,
+    load_in_4bit: bool = False,
+):
     device = pick_device(device)
     if kind == "sentence_transformers":
         if load_in_4bit:

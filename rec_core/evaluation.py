@@ -12,6 +12,7 @@ mask: a generative model cannot score "all items except history"). With `exclude
 harness asks each ranker for `k + max_history` items and drops the user's history items itself, again
 identically for every model.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,9 +42,17 @@ class EvalResult:
         return self.users / self.seconds if self.seconds > 0 else float("inf")
 
 
-def evaluate_ranker(ranker: Ranker, frame: pd.DataFrame, ks: Sequence[int] = (5, 10), batch_size: int = 256,
-                    exclude_history: bool = False, max_history: int = 20, max_users: int | None = None,
-                    seed: int = 0, progress: bool = False) -> EvalResult:
+def evaluate_ranker(
+    ranker: Ranker,
+    frame: pd.DataFrame,
+    ks: Sequence[int] = (5, 10),
+    batch_size: int = 256,
+    exclude_history: bool = False,
+    max_history: int = 20,
+    max_users: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> EvalResult:
     """`frame`: user_id, history (list of item indices), target (item index), e.g. `split.valid`.
     `max_users` evaluates a fixed random subset (for cheap per-epoch validation)."""
     for col in ("user_id", "history", "target"):
@@ -61,7 +70,7 @@ def evaluate_ranker(ranker: Ranker, frame: pd.DataFrame, ks: Sequence[int] = (5,
         it = tqdm(it, desc="evaluate", unit="batch")
     t0 = time.perf_counter()
     for s in it:
-        lists.extend(ranker.recommend(users[s:s + batch_size], hists[s:s + batch_size], k_req))
+        lists.extend(ranker.recommend(users[s : s + batch_size], hists[s : s + batch_size], k_req))
     seconds = time.perf_counter() - t0
     if exclude_history:
         lists = [_without(lst, set(h)) for lst, h in zip(lists, hists)]

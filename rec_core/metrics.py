@@ -3,6 +3,7 @@
 All functions take the rank (0-based) of the single held-out target among the candidates, or -1 / a
 value >= k when it was not retrieved. With one relevant item, Recall@K = HR@K and IDCG = 1.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -40,7 +41,9 @@ def ranks_from_lists(ranked_lists: Iterable[Sequence], targets: Iterable) -> np.
     return np.array([rank_of_target(r, t) for r, t in zip(ranked_lists, targets)], dtype=np.int64)
 
 
-def ranks_from_scores(scores: np.ndarray, targets: np.ndarray, exclude: list[Sequence[int]] | None = None) -> np.ndarray:
+def ranks_from_scores(
+    scores: np.ndarray, targets: np.ndarray, exclude: list[Sequence[int]] | None = None
+) -> np.ndarray:
     """Full-ranking rank of each row's target: number of items scored strictly higher.
 
     `exclude[i]` lists items masked out for row i (e.g. the user's history), never the target.

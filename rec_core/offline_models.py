@@ -4,6 +4,7 @@
 Any other string is returned unchanged (a HF id or a path), so configs can name hub models on
 machines that reach the hub.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """Where data and mirrors live. Defaults work offline on a laptop and in CI."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Shared fixtures. Environment first: no test may wait on an unreachable model hub or phone home."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,8 @@ def ray_local():
     machine's GPUs too, so tests/gpu can share it when the whole suite runs on a GPU machine."""
     import torch
 
-    from jobs.common.runtime import init_ray, shutdown
     from jobs.common.config import RuntimeConfig
+    from jobs.common.runtime import init_ray, shutdown
 
     ray = init_ray(RuntimeConfig(num_cpus=2, num_gpus=torch.cuda.device_count(), object_store_gb=1.0))
     yield ray

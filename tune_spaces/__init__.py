@@ -1,4 +1,5 @@
 """Pure functions returning Ray Tune param spaces plus scheduler/searcher factories."""
+
 from __future__ import annotations
 
 
@@ -13,5 +14,9 @@ def asha(epochs: int, grace_period: int = 1):
     from ray.tune.schedulers import ASHAScheduler
 
     epochs = max(1, int(epochs))
-    return ASHAScheduler(time_attr="training_iteration", max_t=epochs + 1,
-                         grace_period=max(1, min(grace_period, epochs)), reduction_factor=2)
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=epochs + 1,
+        grace_period=max(1, min(grace_period, epochs)),
+        reduction_factor=2,
+    )

@@ -4,9 +4,11 @@ NeuMF family: embedding sizes, tower, learning rate, negatives per positive (He 
 LLM fusion: additionally the contrastive weight and temperature (cross-attention) and the LoRA rank
 (only in dynamic mode: a cached LM cannot be tuned).
 """
+
 from __future__ import annotations
 
 from ray import tune
+
 from tune_spaces import asha
 
 METRIC = "valid/ndcg@10"

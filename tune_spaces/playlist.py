@@ -1,5 +1,7 @@
 """`genrec tune playlist`: model width, learning rate and dropout; ASHA on the per-epoch greedy valid NDCG@10."""
+
 from ray import tune
+
 from tune_spaces import asha
 
 METRIC = "valid/ndcg@10"

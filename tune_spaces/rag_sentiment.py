@@ -1,5 +1,6 @@
 """`genrec tune rag_sentiment`: learning rate, epochs and LoRA rank (0 = full fine-tune), with ASHA
 stopping weak trials on validation accuracy after each epoch."""
+
 from __future__ import annotations
 
 METRIC = "valid/accuracy"

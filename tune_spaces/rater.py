@@ -5,12 +5,13 @@ A/B is not measured on the folds the hyperparameters were picked on. Each trial 
 per repetition and reports the running CV RMSE after each, which is what ASHA stops on. The feature
 stages (posters, LLM plot scores, embeddings) are shared by all trials through one stage dir.
 """
+
 from __future__ import annotations
 
 from ray import tune
-from tune_spaces import asha
 
 from rec_core.paths import default_data_dir
+from tune_spaces import asha
 
 METRIC = "valid/rmse"
 MODE = "min"

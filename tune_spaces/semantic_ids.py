@@ -8,12 +8,14 @@ Sizes are searched around the preset's own (codebook size /2 or x1, levels +0 or
 /2, x1 or x2): a fixed list such as 256 codes would not fit the smoke preset's 400 items, whose k-means
 init needs at least one code per item in the first batch.
 """
+
 from __future__ import annotations
 
 from ray import tune
+
 from tune_spaces import asha
 
-METRIC = "collision_rate"   # LC-Rec keeps the RQ-VAE checkpoint with the lowest collision rate
+METRIC = "collision_rate"  # LC-Rec keeps the RQ-VAE checkpoint with the lowest collision rate
 MODE = "min"
 
 

@@ -1,8 +1,10 @@
 """TIGER search space for `genrec tune tiger`: learning rate, warm-up, dropout, depth, beam width;
 ASHA stops weak trials early on validation NDCG@10 (reported once per epoch by the trainer)."""
+
 from __future__ import annotations
 
 from ray import tune
+
 from tune_spaces import asha
 
 METRIC = "valid/ndcg@10"

@@ -3,6 +3,7 @@
 Errors (unknown dataset, missing mirror file, bad checksum, malformed source) print one line on stderr and
 exit with code 2: a user needs the message, not a traceback.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ from rec_core.paths import default_data_dir, default_mirror
 
 data_app = typer.Typer(help="List, pull (download or copy from a mirror) and inspect datasets.", no_args_is_help=True)
 
-DataDirOpt = typer.Option(None, "--data-dir", help="Where normalised Parquet lives (default: $GENREC_DATA_DIR or ~/.cache/genrec/data).")
+DataDirOpt = typer.Option(
+    None, "--data-dir", help="Where normalised Parquet lives (default: $GENREC_DATA_DIR or ~/.cache/genrec/data)."
+)
 MirrorOpt = typer.Option(None, "--from", help="Local mirror folder to copy from instead of downloading.")
 
 
@@ -31,7 +34,11 @@ def _fail(err: Exception) -> None:
 
 
 @data_app.command("list")
-def list_cmd(data_dir: Optional[Path] = DataDirOpt, mirror: Optional[Path] = MirrorOpt, as_json: bool = typer.Option(False, "--json")):
+def list_cmd(
+    data_dir: Optional[Path] = DataDirOpt,
+    mirror: Optional[Path] = MirrorOpt,
+    as_json: bool = typer.Option(False, "--json"),
+):
     """Show every registered dataset: pulled here?, in the mirror?, download-only?, licence."""
     rows = list_datasets(_data_dir(data_dir), mirror if mirror is not None else default_mirror())
     if as_json:
@@ -40,7 +47,9 @@ def list_cmd(data_dir: Optional[Path] = DataDirOpt, mirror: Optional[Path] = Mir
     typer.echo(f"{'name':<22} {'present':<8} {'mirror':<7} {'download-only':<14} licence")
     for r in rows:
         yn = lambda b: "yes" if b else "-"  # noqa: E731
-        typer.echo(f"{r['name']:<22} {yn(r['present']):<8} {yn(r['in_mirror']):<7} {yn(r['download_only']):<14} {r['licence'][:70]}")
+        typer.echo(
+            f"{r['name']:<22} {yn(r['present']):<8} {yn(r['in_mirror']):<7} {yn(r['download_only']):<14} {r['licence'][:70]}"
+        )
 
 
 @data_app.command("pull")

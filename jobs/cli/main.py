@@ -1,12 +1,13 @@
 """`genrec`: list, run, submit and tune jobs; manage datasets; benchmarks.
 
-    genrec list
-    genrec run demo --preset cpu
-    genrec run semantic_ids --preset smoke --set dataset=beauty --set quantizer=rqkmeans
-    genrec submit tiger --address http://head:8265 --preset gpu
-    genrec tune tiger --preset cpu --samples 8
-    genrec data list | pull NAME | stats NAME --json
+genrec list
+genrec run demo --preset cpu
+genrec run semantic_ids --preset smoke --set dataset=beauty --set quantizer=rqkmeans
+genrec submit tiger --address http://head:8265 --preset gpu
+genrec tune tiger --preset cpu --samples 8
+genrec data list | pull NAME | stats NAME --json
 """
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,9 @@ from typing import Optional
 
 import typer
 
+from jobs.common.config import ConfigError
 from jobs.common.job import UserFacingError, default_out_dir, run_job
 from jobs.common.registry import all_jobs, get_job
-from jobs.common.config import ConfigError
 
 app = typer.Typer(
     help="genrec-ray: distributed training of GenAI recommenders on Ray.",
@@ -70,7 +71,9 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML layered over the preset"),
     sets: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="run dir (default runs/<job>-<utc time>)"),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray address; default RAY_ADDRESS or an embedded local Ray"),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray address; default RAY_ADDRESS or an embedded local Ray"
+    ),
 ) -> None:
     """Run a job on the embedded local Ray (or --address). Writes config.json, metrics.json, report.md."""
     j = _job(job)
@@ -115,22 +118,30 @@ def _print_job_keys(name: str) -> None:
     from jobs.common.config import describe, format_description
 
     j = get_job(name)
-    typer.echo(f"\nConfig keys of job {j.name!r} (defaults; `genrec config {j.name} --preset P` shows a preset's "
-               "values; set any with --set key=value):\n")
+    typer.echo(
+        f"\nConfig keys of job {j.name!r} (defaults; `genrec config {j.name} --preset P` shows a preset's "
+        "values; set any with --set key=value):\n"
+    )
     typer.echo(format_description(describe(j.config())))
 
 
 @app.command()
 def submit(
     job: str = typer.Argument(..., help="job name (see `genrec list`)"),
-    address: Optional[str] = typer.Option(None, "--address", help="dashboard URL, e.g. http://head:8265 (default RAY_ADDRESS)"),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="dashboard URL, e.g. http://head:8265 (default RAY_ADDRESS)"
+    ),
     preset: str = typer.Option("gpu", "--preset", "-p", help=PRESET_HELP),
     sets: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     wait: bool = typer.Option(False, "--wait", help="follow the job until it ends (exit 1 if it fails)"),
     logs: bool = typer.Option(True, "--logs/--no-logs", help="stream the job's logs while waiting"),
-    autoscale: bool = typer.Option(False, "--autoscale", help="skip the fits-the-cluster check (an autoscaler adds nodes)"),
+    autoscale: bool = typer.Option(
+        False, "--autoscale", help="skip the fits-the-cluster check (an autoscaler adds nodes)"
+    ),
     out: Optional[str] = typer.Option(None, "--out", help="run dir ON THE CLUSTER (default GENREC_RUNS_DIR there)"),
-    runtime_env: Optional[Path] = typer.Option(None, "--runtime-env", help="runtime env YAML (default cluster/runtime_env.yaml)"),
+    runtime_env: Optional[Path] = typer.Option(
+        None, "--runtime-env", help="runtime env YAML (default cluster/runtime_env.yaml)"
+    ),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="give up waiting after this many seconds"),
 ) -> None:
     """Submit a job to a Ray cluster through the Job Submission API (the checkout travels as working_dir)."""
@@ -139,8 +150,18 @@ def submit(
     _job(job)
     kwargs = {"runtime_env_file": runtime_env} if runtime_env else {}
     try:
-        sid = sub.submit(job, address, preset=preset, sets=sets, wait=wait, logs=logs, out=out,
-                         allow_autoscale=autoscale, timeout_s=timeout, **kwargs)
+        sid = sub.submit(
+            job,
+            address,
+            preset=preset,
+            sets=sets,
+            wait=wait,
+            logs=logs,
+            out=out,
+            allow_autoscale=autoscale,
+            timeout_s=timeout,
+            **kwargs,
+        )
     except sub.JobFailed as e:
         _fail(str(e), code=1)
     except (ConfigError, UserFacingError) as e:
@@ -168,19 +189,37 @@ def tune(
         s = tune_job(j, preset, all_sets, samples, out_dir, max_concurrent)
     except (ConfigError, UserFacingError) as e:
         _fail(str(e))
-    typer.echo(json.dumps({"metric": s.metric, "mode": s.mode, "trials": s.num_trials, "failed_trials": s.failed_trials,
-                           "best_config": s.best_config, "best": s.best_metrics.get(s.metric)}, indent=2, default=str))
+    typer.echo(
+        json.dumps(
+            {
+                "metric": s.metric,
+                "mode": s.mode,
+                "trials": s.num_trials,
+                "failed_trials": s.failed_trials,
+                "best_config": s.best_config,
+                "best": s.best_metrics.get(s.metric),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     if s.failed_trials:
-        typer.echo(f"{s.failed_trials} of {s.num_trials} trials failed; their errors:\n  " + "\n  ".join(s.error_files),
-                   err=True)
+        typer.echo(
+            f"{s.failed_trials} of {s.num_trials} trials failed; their errors:\n  " + "\n  ".join(s.error_files),
+            err=True,
+        )
     typer.echo(f"experiment dir: {s.out_dir}", err=True)
 
 
 @app.command()
 def bench(
-    sections: list[str] = typer.Argument(None, help="sections to measure (default: all); see benchmarks/ in the checkout"),
+    sections: list[str] = typer.Argument(
+        None, help="sections to measure (default: all); see benchmarks/ in the checkout"
+    ),
     quick: bool = typer.Option(False, help="smaller sizes for a fast look (marked in the output)"),
-    assemble_only: bool = typer.Option(False, "--assemble-only", help="only rebuild BENCHMARKS.md (and each section's JSON) from stored sections"),
+    assemble_only: bool = typer.Option(
+        False, "--assemble-only", help="only rebuild BENCHMARKS.md (and each section's JSON) from stored sections"
+    ),
 ) -> None:
     """Measure benchmark sections and write BENCHMARKS.md (quality vs published anchors, speed ratios)."""
     runner = _bench_runner()
@@ -203,13 +242,17 @@ def _bench_runner():
     from rec_core.paths import REPO_ROOT
 
     if not (REPO_ROOT / "benchmarks" / "run.py").is_file():
-        _fail(f"no benchmarks/ folder in {REPO_ROOT}: the benchmarks are not installed with the package; "
-              "run `genrec bench` from a source checkout (an editable install, `pip install -e .`)")
+        _fail(
+            f"no benchmarks/ folder in {REPO_ROOT}: the benchmarks are not installed with the package; "
+            "run `genrec bench` from a source checkout (an editable install, `pip install -e .`)"
+        )
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     runner = importlib.import_module("benchmarks.run")
     if Path(runner.__file__).resolve().parent != (REPO_ROOT / "benchmarks").resolve():
-        _fail(f"`benchmarks` resolves to {runner.__file__}, not {REPO_ROOT / 'benchmarks'}: another package of that name shadows the checkout's")
+        _fail(
+            f"`benchmarks` resolves to {runner.__file__}, not {REPO_ROOT / 'benchmarks'}: another package of that name shadows the checkout's"
+        )
     return runner
 
 

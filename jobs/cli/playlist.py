@@ -8,6 +8,7 @@
 
 The lead mounts it with `app.command("playlist")(playlist)`; `python -m jobs.cli.playlist` runs it alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,9 @@ class Mode(str, Enum):
 
 def newest_run(root: Path = Path("runs")) -> Path | None:
     """The newest runs/playlist-*/model with a trained model, or None."""
-    cands = sorted((p for p in root.glob("playlist-*/model") if (p / "model_meta.json").exists()), key=lambda p: p.stat().st_mtime)
+    cands = sorted(
+        (p for p in root.glob("playlist-*/model") if (p / "model_meta.json").exists()), key=lambda p: p.stat().st_mtime
+    )
     return cands[-1] if cands else None
 
 
@@ -38,26 +41,43 @@ def format_list(res, mode: str) -> str:
 
 
 def as_json(res, mode: str) -> str:
-    return json.dumps({"text": res.text, "mode": mode, "seconds": round(res.seconds, 4), "invalid_ids": res.invalid,
-                       "items": [{"rank": k, "item_id": i, "title": t} for k, (i, t) in enumerate(zip(res.items, res.titles), 1)]})
+    return json.dumps(
+        {
+            "text": res.text,
+            "mode": mode,
+            "seconds": round(res.seconds, 4),
+            "invalid_ids": res.invalid,
+            "items": [{"rank": k, "item_id": i, "title": t} for k, (i, t) in enumerate(zip(res.items, res.titles), 1)],
+        }
+    )
 
 
 def playlist(
     text: Optional[str] = typer.Argument(None, help="title or mood; omit for a REPL (or one list per stdin line)"),
     length: int = typer.Option(10, "--length", "-n", min=1, max=100, help="items in the list"),
     mode: Mode = typer.Option(Mode.beam, "--mode", "-m", help="beam: the most likely list; sample: varied lists"),
-    temperature: float = typer.Option(1.0, "--temperature", "-t", min=0.01, help="sampling temperature (higher = more diverse)"),
+    temperature: float = typer.Option(
+        1.0, "--temperature", "-t", min=0.01, help="sampling temperature (higher = more diverse)"
+    ),
     num_beams: int = typer.Option(10, "--num-beams", "-b", min=1, help="beam width"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed for sampling (repeatable lists)"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per list"),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="run dir of `genrec run playlist` or its model/ dir (default: newest runs/playlist-*)"),
+    checkpoint: Optional[Path] = typer.Option(
+        None,
+        "--checkpoint",
+        "-c",
+        help="run dir of `genrec run playlist` or its model/ dir (default: newest runs/playlist-*)",
+    ),
 ) -> None:
     """Generate an ordered movie list from a title or mood with a trained playlist model."""
     from rec_core.playlist.generator import Playlister
 
     path = checkpoint or newest_run()
     if path is None:
-        typer.echo("error: no trained playlist model: run `genrec run playlist --preset cpu` or pass --checkpoint DIR", err=True)
+        typer.echo(
+            "error: no trained playlist model: run `genrec run playlist --preset cpu` or pass --checkpoint DIR",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         pl = Playlister.load(path)
@@ -69,7 +89,9 @@ def playlist(
         raise typer.Exit(2)
 
     def answer(line: str) -> None:
-        res = pl.generate([line], length=length, mode=mode.value, num_beams=num_beams, temperature=temperature, seed=seed)[0]
+        res = pl.generate(
+            [line], length=length, mode=mode.value, num_beams=num_beams, temperature=temperature, seed=seed
+        )[0]
         typer.echo(as_json(res, mode.value) if json_out else format_list(res, mode.value))
 
     if text is not None:

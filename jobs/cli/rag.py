@@ -1,4 +1,5 @@
 """`genrec rag chat` (terminal REPL) and `genrec rag serve` (web page). The lead's CLI mounts `rag_app`."""
+
 from __future__ import annotations
 
 import sys
@@ -7,13 +8,24 @@ from typing import Optional
 
 import typer
 
-rag_app = typer.Typer(help="RAG movie recommender: chat in the terminal or serve the web chat page.", no_args_is_help=True)
+rag_app = typer.Typer(
+    help="RAG movie recommender: chat in the terminal or serve the web chat page.", no_args_is_help=True
+)
 
 _LLM_HELP = "smollm2 (offline default) | openai (OpenAI-compatible endpoint) | tiny (random test model) | none (ranked list only)"
 
 
-def build_config(index: Path, sentiment_model: Optional[Path], llm: str, base_url: Optional[str], model_name: Optional[str],
-                 api_key_env: str, threshold: Optional[float], top_k: int, max_new_tokens: int):
+def build_config(
+    index: Path,
+    sentiment_model: Optional[Path],
+    llm: str,
+    base_url: Optional[str],
+    model_name: Optional[str],
+    api_key_env: str,
+    threshold: Optional[float],
+    top_k: int,
+    max_new_tokens: int,
+):
     from rec_core.rag.llm import LLMConfig
     from rec_core.rag.recommender import QueryConfig, RagConfig
 
@@ -46,7 +58,9 @@ def _load(cfg):
 
 
 _index_opt = typer.Option(..., "--index", help="index directory written by `genrec run rag_index` (<run>/index)")
-_sent_opt = typer.Option(None, "--sentiment-model", help="a `rag_sentiment` run's model dir (default: the index's frozen-embedding scorer)")
+_sent_opt = typer.Option(
+    None, "--sentiment-model", help="a `rag_sentiment` run's model dir (default: the index's frozen-embedding scorer)"
+)
 _llm_opt = typer.Option("smollm2", "--llm", help=_LLM_HELP)
 _url_opt = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1")
 _model_opt = typer.Option(None, "--model", help="model name (openai) or a local model path / HF id (smollm2 slot)")
@@ -57,14 +71,24 @@ _tok_opt = typer.Option(160, "--max-new-tokens", min=1)
 
 
 @rag_app.command()
-def chat(index: Path = _index_opt, sentiment_model: Optional[Path] = _sent_opt, llm: str = _llm_opt,
-         base_url: Optional[str] = _url_opt, model: Optional[str] = _model_opt, api_key_env: str = _key_opt,
-         threshold: Optional[float] = _thr_opt, top_k: int = _k_opt, max_new_tokens: int = _tok_opt,
-         show_json: bool = typer.Option(False, "--json", help="print each reply as JSON (for scripts)")) -> None:
+def chat(
+    index: Path = _index_opt,
+    sentiment_model: Optional[Path] = _sent_opt,
+    llm: str = _llm_opt,
+    base_url: Optional[str] = _url_opt,
+    model: Optional[str] = _model_opt,
+    api_key_env: str = _key_opt,
+    threshold: Optional[float] = _thr_opt,
+    top_k: int = _k_opt,
+    max_new_tokens: int = _tok_opt,
+    show_json: bool = typer.Option(False, "--json", help="print each reply as JSON (for scripts)"),
+) -> None:
     """Terminal chat. One message per line; /quit or end of input (Ctrl-D) leaves."""
     import json
 
-    rec = _load(build_config(index, sentiment_model, llm, base_url, model, api_key_env, threshold, top_k, max_new_tokens))
+    rec = _load(
+        build_config(index, sentiment_model, llm, base_url, model, api_key_env, threshold, top_k, max_new_tokens)
+    )
     interactive = sys.stdin.isatty()
     typer.echo(f"Movie chat over {rec.store.count()} movies (LLM: {getattr(rec.llm, 'name', 'none')}). /quit to leave.")
     while True:
@@ -82,17 +106,27 @@ def chat(index: Path = _index_opt, sentiment_model: Optional[Path] = _sent_opt, 
 
 
 @rag_app.command()
-def serve(index: Path = _index_opt, sentiment_model: Optional[Path] = _sent_opt, llm: str = _llm_opt,
-          base_url: Optional[str] = _url_opt, model: Optional[str] = _model_opt, api_key_env: str = _key_opt,
-          threshold: Optional[float] = _thr_opt, top_k: int = _k_opt, max_new_tokens: int = _tok_opt,
-          host: str = typer.Option("127.0.0.1", help="bind address (0.0.0.0 exposes it to the network)"),
-          port: int = typer.Option(8000, min=1, max=65535)) -> None:
+def serve(
+    index: Path = _index_opt,
+    sentiment_model: Optional[Path] = _sent_opt,
+    llm: str = _llm_opt,
+    base_url: Optional[str] = _url_opt,
+    model: Optional[str] = _model_opt,
+    api_key_env: str = _key_opt,
+    threshold: Optional[float] = _thr_opt,
+    top_k: int = _k_opt,
+    max_new_tokens: int = _tok_opt,
+    host: str = typer.Option("127.0.0.1", help="bind address (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+) -> None:
     """Serve the web chat page on http://HOST:PORT."""
     import uvicorn
 
     from rec_core.rag.web import create_app
 
-    rec = _load(build_config(index, sentiment_model, llm, base_url, model, api_key_env, threshold, top_k, max_new_tokens))
+    rec = _load(
+        build_config(index, sentiment_model, llm, base_url, model, api_key_env, threshold, top_k, max_new_tokens)
+    )
     typer.echo(f"serving {rec.store.count()} movies on http://{host}:{port} (Ctrl-C to stop)")
     uvicorn.run(create_app(rec), host=host, port=port, log_level="warning")
 

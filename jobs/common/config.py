@@ -4,6 +4,7 @@ Every job declares a `Config(JobConfig)`. A resolved config is: defaults of the 
 YAML, then each `--set`, validated once at the end so an unknown key or a wrong type is reported with
 its dotted path (`model.d_model: Input should be a valid integer`).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,9 @@ DatasetName = Annotated[str, AfterValidator(_known_dataset)]
 class RuntimeConfig(StrictModel):
     """Where the job runs. Empty address = an embedded local Ray sized to this machine."""
 
-    address: str | None = Field(None, description="Ray address (ray://host:10001, 'auto'); default: RAY_ADDRESS or local")
+    address: str | None = Field(
+        None, description="Ray address (ray://host:10001, 'auto'); default: RAY_ADDRESS or local"
+    )
     num_cpus: int | None = Field(None, ge=1, description="CPUs for an embedded local Ray (default: all)")
     num_gpus: int | None = Field(None, ge=0, description="GPUs for an embedded local Ray (default: detected)")
     object_store_gb: float | None = Field(None, gt=0, description="object store cap for a local Ray")
@@ -47,7 +50,8 @@ class RuntimeConfig(StrictModel):
         False, description="skip the fits-the-cluster check (an autoscaling cluster will add nodes)"
     )
     dashboard: bool = Field(
-        True, description="start Ray's dashboard with a local Ray; Ray Train's placement-group cleaner asks its "
+        True,
+        description="start Ray's dashboard with a local Ray; Ray Train's placement-group cleaner asks its "
         "state API whether a run is alive, so without it a run killed mid-training (a trial stopped by ASHA, "
         "Ctrl-C) keeps its CPUs reserved and the next Ray Data stage waits forever",
     )
@@ -69,9 +73,13 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     resume: bool = Field(True, description="resume from the newest checkpoint in the run dir")
-    time_limit_s: float | None = Field(None, gt=0, description="stop after the epoch in which this many seconds of "
-                                       "training have passed (counted from this attempt's start); that epoch is "
-                                       "checkpointed, so a later run with resume=true continues from it")
+    time_limit_s: float | None = Field(
+        None,
+        gt=0,
+        description="stop after the epoch in which this many seconds of "
+        "training have passed (counted from this attempt's start); that epoch is "
+        "checkpointed, so a later run with resume=true continues from it",
+    )
 
     def resources_per_worker(self) -> dict[str, float]:
         res = {"CPU": self.cpus_per_worker}
@@ -88,8 +96,12 @@ class JobConfig(StrictModel):
     """Fields every job has. Jobs subclass this and add their own sections."""
 
     seed: int = 0
-    data_dir: Path | None = Field(None, description="normalised datasets (default: GENREC_DATA_DIR or ~/.cache/genrec/data)")
-    mirror: Path | None = Field(None, description="local mirror of the official files (default: GENREC_MIRROR or ../shared/data)")
+    data_dir: Path | None = Field(
+        None, description="normalised datasets (default: GENREC_DATA_DIR or ~/.cache/genrec/data)"
+    )
+    mirror: Path | None = Field(
+        None, description="local mirror of the official files (default: GENREC_MIRROR or ../shared/data)"
+    )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
     @field_validator("data_dir", "mirror", mode="before")
@@ -156,8 +168,9 @@ def format_validation_error(err: ValidationError, source: str = "config", overri
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = "unknown key (not a field of this config)" if e["type"] == "extra_forbidden" else e["msg"]
         got = "" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"
-        item = next((v for k, v in overrides.items() if loc == k or loc.startswith(k + ".") or k.startswith(loc + ".")),
-                    None)
+        item = next(
+            (v for k, v in overrides.items() if loc == k or loc.startswith(k + ".") or k.startswith(loc + ".")), None
+        )
         if item is not None:
             from_sets += 1
             lines.append(f"  --set {item}: {loc}: {msg}{got}")

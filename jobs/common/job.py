@@ -11,6 +11,7 @@ and presets in `jobs/presets/<name>/{smoke,cpu,gpu}.yaml`. The runner resolves t
 `config.json` before anything runs, starts/connects Ray, checks the resource request fits, runs the
 job and writes `metrics.json` (flat name -> number) and `report.md`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,7 +85,9 @@ class Job:
         if preset:
             f = PRESET_DIR / self.name / f"{preset}.yaml"
             if not f.exists():
-                raise ConfigError(f"job {self.name!r} has no preset {preset!r}; presets: {', '.join(self.presets()) or 'none'}")
+                raise ConfigError(
+                    f"job {self.name!r} has no preset {preset!r}; presets: {', '.join(self.presets()) or 'none'}"
+                )
             layers.append(load_yaml(f))
             source = f"preset {preset!r} of job {self.name!r}"
         if config_file:
@@ -96,7 +99,14 @@ class Job:
         p = argparse.ArgumentParser(prog=f"python -m jobs.{self.name}", description=self.summary)
         p.add_argument("--preset", default="cpu", help=f"one of: {', '.join(self.presets())} (default cpu)")
         p.add_argument("--config", type=Path, help="YAML file layered over the preset")
-        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+        p.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config key (dotted)",
+        )
         p.add_argument("--out", type=Path, help="run directory (default runs/<job>-<time>)")
         p.add_argument("--address", help="Ray cluster address (default RAY_ADDRESS or an embedded local Ray)")
         a = p.parse_args(argv)

@@ -1,4 +1,5 @@
 """Find jobs: every module `jobs/<name>.py` that defines `JOB`. No central list to edit."""
+
 from __future__ import annotations
 
 import importlib
@@ -12,7 +13,9 @@ _NOT_JOBS = {"cli", "__main__"}
 
 def job_names() -> list[str]:
     return sorted(
-        m.name for m in pkgutil.iter_modules(jobs.__path__) if not m.ispkg and not m.name.startswith("_") and m.name not in _NOT_JOBS
+        m.name
+        for m in pkgutil.iter_modules(jobs.__path__)
+        if not m.ispkg and not m.name.startswith("_") and m.name not in _NOT_JOBS
     )
 
 

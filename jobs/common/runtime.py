@@ -5,6 +5,7 @@ Why the check: on a 2-CPU laptop a request for 3 CPUs (say 2 Train workers + an 
 error in Ray: the job just waits for resources forever. We fail fast instead, naming what was asked
 and what exists.
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,8 +90,11 @@ def _dashboard_usable() -> bool:
         return True
     if err is None:
         return True
-    log.warning("starting Ray without its dashboard (%s; install `ray[default]` for it): a run killed mid-training "
-                "may keep its CPUs reserved until Ray restarts", err)
+    log.warning(
+        "starting Ray without its dashboard (%s; install `ray[default]` for it): a run killed mid-training "
+        "may keep its CPUs reserved until Ray restarts",
+        err,
+    )
     return False
 
 
@@ -113,7 +117,11 @@ def _runtime_env_for_remote() -> dict | None:
 def cluster_totals() -> dict[str, float]:
     import ray
 
-    return {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory") or k.startswith("accelerator_type")}
+    return {
+        k: float(v)
+        for k, v in ray.cluster_resources().items()
+        if k in ("CPU", "GPU", "memory") or k.startswith("accelerator_type")
+    }
 
 
 def check_fits(request: Mapping[str, float], *, job: str, allow_autoscale: bool = False) -> None:

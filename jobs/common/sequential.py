@@ -5,12 +5,12 @@ metrics table every report prints.
 Sequential protocol (TIGER / LC-Rec): per user, sorted by time; last item = test, second last = validation,
 the rest = training; history truncated to `max_history`; full ranking over all items (rec_core.evaluation).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
 
 from jobs.common.job import RunContext, UserFacingError
 from rec_core.config import StrictModel
@@ -29,8 +29,9 @@ class SyntheticConfig(StrictModel):
     noise: float = 0.05
 
 
-def load_sequential(dataset: str, ctx: RunContext, max_history: int = 20, synthetic: SyntheticConfig | None = None,
-                    seed: int = 0):
+def load_sequential(
+    dataset: str, ctx: RunContext, max_history: int = 20, synthetic: SyntheticConfig | None = None, seed: int = 0
+):
     """-> (split, item_features | None). Item features exist only for the synthetic dataset."""
     if dataset == "synthetic":
         from rec_core.generative.synthetic import chain_dataset
@@ -60,13 +61,23 @@ def dataset_released_codes(dataset: str, ctx: RunContext) -> SemanticCodes:
     df = released_sids(dataset, data_dir=ctx.data_dir, mirror=ctx.mirror)
     codes, shared = released_codes(df["item_id"].to_numpy(), np.stack(df["sid"].map(np.asarray).to_list()))
     if shared:
-        print(f"{dataset}: {shared} items share a released semantic ID with another item; appended TIGER's "
-              f"collision level ({codes.levels} levels)")
+        print(
+            f"{dataset}: {shared} items share a released semantic ID with another item; appended TIGER's "
+            f"collision level ({codes.levels} levels)"
+        )
     return codes
 
 
-def kmeans_codes(dataset: str, item_ids: np.ndarray, ctx: RunContext, out_dir: Path, levels: int = 3,
-                 codebook_size: int = 256, seed: int = 0, embed=None) -> SemanticCodes:
+def kmeans_codes(
+    dataset: str,
+    item_ids: np.ndarray,
+    ctx: RunContext,
+    out_dir: Path,
+    levels: int = 3,
+    codebook_size: int = 256,
+    seed: int = 0,
+    embed=None,
+) -> SemanticCodes:
     """Item text -> sentence embeddings (the shared Ray Data stage, data_pipelines.embed) -> residual k-means +
     collision level, cached as a codes table in `out_dir`. A quick stand-in for a `semantic_ids` run; an item
     without any text still gets a code (its id is embedded)."""
@@ -88,8 +99,9 @@ def kmeans_codes(dataset: str, item_ids: np.ndarray, ctx: RunContext, out_dir: P
     x = embedding_matrix(emb)
     codes = residual_kmeans_codes(emb["item_id"].to_numpy(), x, levels, codebook_size, seed=seed)
     codes.save(out_dir)
-    (Path(out_dir) / "SOURCE.txt").write_text(f"{cfg.encoder} embeddings of {fields}; {int(np.sum(empty))} items "
-                                               "without text used their id\n")
+    (Path(out_dir) / "SOURCE.txt").write_text(
+        f"{cfg.encoder} embeddings of {fields}; {int(np.sum(empty))} items without text used their id\n"
+    )
     return codes
 
 
@@ -112,8 +124,14 @@ def most_popular_metrics(split, ev) -> dict[str, dict]:
     from rec_core.evaluation import ScoreRanker, evaluate_splits
 
     pop = MostPopular(len(split.item_ids)).fit(split.train)
-    return evaluate_splits(ScoreRanker(pop.scores), split.valid, split.test, exclude_history=ev.exclude_history,
-                           max_users=getattr(ev, "test_users", None) or getattr(ev, "max_users", None), seed=0)
+    return evaluate_splits(
+        ScoreRanker(pop.scores),
+        split.valid,
+        split.test,
+        exclude_history=ev.exclude_history,
+        max_users=getattr(ev, "test_users", None) or getattr(ev, "max_users", None),
+        seed=0,
+    )
 
 
 def metrics_table(rows: dict[str, dict]) -> str:
@@ -121,6 +139,8 @@ def metrics_table(rows: dict[str, dict]) -> str:
     lines = ["| model | split | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |", "|---|---|---:|---:|---:|---:|"]
     for name, by_split in rows.items():
         for split, m in by_split.items():
-            lines.append(f"| {name} | {split} | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | {m['recall@10']:.4f} "
-                         f"| {m['ndcg@10']:.4f} |")
+            lines.append(
+                f"| {name} | {split} | {m['recall@5']:.4f} | {m['ndcg@5']:.4f} | {m['recall@10']:.4f} "
+                f"| {m['ndcg@10']:.4f} |"
+            )
     return "\n".join(lines)

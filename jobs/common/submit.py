@@ -11,6 +11,7 @@ silently overrides the address you pass; an unreachable host blocks for minutes 
 a `ray://` Ray Client address is not a Jobs API address; Ray >= 2.5x clusters may require a bearer
 token. Each of these becomes one clear `SubmitError` here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jobs.common.job import UserFacingError
 from jobs.common.config import ConfigError, load_yaml, parse_override
+from jobs.common.job import UserFacingError
 from rec_core.paths import REPO_ROOT
 
 DEFAULT_RUNTIME_ENV = REPO_ROOT / "cluster" / "runtime_env.yaml"
@@ -49,8 +50,7 @@ class JobFailed(SubmitError):
     def __init__(self, submission_id: str, status: str, address: str):
         self.submission_id, self.status = submission_id, status
         super().__init__(
-            f"job {submission_id} ended {status}. Full logs: "
-            f"`ray job logs {submission_id} --address {address}`"
+            f"job {submission_id} ended {status}. Full logs: `ray job logs {submission_id} --address {address}`"
         )
 
 
@@ -140,8 +140,7 @@ def normalize_address(address: str | None) -> str:
     address = (address or "").strip() or next((os.environ[v] for v in _ADDRESS_ENV_VARS if os.environ.get(v)), "")
     if not address:
         raise SubmitError(
-            "no cluster address: pass --address http://<head>:8265 (the Ray dashboard / Jobs API), "
-            "or set RAY_ADDRESS"
+            "no cluster address: pass --address http://<head>:8265 (the Ray dashboard / Jobs API), or set RAY_ADDRESS"
         )
     if address.startswith("ray://"):
         host = urlsplit(address).hostname or "<head>"
@@ -150,7 +149,9 @@ def normalize_address(address: str | None) -> str:
             f"port instead: --address http://{host}:{DASHBOARD_PORT}"
         )
     if address == "auto":
-        raise SubmitError(f"'auto' is not a Jobs API address: use --address http://127.0.0.1:{DASHBOARD_PORT} on the head node")
+        raise SubmitError(
+            f"'auto' is not a Jobs API address: use --address http://127.0.0.1:{DASHBOARD_PORT} on the head node"
+        )
     if "://" not in address:
         address = "http://" + address
     parts = urlsplit(address)

@@ -12,6 +12,7 @@ XGBoost: `fit_xgboost(worker_fn, loop_cfg, datasets, ...)` builds an `XGBoostTra
 `run_config`; a worker that trains several boosters in one fit tags them with `xgb_task_report(task, every)`
 and the driver collects the final one of each with `boosters_by_task(result, task_ids)`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,16 +60,26 @@ def deepspeed_config(t: TrainConfig) -> dict:
     }
 
 
-def run_config(run_dir: Path, name: str, score_metric: str | None = None, score_mode: str = "max", keep: int | None = 2,
-               callbacks: Sequence = ()):
+def run_config(
+    run_dir: Path,
+    name: str,
+    score_metric: str | None = None,
+    score_mode: str = "max",
+    keep: int | None = 2,
+    callbacks: Sequence = (),
+):
     """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, no retries, the run's callbacks."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
-    ckpt = CheckpointConfig(
-        num_to_keep=keep,
-        checkpoint_score_attribute=score_metric,
-        checkpoint_score_order=score_mode,
-    ) if score_metric else CheckpointConfig(num_to_keep=keep)
+    ckpt = (
+        CheckpointConfig(
+            num_to_keep=keep,
+            checkpoint_score_attribute=score_metric,
+            checkpoint_score_order=score_mode,
+        )
+        if score_metric
+        else CheckpointConfig(num_to_keep=keep)
+    )
     return RunConfig(
         name=name,
         storage_path=str(Path(run_dir).resolve()),
@@ -124,7 +135,9 @@ def fit_torch(
     history: list[dict] = []
     if latest and (latest / HISTORY_FILE).exists():
         history = json.loads((latest / HISTORY_FILE).read_text())
-    return TorchRunResult(metrics=dict(result.metrics or {}), history=history, checkpoint_dir=latest, best_checkpoint_dir=best)
+    return TorchRunResult(
+        metrics=dict(result.metrics or {}), history=history, checkpoint_dir=latest, best_checkpoint_dir=best
+    )
 
 
 def fit_xgboost(
@@ -184,7 +197,9 @@ def _task_report_class():
             return False
 
         def _save_and_report_checkpoint(self, report_dict, model):
-            super()._save_and_report_checkpoint({**report_dict, "task": self.task, "round": model.num_boosted_rounds()}, model)
+            super()._save_and_report_checkpoint(
+                {**report_dict, "task": self.task, "round": model.num_boosted_rounds()}, model
+            )
 
     return TaskReport
 
@@ -280,7 +295,9 @@ class WorkerSession:
         self.model.train(on)
 
     # -- reporting and checkpoints -------------------------------------------------------------
-    def report(self, metrics: dict[str, Any], epoch: int, extra_state: dict | None = None, force_checkpoint: bool = False) -> bool:
+    def report(
+        self, metrics: dict[str, Any], epoch: int, extra_state: dict | None = None, force_checkpoint: bool = False
+    ) -> bool:
         """Report once per epoch on EVERY worker (Ray syncs on it); checkpoint every N epochs and at the end.
 
         Returns True when `train.time_limit_s` has run out: the epoch was checkpointed and the loop must stop."""
@@ -362,4 +379,3 @@ def _plain(v: Any) -> Any:
         except (ValueError, AttributeError):
             return v
     return v
-

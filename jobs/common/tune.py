@@ -10,6 +10,7 @@ their per-epoch reports to Tune through the `TuneReportCallback` in the trial's 
 (each job passes `ctx.callbacks` to its trainers); jobs without a trainer call `ctx.report_progress`. (`Tuner(trainer)` is not supported under Ray Train V2: the driver-function
 pattern is the documented one.)
 """
+
 from __future__ import annotations
 
 import importlib
@@ -113,7 +114,10 @@ def tune_job(
         cfg = job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in sampled.items()])
         trial_dir = Path(tune.get_context().get_trial_dir())
         ctx = RunContext(
-            out_dir=trial_dir, data_dir=data_dir, mirror=mirror, preset=preset,
+            out_dir=trial_dir,
+            data_dir=data_dir,
+            mirror=mirror,
+            preset=preset,
             report_progress=lambda m: tune.report(flatten_metrics(m)),
             callbacks=[TuneReportCallback()],
         )
@@ -138,8 +142,9 @@ def tune_job(
     errors = [r.error for r in failed]
     error_files = [_error_file(r) for r in failed]
     if len(errors) == len(grid):
-        raise UserFacingError(f"all {len(grid)} trials failed; first error: {errors[0]}\nerror files:\n  "
-                              + "\n  ".join(error_files))
+        raise UserFacingError(
+            f"all {len(grid)} trials failed; first error: {errors[0]}\nerror files:\n  " + "\n  ".join(error_files)
+        )
     best = grid.get_best_result(metric=mod.METRIC, mode=mod.MODE, scope="all")
     summary = TuneSummary(
         best_config=best.config,
@@ -151,11 +156,18 @@ def tune_job(
         failed_trials=len(errors),
         error_files=error_files,
     )
-    write_json_atomic(out_dir / "best.json", {
-        "best_config": summary.best_config, "best_metrics": summary.best_metrics,
-        "metric": mod.METRIC, "mode": mod.MODE, "num_trials": len(grid), "failed_trials": len(errors),
-        "error_files": error_files,
-    })
+    write_json_atomic(
+        out_dir / "best.json",
+        {
+            "best_config": summary.best_config,
+            "best_metrics": summary.best_metrics,
+            "metric": mod.METRIC,
+            "mode": mod.MODE,
+            "num_trials": len(grid),
+            "failed_trials": len(errors),
+            "error_files": error_files,
+        },
+    )
     return summary
 
 

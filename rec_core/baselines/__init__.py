@@ -1,4 +1,5 @@
 """Baselines evaluated in the same harness as the generative models."""
+
 from rec_core.baselines.popularity import MostPopular
 from rec_core.baselines.sasrec import SASRec, SASRecConfig
 

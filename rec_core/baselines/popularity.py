@@ -1,4 +1,5 @@
 """MostPopular: every user gets the items with the most training interactions."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

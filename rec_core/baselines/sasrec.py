@@ -2,6 +2,7 @@
 by dot product with their embeddings. Two losses, because published reproductions show the choice
 moves Beauty Recall@10 a lot: `bce` (the original: one sampled negative per position) and `ce`
 (softmax cross-entropy over all items)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -34,8 +35,15 @@ class SASRec(nn.Module):
         self.item_emb = nn.Embedding(num_items + 1, cfg.d_model, padding_idx=0)
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
-        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.num_heads, dim_feedforward=cfg.d_model * 4, dropout=cfg.dropout,
-                                           batch_first=True, norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model,
+            cfg.num_heads,
+            dim_feedforward=cfg.d_model * 4,
+            dropout=cfg.dropout,
+            batch_first=True,
+            norm_first=True,
+            activation="gelu",
+        )
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.d_model)
         nn.init.normal_(self.item_emb.weight, std=0.02)
@@ -62,8 +70,9 @@ class SASRec(nn.Module):
         neg = batch["neg"][valid]
         pos_logit = (h * self.item_emb(pos)).sum(-1)
         neg_logit = (h * self.item_emb(neg)).sum(-1)
-        return F.binary_cross_entropy_with_logits(pos_logit, torch.ones_like(pos_logit)) + \
-            F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
+        return F.binary_cross_entropy_with_logits(
+            pos_logit, torch.ones_like(pos_logit)
+        ) + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
 
     @torch.no_grad()
     def score(self, histories: Sequence[Sequence[int]], device="cpu") -> np.ndarray:
@@ -81,7 +90,7 @@ def left_pad(rows: Sequence[np.ndarray], width: int) -> torch.Tensor:
     for i, r in enumerate(rows):
         r = np.asarray(r)[-width:]
         if len(r):
-            out[i, width - len(r):] = torch.from_numpy(np.asarray(r, dtype=np.int64))
+            out[i, width - len(r) :] = torch.from_numpy(np.asarray(r, dtype=np.int64))
     return out
 
 
@@ -98,7 +107,7 @@ class SASRecSequences(torch.utils.data.Dataset):
         return len(self.seqs)
 
     def __getitem__(self, i):
-        s = self.seqs[i][-(self.max_len + 1):]
+        s = self.seqs[i][-(self.max_len + 1) :]
         seen = set(s.tolist())
         neg = self.rng.integers(self.num_items, size=len(s) - 1)
         for j in range(len(neg)):
@@ -108,4 +117,8 @@ class SASRecSequences(torch.utils.data.Dataset):
 
     def collate(self, rows):
         seq, pos, neg = zip(*rows)
-        return {"seq": left_pad(seq, self.max_len), "pos": left_pad(pos, self.max_len), "neg": left_pad(neg, self.max_len)}
+        return {
+            "seq": left_pad(seq, self.max_len),
+            "pos": left_pad(pos, self.max_len),
+            "neg": left_pad(neg, self.max_len),
+        }

@@ -1,4 +1,5 @@
 """Errors of the data layer. Every message names the file (and line/field when known) so a user can fix it."""
+
 from __future__ import annotations
 
 from pathlib import Path

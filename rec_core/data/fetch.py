@@ -3,6 +3,7 @@
 Downloads go to data_dir/.downloads/ (a zip is fetched once and every member extracted from it) via a
 temporary file renamed into place, so an interrupted download never looks complete.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 Each parser takes `files`, a mapping from the registry's local file name to its verified path, and returns
 a `Parsed`. Parsers never guess: a malformed line raises DataFormatError naming the file, line and field.
 """
+
 from __future__ import annotations
 
 import ast
@@ -66,7 +67,11 @@ def _int_or_none(value: str, path: Path, line: int, field: str):
 
 # ---------------------------------------------------------------- Amazon P5 (beauty, sports, toys)
 def parse_p5(files: Files) -> Parsed:
-    seq_path, maps_path, names_path = files["sequential_data.txt"], files["datamaps.json"], files["idgenrec_item_textual_ids.txt"]
+    seq_path, maps_path, names_path = (
+        files["sequential_data.txt"],
+        files["datamaps.json"],
+        files["idgenrec_item_textual_ids.txt"],
+    )
     maps = read_json(maps_path)
     for key in ("id2item", "id2user"):
         if not isinstance(maps, dict) or not isinstance(maps.get(key), dict):
@@ -84,7 +89,9 @@ def parse_p5(files: Files) -> Parsed:
         for p, tok in enumerate(tokens[1:]):
             iid = to_int(tok, seq_path, line, f"item {p + 1}")
             if iid not in id2item:
-                raise DataFormatError(seq_path, f"item {iid} is not in datamaps.json id2item", line=line, field=f"item {p + 1}")
+                raise DataFormatError(
+                    seq_path, f"item {iid} is not in datamaps.json id2item", line=line, field=f"item {p + 1}"
+                )
             users.append(uid)
             items.append(iid)
             pos.append(p)
@@ -107,7 +114,10 @@ def parse_p5(files: Files) -> Parsed:
         }
     )
     user_df = pd.DataFrame(
-        {"user_id": [to_int(k, maps_path, None, "id2user") for k in maps["id2user"]], "reviewer_id": list(maps["id2user"].values())}
+        {
+            "user_id": [to_int(k, maps_path, None, "id2user") for k in maps["id2user"]],
+            "reviewer_id": list(maps["id2user"].values()),
+        }
     )
     return Parsed(
         interactions_frame(users, items, pos),
@@ -151,8 +161,11 @@ def parse_lcrec(files: Files, prefix: str = "Instruments") -> Parsed:
         got = set(text["item_id"].tolist())
         if got != known:  # a copy in another id order or of another split must not be joined silently
             odd = sorted(got - known)[:1] or sorted(known - got)[:1]
-            raise DataFormatError(meta_path, f"its item ids are not those of {prefix}.item2id "
-                                             f"({len(got - known)} unknown, {len(known - got)} missing, e.g. {odd[0]})")
+            raise DataFormatError(
+                meta_path,
+                f"its item ids are not those of {prefix}.item2id "
+                f"({len(got - known)} unknown, {len(known - got)} missing, e.g. {odd[0]})",
+            )
         item_df = item_df.merge(text, on="item_id", how="left")
     sids = released_sid_table(files[f"{prefix}.index.json"])
     return Parsed(
@@ -185,7 +198,12 @@ def _eval_rows(path: Path) -> pd.DataFrame:
         except (ValueError, SyntaxError):
             h = None
         if not isinstance(h, list) or not all(isinstance(x, int) for x in h):
-            raise DataFormatError(path, f"expected a list of item ids, found {row['history_item_id'][:60]!r}", line=line, field="history_item_id")
+            raise DataFormatError(
+                path,
+                f"expected a list of item ids, found {row['history_item_id'][:60]!r}",
+                line=line,
+                field="history_item_id",
+            )
         users.append(row["user_id"])
         hist.append(h)
         target.append(to_int(row["item_id"], path, line, "item_id"))
@@ -220,7 +238,11 @@ def parse_minionerec(files: Files) -> Parsed:
     return Parsed(
         empty_interactions(),
         items_frame(items),
-        {"released_sids": sids, "valid_rows": _eval_rows(files[f"valid/{stem}"]), "test_rows": _eval_rows(files[f"test/{stem}"])},
+        {
+            "released_sids": sids,
+            "valid_rows": _eval_rows(files[f"valid/{stem}"]),
+            "test_rows": _eval_rows(files[f"test/{stem}"]),
+        },
         notes={"interactions": "the training CSV is not mirrored: only valid/test rows (history <= 10 items + target)"},
     )
 
@@ -243,19 +265,34 @@ def parse_ml_latest_small(files: Files) -> Parsed:
     movies = []
     for line, row in iter_csv(mp, ["movieId", "title", "genres"]):
         title = row["title"].strip()
-        movies.append({"item_id": to_int(row["movieId"], mp, line, "movieId"), "title": title, "year": _year(title), "genres": _split_genres(row["genres"])})
+        movies.append(
+            {
+                "item_id": to_int(row["movieId"], mp, line, "movieId"),
+                "title": title,
+                "year": _year(title),
+                "genres": _split_genres(row["genres"]),
+            }
+        )
     items = pd.DataFrame(movies)
 
     lp = files["links.csv"]
     links = {}
     for line, row in iter_csv(lp, ["movieId", "imdbId", "tmdbId"]):
-        links[to_int(row["movieId"], lp, line, "movieId")] = (row["imdbId"] or None, _int_or_none(row["tmdbId"], lp, line, "tmdbId"))
+        links[to_int(row["movieId"], lp, line, "movieId")] = (
+            row["imdbId"] or None,
+            _int_or_none(row["tmdbId"], lp, line, "tmdbId"),
+        )
 
     tp = files["tags.csv"]
     tag_rows = []
     for line, row in iter_csv(tp, ["userId", "movieId", "tag", "timestamp"]):
         tag_rows.append(
-            (to_int(row["userId"], tp, line, "userId"), to_int(row["movieId"], tp, line, "movieId"), row["tag"].strip(), to_int(row["timestamp"], tp, line, "timestamp"))
+            (
+                to_int(row["userId"], tp, line, "userId"),
+                to_int(row["movieId"], tp, line, "movieId"),
+                row["tag"].strip(),
+                to_int(row["timestamp"], tp, line, "timestamp"),
+            )
         )
     tags = pd.DataFrame(tag_rows, columns=["user_id", "item_id", "tag", "timestamp"])
     # One list per movie: distinct tags (case-insensitive), most frequent first, ties by first use.
@@ -266,7 +303,9 @@ def parse_ml_latest_small(files: Files) -> Parsed:
             key = tag.lower()
             c, first, shown = counts.get(key, (0, order, tag))
             counts[key] = (c + 1, first, shown)
-        agg[int(item_id)] = [shown for _, (c, first, shown) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[1][1]))]
+        agg[int(item_id)] = [
+            shown for _, (c, first, shown) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+        ]
     items["tags"] = [agg.get(int(m), []) for m in items["item_id"]]
     items["imdb_id"] = [links.get(int(m), (None, None))[0] for m in items["item_id"]]
     items["tmdb_id"] = pd.array([links.get(int(m), (None, None))[1] for m in items["item_id"]], dtype="Int64")
@@ -311,7 +350,15 @@ def parse_ml_100k(files: Files) -> Parsed:
     up = files["u.user"]
     users = []
     for line, (a, age, g, occ, z) in iter_delimited(up, "|", 5, encoding="latin-1"):
-        users.append({"user_id": to_int(a, up, line, "user id"), "age": to_int(age, up, line, "age"), "gender": g, "occupation": occ, "zip_code": z})
+        users.append(
+            {
+                "user_id": to_int(a, up, line, "user id"),
+                "age": to_int(age, up, line, "age"),
+                "gender": g,
+                "occupation": occ,
+                "zip_code": z,
+            }
+        )
     return Parsed(_ratings_sep(files["u.data"], "\t"), items_frame(items), {"users": pd.DataFrame(users)})
 
 
@@ -325,14 +372,31 @@ def parse_ml_1m(files: Files) -> Parsed:
     mp = files["movies.dat"]
     rows = []
     for line, (mid, title, genres) in _split_lines_sep(mp, "::", 3, "latin-1"):
-        rows.append({"item_id": to_int(mid, mp, line, "MovieID"), "title": title.strip(), "year": _year(title), "genres": _split_genres(genres)})
+        rows.append(
+            {
+                "item_id": to_int(mid, mp, line, "MovieID"),
+                "title": title.strip(),
+                "year": _year(title),
+                "genres": _split_genres(genres),
+            }
+        )
     items = pd.DataFrame(rows)
     items["year"] = pd.array(items["year"], dtype="Int64")
     up = files["users.dat"]
     users = []
     for line, (uid, g, age, occ, z) in _split_lines_sep(up, "::", 5, "latin-1"):
-        users.append({"user_id": to_int(uid, up, line, "UserID"), "gender": g, "age": to_int(age, up, line, "Age"), "occupation": to_int(occ, up, line, "Occupation"), "zip_code": z})
-    return Parsed(_ratings_sep(files["ratings.dat"], "::", "latin-1"), items_frame(items), {"users": pd.DataFrame(users)})
+        users.append(
+            {
+                "user_id": to_int(uid, up, line, "UserID"),
+                "gender": g,
+                "age": to_int(age, up, line, "Age"),
+                "occupation": to_int(occ, up, line, "Occupation"),
+                "zip_code": z,
+            }
+        )
+    return Parsed(
+        _ratings_sep(files["ratings.dat"], "::", "latin-1"), items_frame(items), {"users": pd.DataFrame(users)}
+    )
 
 
 # ---------------------------------------------------------------- TMDB 5000
@@ -427,7 +491,11 @@ def parse_imdb_top_1000(files: Files) -> Parsed:
         )
     items = pd.DataFrame(rows)
     items["year"] = pd.array(items["year"], dtype="Int64")
-    return Parsed(empty_interactions(), items_frame(items), notes={"image_path": "posters are remote 67x98 thumbnails (poster_url), not downloaded"})
+    return Parsed(
+        empty_interactions(),
+        items_frame(items),
+        notes={"image_path": "posters are remote 67x98 thumbnails (poster_url), not downloaded"},
+    )
 
 
 # ---------------------------------------------------------------- movie posters
@@ -443,9 +511,15 @@ def parse_posters(files: Files) -> Parsed:
         with open(files[rel], "rb") as fh:
             if fh.read(3) != _JPEG_MAGIC:
                 raise DataFormatError(files[rel], "not a JPEG file (bad magic bytes)")
-        rows.append({"item_id": movie_id, "title": title, "tmdb_id": tmdb_id, "imdb_id": imdb_id, "poster_file": f"raw/{rel}"})
+        rows.append(
+            {"item_id": movie_id, "title": title, "tmdb_id": tmdb_id, "imdb_id": imdb_id, "poster_file": f"raw/{rel}"}
+        )
     items = pd.DataFrame(rows)
-    return Parsed(empty_interactions(), items_frame(items), notes={"image_path": "absolute path resolved at load time from poster_file"})
+    return Parsed(
+        empty_interactions(),
+        items_frame(items),
+        notes={"image_path": "absolute path resolved at load time from poster_file"},
+    )
 
 
 # ---------------------------------------------------------------- UCI sentiment labelled sentences

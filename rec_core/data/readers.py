@@ -3,6 +3,7 @@
 pandas' own readers silently coerce or drop bad rows (e.g. a truncated last line becomes NaN), which
 would corrupt counts without anyone noticing; these readers refuse instead.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,7 +52,9 @@ def iter_delimited(
         parts = line.split(sep)
         if not lo <= len(parts) <= hi:
             want = str(lo) if lo == hi else f"{lo}-{hi}"
-            raise DataFormatError(path, f"expected {want} fields separated by {sep!r}, found {len(parts)}: {line[:80]!r}", line=i)
+            raise DataFormatError(
+                path, f"expected {want} fields separated by {sep!r}, found {len(parts)}: {line[:80]!r}", line=i
+            )
         yield i, parts
 
 
@@ -91,7 +94,9 @@ def iter_csv(
             continue
         if len(row) != width:
             raise DataFormatError(
-                path, f"expected {width} fields, found {len(row)} (truncated or unbalanced quotes?)", line=reader.line_num
+                path,
+                f"expected {width} fields, found {len(row)} (truncated or unbalanced quotes?)",
+                line=reader.line_num,
             )
         yield reader.line_num, dict(zip(header, row))
 

@@ -1,4 +1,5 @@
 """The one normalised schema every dataset is parsed into, and helpers that enforce it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

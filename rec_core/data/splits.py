@@ -14,6 +14,7 @@ ncf_split — the NCF protocol (He et al. 2017): leave-one-out by latest timesta
 
 Items are re-indexed to a contiguous 0..N-1 range (`item_ids[i]` is the original id of index i).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,12 @@ class SequentialSplit:
         out.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"item_id": self.item_ids}).to_parquet(out / "item_ids.parquet", index=False)
         users = list(self.train)
-        pd.DataFrame({"user_id": np.array(users, dtype=np.int64), "sequence": pd.Series([self.train[u] for u in users], dtype=object)}).to_parquet(
-            out / "train.parquet", index=False
-        )
+        pd.DataFrame(
+            {
+                "user_id": np.array(users, dtype=np.int64),
+                "sequence": pd.Series([self.train[u] for u in users], dtype=object),
+            }
+        ).to_parquet(out / "train.parquet", index=False)
         self.valid.to_parquet(out / "valid.parquet", index=False)
         self.test.to_parquet(out / "test.parquet", index=False)
         (out / "split.json").write_text(json.dumps({"kind": "sequential", "max_history": self.max_history}))
@@ -95,7 +99,9 @@ class NCFSplit:
         pd.DataFrame({"item_id": self.item_ids}).to_parquet(out / "item_ids.parquet", index=False)
         self.train.to_parquet(out / "train.parquet", index=False)
         self.test.to_parquet(out / "test.parquet", index=False)
-        (out / "split.json").write_text(json.dumps({"kind": "ncf", "num_negatives": self.num_negatives, "seed": self.seed}))
+        (out / "split.json").write_text(
+            json.dumps({"kind": "ncf", "num_negatives": self.num_negatives, "seed": self.seed})
+        )
         return out
 
     @classmethod
@@ -149,7 +155,9 @@ def _index_items(items: np.ndarray, item_ids: np.ndarray | None) -> tuple[np.nda
     return item_ids, np.searchsorted(item_ids, items)
 
 
-def sequential_split(interactions: pd.DataFrame, max_history: int = 20, item_ids: np.ndarray | None = None) -> SequentialSplit:
+def sequential_split(
+    interactions: pd.DataFrame, max_history: int = 20, item_ids: np.ndarray | None = None
+) -> SequentialSplit:
     """Leave-last-two-out chronological split. `item_ids`: optional catalog (default: items that occur)."""
     _check_columns(interactions, ("user_id", "item_id", "timestamp"))
     if max_history < 1:
@@ -177,13 +185,21 @@ def sequential_split(interactions: pd.DataFrame, max_history: int = 20, item_ids
     def frame(split: str) -> pd.DataFrame:
         u, h, t = rows[split]
         return pd.DataFrame(
-            {"user_id": np.array(u, dtype=np.int64), "history": pd.Series(h, dtype=object), "target": np.array(t, dtype=np.int64)}
+            {
+                "user_id": np.array(u, dtype=np.int64),
+                "history": pd.Series(h, dtype=object),
+                "target": np.array(t, dtype=np.int64),
+            }
         )
 
-    return SequentialSplit(item_ids=item_ids, train=train, valid=frame("valid"), test=frame("test"), max_history=max_history)
+    return SequentialSplit(
+        item_ids=item_ids, train=train, valid=frame("valid"), test=frame("test"), max_history=max_history
+    )
 
 
-def _sample_negatives(rng: np.random.Generator, n_items: int, rated: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+def _sample_negatives(
+    rng: np.random.Generator, n_items: int, rated: np.ndarray, mask: np.ndarray, k: int
+) -> np.ndarray:
     """k distinct items outside `rated` (mask is a scratch bool array of size n_items, left all False)."""
     mask[rated] = True
     free = n_items - int(np.count_nonzero(mask))
@@ -235,6 +251,12 @@ def ncf_split(interactions: pd.DataFrame, num_negatives: int = 99, seed: int = 0
         if col in interactions.columns:
             train[col] = interactions[col].to_numpy()[keep]
     test = pd.DataFrame(
-        {"user": np.array(t_user, dtype=np.int64), "item": np.array(t_item, dtype=np.int64), "negatives": pd.Series(t_negs, dtype=object)}
+        {
+            "user": np.array(t_user, dtype=np.int64),
+            "item": np.array(t_item, dtype=np.int64),
+            "negatives": pd.Series(t_negs, dtype=object),
+        }
     )
-    return NCFSplit(user_ids=user_ids, item_ids=item_ids, train=train, test=test, num_negatives=num_negatives, seed=seed)
+    return NCFSplit(
+        user_ids=user_ids, item_ids=item_ids, train=train, test=test, num_negatives=num_negatives, seed=seed
+    )

@@ -4,6 +4,7 @@ Layout: data_dir/<name>/{interactions,items,<extra>}.parquet, meta.json, raw/ (v
 A pull builds everything in data_dir/.tmp-<name>-*/ and renames it into place at the end, so an error
 (bad checksum, malformed file, failed download) never leaves a half-written dataset behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,7 +90,9 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
                 log.info("%s: optional %s is not in the mirror; going on without it", name, f.path)
                 continue
             try:
-                hashes[f.path] = fetch_file(f, raw / f.path, src_dir=src_dir, downloads=data_dir / ".downloads", dataset=name)
+                hashes[f.path] = fetch_file(
+                    f, raw / f.path, src_dir=src_dir, downloads=data_dir / ".downloads", dataset=name
+                )
             except DatasetUnavailableError as e:
                 if not f.optional:
                     raise
@@ -109,9 +112,15 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
             "source": "mirror" if src_dir is not None else "download",
             "source_location": str(src_dir) if src_dir is not None else None,
             "files": [
-                {"path": f.path, "url": f.url, "member": f.member, "sha256": hashes[f.path],
-                 "verified": f.sha256 is not None or f.git_blob_sha1 is not None}
-                for f in spec.files if f.path in hashes
+                {
+                    "path": f.path,
+                    "url": f.url,
+                    "member": f.member,
+                    "sha256": hashes[f.path],
+                    "verified": f.sha256 is not None or f.git_blob_sha1 is not None,
+                }
+                for f in spec.files
+                if f.path in hashes
             ],
             "licence": spec.licence,
             "notes": {**spec.notes, **parsed.notes},
@@ -189,7 +198,9 @@ class Dataset:
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
-            raise DataError(f"dataset {self.name} has no table {name!r}; tables: {', '.join(sorted(self.tables)) or 'none'}")
+            raise DataError(
+                f"dataset {self.name} has no table {name!r}; tables: {', '.join(sorted(self.tables)) or 'none'}"
+            )
         return self.tables[name]
 
 

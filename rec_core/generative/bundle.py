@@ -1,5 +1,6 @@
 """A trained sequential recommender saved for later evaluation: `model/state.pt` + `model/meta.json`
 (+ `item_tokens.npy` for generative models). `jobs/evaluate.py` rebuilds the model from this alone."""
+
 from __future__ import annotations
 
 import json

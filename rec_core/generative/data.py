@@ -3,6 +3,7 @@
 A sample for user u at step t: encoder input = [user token] + SID tokens of the <= max_history items
 before t + </s>; decoder labels = SID tokens of item t + </s>.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -20,13 +21,14 @@ def sliding_windows(train: Mapping[int, Sequence[int]], max_history: int = 20, m
         seq = list(seq)
         for t in range(min_history, len(seq)):
             users.append(u)
-            hists.append(seq[max(0, t - max_history):t])
+            hists.append(seq[max(0, t - max_history) : t])
             targets.append(seq[t])
     return users, hists, np.asarray(targets, dtype=np.int64)
 
 
-def encode_inputs(vocab: SIDVocab, item_tokens: np.ndarray, users: Sequence, histories: Sequence[Sequence[int]],
-                  max_history: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_inputs(
+    vocab: SIDVocab, item_tokens: np.ndarray, users: Sequence, histories: Sequence[Sequence[int]], max_history: int = 20
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded encoder ids and attention mask for a batch of (user, history)."""
     rows = []
     for u, h in zip(users, histories):
@@ -64,8 +66,9 @@ class TigerCollator:
 
     def __call__(self, idx: list[int]) -> dict[str, torch.Tensor]:
         d = self.data
-        ids, mask = encode_inputs(self.vocab, self.item_tokens, [d.users[i] for i in idx],
-                                  [d.histories[i] for i in idx], self.max_history)
+        ids, mask = encode_inputs(
+            self.vocab, self.item_tokens, [d.users[i] for i in idx], [d.histories[i] for i in idx], self.max_history
+        )
         return {"input_ids": ids, "attention_mask": mask, "labels": encode_labels(self.item_tokens, d.targets[idx])}
 
 
@@ -81,9 +84,9 @@ class LengthBuckets(torch.utils.data.Dataset):
         self.batches = []
         step = batch_size * pool
         for s in range(0, len(order), step):
-            chunk = order[s:s + step]
+            chunk = order[s : s + step]
             chunk = chunk[np.argsort(lens[chunk], kind="stable")]
-            self.batches.extend(chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
+            self.batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
 
     def __len__(self):
         return len(self.batches)

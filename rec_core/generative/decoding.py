@@ -6,6 +6,7 @@ which silently turns beam search into sampling) and `num_return_sequences = num_
 (`mask="tensor"`, default) or through `prefix_allowed_tokens_fn` (`mask="callback"`). Unconstrained search is the
 same call without the trie; invalid or duplicate outputs are filtered out afterwards and counted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,9 +44,17 @@ class DecodeStats:
 
 
 @torch.no_grad()
-def beam_search_items(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, trie: SIDTrie, num_beams: int,
-                      constrained: bool = True, stats: DecodeStats | None = None, mask: str = "tensor",
-                      processor: TrieLogitsProcessor | None = None) -> list[list[int]]:
+def beam_search_items(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    trie: SIDTrie,
+    num_beams: int,
+    constrained: bool = True,
+    stats: DecodeStats | None = None,
+    mask: str = "tensor",
+    processor: TrieLogitsProcessor | None = None,
+) -> list[list[int]]:
     """Top-`num_beams` items per row, best first. Unconstrained: invalid/duplicate IDs dropped and counted.
     `mask`: how the trie reaches `generate` ("tensor" or "callback", see the module docstring); pass a built
     `processor` to reuse its tensors across batches."""

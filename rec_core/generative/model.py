@@ -1,5 +1,6 @@
 """TIGER's seq2seq: a T5 built from config (no pretrained weights), sized by default as in the paper
 (Rajput et al. 2023: 4 encoder + 4 decoder layers, d_model 128, 6 heads x 64, FFN 1024, dropout 0.1)."""
+
 from __future__ import annotations
 
 from pydantic import Field

@@ -1,5 +1,6 @@
 """TIGER's training step and a plain single-process PyTorch loop (tests, and the reference that Ray
 Train's overhead is measured against). The Ray Train job runs the same `tiger_loss` per batch."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,17 @@ def fast_forward(scheduler, steps: int) -> None:
             scheduler.step()
 
 
-def fit_plain(model, loader, epochs: int, lr: float, weight_decay: float = 0.0, warmup_steps: int = 100,
-              loss_fn=tiger_loss, device: str = "cpu", on_epoch=None) -> list[dict]:
+def fit_plain(
+    model,
+    loader,
+    epochs: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    warmup_steps: int = 100,
+    loss_fn=tiger_loss,
+    device: str = "cpu",
+    on_epoch=None,
+) -> list[dict]:
     """Plain loop: returns one {"epoch", "loss", "seconds"} per epoch; `on_epoch(epoch, model)` may add metrics."""
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -1,4 +1,5 @@
 """Typed configs for the NCF family. They live in rec_core so a model can be built without a job."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,9 @@ class NCFModelConfig(StrictModel):
     # LLM fusion
     meta_dim: int = Field(32, ge=1, description="width the LM states are projected to before fusion")
     attn_heads: int = Field(2, ge=1, description="cross-attention heads (meta_dim must divide by it)")
-    contrastive_weight: float = Field(0.1, ge=0, description="weight of the InfoNCE ID-view/metadata-view loss (0 = off)")
+    contrastive_weight: float = Field(
+        0.1, ge=0, description="weight of the InfoNCE ID-view/metadata-view loss (0 = off)"
+    )
     temperature: float = Field(0.1, gt=0, description="InfoNCE temperature")
 
     @model_validator(mode="after")
@@ -53,7 +56,9 @@ class LMConfig(StrictModel):
     lora_rank: int = Field(0, ge=0, description="LoRA rank on the LM (dynamic mode only); 0 = LM frozen")
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
-    lora_targets: list[str] | None = Field(None, description="module names for LoRA (default: peft's mapping for the model type)")
+    lora_targets: list[str] | None = Field(
+        None, description="module names for LoRA (default: peft's mapping for the model type)"
+    )
     cache_dtype: Literal["float32", "float16", "bfloat16"] = Field("float16", description="dtype of cached LM states")
     cache_dir: Path | None = Field(None, description="where LM caches are kept (default: <data_dir>/ncf_lm_cache)")
     encode_batch_size: int = Field(64, ge=1)

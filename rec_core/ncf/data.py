@@ -4,6 +4,7 @@
 user, item, negatives) into arrays. A validation set is carved from the train part the same way the
 test set was (each user's last remaining interaction + seeded negatives), so tuning never sees test.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,9 +17,9 @@ import pandas as pd
 
 @dataclass
 class EvalSet:
-    users: np.ndarray       # (U,) user index
-    positives: np.ndarray   # (U,) held-out item index
-    negatives: np.ndarray   # (U, n) sampled item indices the user never interacted with
+    users: np.ndarray  # (U,) user index
+    positives: np.ndarray  # (U,) held-out item index
+    negatives: np.ndarray  # (U, n) sampled item indices the user never interacted with
 
     def __len__(self) -> int:
         return len(self.users)
@@ -53,7 +54,9 @@ def _pair_codes(users: np.ndarray, items: np.ndarray, num_items: int) -> np.ndar
     return users.astype(np.int64) * num_items + items.astype(np.int64)
 
 
-def sample_negatives(rng: np.random.Generator, users: np.ndarray, k: int, num_items: int, seen_codes: np.ndarray) -> np.ndarray:
+def sample_negatives(
+    rng: np.random.Generator, users: np.ndarray, k: int, num_items: int, seen_codes: np.ndarray
+) -> np.ndarray:
     """(len(users), k) items uniformly drawn among those each user has not interacted with.
     `seen_codes` = sorted user*num_items+item codes. Rejection sampling, vectorised."""
     out = rng.integers(0, num_items, size=(len(users), k))
@@ -82,7 +85,15 @@ class PointwiseSampler:
     """Each epoch: every training positive (label 1) plus `num_negatives` fresh sampled negatives (label 0),
     as in NCF. Seeded by (seed, epoch), so a resumed run sees the same samples it would have seen."""
 
-    def __init__(self, users: np.ndarray, items: np.ndarray, num_items: int, num_negatives: int, seed: int, extra_seen: np.ndarray | None = None):
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        num_items: int,
+        num_negatives: int,
+        seed: int,
+        extra_seen: np.ndarray | None = None,
+    ):
         self.users, self.items = users.astype(np.int64), items.astype(np.int64)
         self.num_items, self.k, self.seed = num_items, num_negatives, seed
         codes = _pair_codes(self.users, self.items, num_items)
@@ -136,7 +147,9 @@ def item_texts(items_df: pd.DataFrame | None, item_ids: np.ndarray, fields: list
 
 def _eval_from_frame(test: pd.DataFrame) -> EvalSet:
     return EvalSet(
-        test["user"].to_numpy(np.int64), test["item"].to_numpy(np.int64), np.stack(test["negatives"].map(lambda x: np.asarray(x, np.int64)).to_numpy())
+        test["user"].to_numpy(np.int64),
+        test["item"].to_numpy(np.int64),
+        np.stack(test["negatives"].map(lambda x: np.asarray(x, np.int64)).to_numpy()),
     )
 
 
@@ -152,23 +165,55 @@ def prepare(split, items_df: pd.DataFrame | None, text_fields: list[str], seed: 
     is_last = ~train.duplicated("user", keep="last").to_numpy()
     valid_mask = is_last & (counts >= 2)
     valid_rows, train_rows = train[valid_mask], train[~valid_mask]
-    all_codes = np.unique(np.concatenate([
-        _pair_codes(train["user"].to_numpy(), train["item"].to_numpy(), num_items),
-        _pair_codes(test.users, test.positives, num_items),
-    ]))
+    all_codes = np.unique(
+        np.concatenate(
+            [
+                _pair_codes(train["user"].to_numpy(), train["item"].to_numpy(), num_items),
+                _pair_codes(test.users, test.positives, num_items),
+            ]
+        )
+    )
     rng = np.random.default_rng([seed, 7])
     vu = valid_rows["user"].to_numpy(np.int64)
-    valid = EvalSet(vu, valid_rows["item"].to_numpy(np.int64), sample_negatives(rng, vu, test.negatives.shape[1], num_items, all_codes))
+    valid = EvalSet(
+        vu,
+        valid_rows["item"].to_numpy(np.int64),
+        sample_negatives(rng, vu, test.negatives.shape[1], num_items, all_codes),
+    )
     texts, stats = item_texts(items_df, np.asarray(split.item_ids), text_fields)
-    stats.update({"users": num_users, "items": num_items, "train_pairs": len(train_rows), "valid_users": len(valid), "test_users": len(test)})
-    return NCFData(num_users, num_items, train_rows["user"].to_numpy(np.int64), train_rows["item"].to_numpy(np.int64), valid, test, texts, stats)
+    stats.update(
+        {
+            "users": num_users,
+            "items": num_items,
+            "train_pairs": len(train_rows),
+            "valid_users": len(valid),
+            "test_users": len(test),
+        }
+    )
+    return NCFData(
+        num_users,
+        num_items,
+        train_rows["user"].to_numpy(np.int64),
+        train_rows["item"].to_numpy(np.int64),
+        valid,
+        test,
+        texts,
+        stats,
+    )
 
 
 GENRE_WORDS = ["comedy", "horror", "western", "romance", "scifi", "musical", "war", "noir"]
 
 
-def synthetic_split(num_users: int = 200, num_items: int = 160, clusters: int = 4, per_user: int = 12, eval_negatives: int = 99,
-                    purity: float = 0.9, seed: int = 0):
+def synthetic_split(
+    num_users: int = 200,
+    num_items: int = 160,
+    clusters: int = 4,
+    per_user: int = 12,
+    eval_negatives: int = 99,
+    purity: float = 0.9,
+    seed: int = 0,
+):
     """A learnable dataset in the ncf_split shape: users belong to clusters and mostly interact with items of
     their cluster; each item's metadata text names its cluster's genre word (so text alone reveals the cluster).
     Returns (split, items_df)."""
@@ -190,14 +235,17 @@ def synthetic_split(num_users: int = 200, num_items: int = 160, clusters: int = 
         pool_ = np.asarray([i for i in range(num_items) if i not in seen])
         test_rows.append((u, int(seq[-1]), rng.choice(pool_, eval_negatives, replace=False).tolist()))
     words = rng.permutation(GENRE_WORDS[:clusters])
-    items_df = pd.DataFrame({
-        "item_id": np.arange(num_items) + 1000,
-        "title": [f"item {i}" for i in range(num_items)],
-        "genres": [f"{words[c]} film" for c in item_cluster],
-    })
+    items_df = pd.DataFrame(
+        {
+            "item_id": np.arange(num_items) + 1000,
+            "title": [f"item {i}" for i in range(num_items)],
+            "genres": [f"{words[c]} film" for c in item_cluster],
+        }
+    )
     split = SimpleNamespace(
         train=pd.DataFrame(rows, columns=["user", "item"]),
         test=pd.DataFrame(test_rows, columns=["user", "item", "negatives"]),
-        user_ids=np.arange(num_users) + 1, item_ids=np.arange(num_items) + 1000,
+        user_ids=np.arange(num_users) + 1,
+        item_ids=np.arange(num_items) + 1000,
     )
     return split, items_df

@@ -1,5 +1,6 @@
 """NCF protocol (1 held-out positive ranked among sampled negatives: HR@K, NDCG@K) and full ranking
 (the positive among every item the user has not trained on: Recall@K, NDCG@K), via rec_core.metrics."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -26,7 +27,9 @@ def sampled_ranks(model: NCF, ev: EvalSet, item_vectors: torch.Tensor | None = N
     ranks = []
     for s in range(0, len(ev), batch):
         users = torch.tensor(ev.users[s : s + batch], device=dev)
-        cand = torch.as_tensor(np.concatenate([ev.positives[s : s + batch, None], ev.negatives[s : s + batch]], axis=1), device=dev)
+        cand = torch.as_tensor(
+            np.concatenate([ev.positives[s : s + batch, None], ev.negatives[s : s + batch]], axis=1), device=dev
+        )
         scores = model.score_candidates(users, cand, iv)
         ranks.append((scores[:, 1:] > scores[:, :1]).sum(1).cpu().numpy())
     model.train(was)
@@ -34,7 +37,9 @@ def sampled_ranks(model: NCF, ev: EvalSet, item_vectors: torch.Tensor | None = N
 
 
 @torch.no_grad()
-def full_ranks(model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray], item_vectors: torch.Tensor | None = None, batch: int = 64) -> np.ndarray:
+def full_ranks(
+    model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray], item_vectors: torch.Tensor | None = None, batch: int = 64
+) -> np.ndarray:
     """Rank of the positive among all items, the user's `exclude[user]` items masked out."""
     was = model.training
     model.eval()
@@ -51,7 +56,9 @@ def full_ranks(model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray], item_vect
     return np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
 
 
-def evaluate(model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray] | None = None, ks: Sequence[int] = (10,)) -> dict[str, float]:
+def evaluate(
+    model: NCF, ev: EvalSet, exclude: Sequence[np.ndarray] | None = None, ks: Sequence[int] = (10,)
+) -> dict[str, float]:
     """{'hr@10', 'ndcg@10'} (NCF protocol) and, with `exclude`, {'full_recall@10', 'full_ndcg@10'}."""
     iv = model.all_item_vectors()
     r = sampled_ranks(model, ev, iv)

@@ -1,4 +1,5 @@
 """Which metadata tokens did an item's ID query attend to? (the cross-attention model's explanation)."""
+
 from __future__ import annotations
 
 import torch
@@ -9,7 +10,9 @@ from rec_core.ncf.models import NCF
 
 
 @torch.no_grad()
-def explain_items(model: NCF, tokenizer, texts: list[str], items: list[int], max_length: int, top: int = 5) -> list[dict]:
+def explain_items(
+    model: NCF, tokenizer, texts: list[str], items: list[int], max_length: int, top: int = 5
+) -> list[dict]:
     """[{item, text, weights: [(token, weight) over real tokens], top: [(token, weight)]}] per item."""
     tower = model.item_tower
     if not isinstance(tower, CrossAttentionItemTower):
@@ -25,5 +28,7 @@ def explain_items(model: NCF, tokenizer, texts: list[str], items: list[int], max
         n = int(mask[row].sum())
         toks = tokenizer.convert_ids_to_tokens(ids[row, :n].tolist())
         pairs = [(t, round(float(x), 4)) for t, x in zip(toks, w[row, :n])]
-        out.append({"item": int(item), "text": texts[item], "weights": pairs, "top": sorted(pairs, key=lambda p: -p[1])[:top]})
+        out.append(
+            {"item": int(item), "text": texts[item], "weights": pairs, "top": sorted(pairs, key=lambda p: -p[1])[:top]}
+        )
     return out

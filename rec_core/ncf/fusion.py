@@ -6,6 +6,7 @@
   ID view and the metadata view of the same item together against the other items of the batch.
 Both fuse layers start as the identity on the ID part, so training begins from a plain NeuMF.
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,7 +48,11 @@ class TokenCrossAttention(nn.Module):
         if d_attn % heads:
             raise ValueError(f"attention width {d_attn} is not divisible by {heads} heads")
         self.heads, self.d_head = heads, d_attn // heads
-        self.q_proj, self.k_proj, self.v_proj = nn.Linear(d_attn, d_attn), nn.Linear(d_lm, d_attn), nn.Linear(d_lm, d_attn)
+        self.q_proj, self.k_proj, self.v_proj = (
+            nn.Linear(d_attn, d_attn),
+            nn.Linear(d_lm, d_attn),
+            nn.Linear(d_lm, d_attn),
+        )
         self.out_proj = nn.Linear(d_attn, d_attn)
 
     def forward(self, query: torch.Tensor, states: torch.Tensor, mask: torch.Tensor):
@@ -56,10 +61,10 @@ class TokenCrossAttention(nn.Module):
         b, h, dh = query.shape[0], self.heads, self.d_head
         q = self.q_proj(query).view(b, h, dh) / dh**0.5
         wk = self.k_proj.weight.view(h, dh, -1)
-        q_lm = torch.einsum("bhd,hde->bhe", q, wk)                       # query pulled back into LM space
+        q_lm = torch.einsum("bhd,hde->bhe", q, wk)  # query pulled back into LM space
         scores = torch.einsum("bhe,ble->bhl", q_lm, states) + (q * self.k_proj.bias.view(h, dh)).sum(-1, keepdim=True)
         weights = scores.masked_fill(~mask[:, None, :], float("-inf")).softmax(-1)
-        pooled = torch.einsum("bhl,ble->bhe", weights, states)          # attention-weighted token states
+        pooled = torch.einsum("bhl,ble->bhe", weights, states)  # attention-weighted token states
         values = torch.einsum("bhe,hde->bhd", pooled, self.v_proj.weight.view(h, dh, -1)) + self.v_proj.bias.view(h, dh)
         return self.out_proj(values.reshape(b, h * dh)), weights
 
@@ -124,8 +129,14 @@ class CrossAttentionItemTower(nn.Module):
 
 
 def build_model(
-    kind: ModelKind, num_users: int, num_items: int, cfg: NCFModelConfig,
-    lm_cfg: LMConfig | None = None, texts: list[str] | None = None, cache: dict | None = None, seed: int = 0,
+    kind: ModelKind,
+    num_users: int,
+    num_items: int,
+    cfg: NCFModelConfig,
+    lm_cfg: LMConfig | None = None,
+    texts: list[str] | None = None,
+    cache: dict | None = None,
+    seed: int = 0,
 ) -> NCF:
     """Any of the five variants. LLM variants need `texts` (one per item index) and, in cache mode,
     optionally a precomputed `cache` (rec_core.ncf.lm.build_or_load_cache)."""

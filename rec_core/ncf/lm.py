@@ -5,6 +5,7 @@ Two modes, one interface (`MetadataEncoder(items) -> token states, mask, pooled`
 - dynamic: the LM runs inside the forward pass on the batch's unique items, frozen or LoRA-tuned (peft).
 With a frozen LM the two give the same forward (up to the cache dtype); dynamic costs an LM pass per step.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,20 @@ def _tiny_lm(texts: list[str], seed: int):
     vocab = {w: i for i, w in enumerate(specials + words)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.normalizer, tok.pre_tokenizer = norm, pre
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = BertModel(cfg, add_pooling_layer=False)
@@ -121,13 +133,19 @@ def encode_all(model, input_ids, mask, batch_size: int, progress: bool = True) -
 
 def cache_key(cfg: LMConfig, texts: list[str], seed: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([cfg.name, cfg.gguf_file, cfg.max_length, cfg.pooling, cfg.cache_dtype, seed if cfg.name == TINY else 0]).encode())
+    h.update(
+        json.dumps(
+            [cfg.name, cfg.gguf_file, cfg.max_length, cfg.pooling, cfg.cache_dtype, seed if cfg.name == TINY else 0]
+        ).encode()
+    )
     for t in texts:
         h.update(t.encode("utf-8", "replace") + b"\0")
     return h.hexdigest()[:20]
 
 
-def build_or_load_cache(cfg: LMConfig, texts: list[str], cache_dir: Path | None, need_tokens: bool, seed: int = 0) -> dict:
+def build_or_load_cache(
+    cfg: LMConfig, texts: list[str], cache_dir: Path | None, need_tokens: bool, seed: int = 0
+) -> dict:
     """{'states' (N,L,d) or None, 'mask' (N,L), 'pooled' (N,d)} from disk when present, else computed and saved.
     The file name hashes the LM, its settings and every text, so a changed text never reuses a stale cache."""
     path = Path(cache_dir) / f"lm_{cache_key(cfg, texts, seed)}.pt" if cache_dir else None
@@ -145,7 +163,11 @@ def build_or_load_cache(cfg: LMConfig, texts: list[str], cache_dir: Path | None,
     ids, mask = ids[:, :used], mask[:, :used]
     states = encode_all(model, ids, mask, cfg.encode_batch_size)
     dt = _DTYPES[cfg.cache_dtype]
-    cache = {"states": states.to(dt) if need_tokens else None, "mask": mask, "pooled": pool(states, mask, cfg.pooling).to(dt)}
+    cache = {
+        "states": states.to(dt) if need_tokens else None,
+        "mask": mask,
+        "pooled": pool(states, mask, cfg.pooling).to(dt),
+    }
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -157,7 +179,9 @@ def build_or_load_cache(cfg: LMConfig, texts: list[str], cache_dir: Path | None,
 def _apply_lora(model, cfg: LMConfig):
     from peft import LoraConfig, get_peft_model
 
-    lcfg = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=cfg.lora_targets)
+    lcfg = LoraConfig(
+        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=cfg.lora_targets
+    )
     try:
         return get_peft_model(model, lcfg)
     except ValueError as e:

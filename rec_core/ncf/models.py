@@ -4,6 +4,7 @@ One class covers the three: a user embedding and an item representation, each sp
 (`factors` wide) and an MLP half (`layers[0] // 2` wide), scored by `InteractionHead`. The LLM-enhanced
 models (rec_core.ncf.fusion) only swap the item side, so every variant shares the head and the loss.
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,7 +75,14 @@ class IdItemTower(nn.Module):
 class NCF(nn.Module):
     """Scores (user, item) pairs with one logit. `kind` is gmf, mlp or neumf; item_tower swaps the item side."""
 
-    def __init__(self, num_users: int, num_items: int, cfg: NCFModelConfig, kind: str = "neumf", item_tower: nn.Module | None = None):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        cfg: NCFModelConfig,
+        kind: str = "neumf",
+        item_tower: nn.Module | None = None,
+    ):
         super().__init__()
         self.kind = kind
         self.num_users, self.num_items = num_users, num_items
@@ -92,11 +100,16 @@ class NCF(nn.Module):
     def all_item_vectors(self, chunk: int = 1024) -> torch.Tensor:
         """Item vectors for every item, computed once for evaluation (item side never depends on the user)."""
         dev = self.user_emb.weight.device
-        out = [self.item_tower(torch.arange(s, min(s + chunk, self.num_items), device=dev))[0] for s in range(0, self.num_items, chunk)]
+        out = [
+            self.item_tower(torch.arange(s, min(s + chunk, self.num_items), device=dev))[0]
+            for s in range(0, self.num_items, chunk)
+        ]
         return torch.cat(out)
 
     @torch.no_grad()
-    def score_candidates(self, users: torch.Tensor, candidates: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
+    def score_candidates(
+        self, users: torch.Tensor, candidates: torch.Tensor, item_vectors: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """users (B,), candidates (B, C) item indices -> logits (B, C)."""
         iv = item_vectors if item_vectors is not None else self.all_item_vectors()
         u = self.user_emb(users)[:, None, :].expand(-1, candidates.shape[1], -1)

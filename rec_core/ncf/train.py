@@ -3,6 +3,7 @@
 Loss = BCE over (positive, label 1) and sampled (negative, label 0) pairs, plus the model's auxiliary
 loss (the cross-attention model's weighted InfoNCE) when it returns one.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,18 @@ def epoch_loader(sampler: PointwiseSampler, epoch: int, batch_size: int, seed: i
     return DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g)
 
 
-def train_local(model: NCF, data: NCFData, epochs: int, lr: float = 1e-3, batch_size: int = 256, num_negatives: int = 4,
-                seed: int = 0, weight_decay: float = 0.0, eval_every: int = 0, full_ranking: bool = False) -> list[dict]:
+def train_local(
+    model: NCF,
+    data: NCFData,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    num_negatives: int = 4,
+    seed: int = 0,
+    weight_decay: float = 0.0,
+    eval_every: int = 0,
+    full_ranking: bool = False,
+) -> list[dict]:
     """Plain single-process training (tests, notebooks, benchmarks): the Ray job's loss, sampler and
     evaluation without the Ray Train wrapper. Returns one dict per epoch (loss, epoch_s, and every
     `eval_every` epochs valid/* and test/* metrics)."""

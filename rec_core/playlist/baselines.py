@@ -1,4 +1,5 @@
 """Baselines for text -> list: popularity (one list for every text) and MiniLM text-to-item similarity."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -7,7 +8,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def popularity_list(train_lists: Sequence[Sequence[int]], length: int, catalogue: Sequence[int] | None = None) -> list[int]:
+def popularity_list(
+    train_lists: Sequence[Sequence[int]], length: int, catalogue: Sequence[int] | None = None
+) -> list[int]:
     """The `length` items that occur in most training lists (ties: smaller item id)."""
     allowed = set(catalogue) if catalogue is not None else None
     counts = Counter(i for lst in train_lists for i in set(lst) if allowed is None or i in allowed)

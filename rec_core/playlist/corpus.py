@@ -22,6 +22,7 @@ mean list length 8.48. Tag lists: 324 pairs (train 236 / valid 31 / test 57; one
 5,191 pairs (train 3,797 over 744 texts / valid 498 over 99 / test 896 over 139). Dropped: 52,256 ratings below
 the like threshold, 2,919 session chunks shorter than min_items, 1,151 tags on fewer than min_items movies.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from rec_core.config import StrictModel
-from pydantic import Field
 
 
 class CorpusConfig(StrictModel):
@@ -40,8 +41,12 @@ class CorpusConfig(StrictModel):
     min_items: int = Field(3, ge=1, description="shortest list kept")
     max_items: int = Field(10, ge=1, description="lists are cut to this many items")
     like_threshold: float = Field(4.0, description="ratings >= this count as liked (sessions)")
-    session_gap_s: int = Field(3600, ge=1, description="a gap longer than this between liked ratings starts a new session")
-    genre_share: float = Field(0.3, gt=0, le=1, description="a genre names a session when this share of its movies has it")
+    session_gap_s: int = Field(
+        3600, ge=1, description="a gap longer than this between liked ratings starts a new session"
+    )
+    genre_share: float = Field(
+        0.3, gt=0, le=1, description="a genre names a session when this share of its movies has it"
+    )
     valid_frac: float = Field(0.1, ge=0, lt=1)
     test_frac: float = Field(0.15, gt=0, lt=1)
     max_users: int | None = Field(None, ge=1, description="use only the first N users (smoke runs)")
@@ -94,11 +99,18 @@ def genre_list(value) -> list[str]:
     return [str(g) for g in value]
 
 
-def session_title(items: list[int], genres: dict[int, list[str]], item_tags: dict[int, list[str]],
-                  genre_rarity: dict[str, int], cfg: CorpusConfig) -> str | None:
+def session_title(
+    items: list[int],
+    genres: dict[int, list[str]],
+    item_tags: dict[int, list[str]],
+    genre_rarity: dict[str, int],
+    cfg: CorpusConfig,
+) -> str | None:
     counts = Counter(g for i in items for g in genres.get(i, []))
     need = cfg.genre_share * len(items)
-    chosen = sorted((g for g, c in counts.items() if c >= need), key=lambda g: (-counts[g], genre_rarity.get(g, 0), g))[:2]
+    chosen = sorted((g for g, c in counts.items() if c >= need), key=lambda g: (-counts[g], genre_rarity.get(g, 0), g))[
+        :2
+    ]
     if not chosen:
         return None
     chosen = sorted(chosen)  # a set of genres, not a ranking: "comedy drama" and "drama comedy" are one text
@@ -111,7 +123,9 @@ def session_title(items: list[int], genres: dict[int, list[str]], item_tags: dic
     return " ".join(words)
 
 
-def session_lists(interactions: pd.DataFrame, items: pd.DataFrame, cfg: CorpusConfig, dropped: Counter) -> list[tuple[str, list[int]]]:
+def session_lists(
+    interactions: pd.DataFrame, items: pd.DataFrame, cfg: CorpusConfig, dropped: Counter
+) -> list[tuple[str, list[int]]]:
     genres = {int(i): genre_list(g) for i, g in zip(items["item_id"], items["genres"])} if "genres" in items else {}
     item_tags = {int(i): list(t) for i, t in zip(items["item_id"], items["tags"])} if "tags" in items else {}
     rarity = Counter(g for gs in genres.values() for g in gs)
@@ -149,7 +163,9 @@ def split_by_text(texts: list[str], cfg: CorpusConfig, seed: int) -> dict[str, s
     return where
 
 
-def build_corpus(interactions: pd.DataFrame, items: pd.DataFrame, tags: pd.DataFrame | None, cfg: CorpusConfig, seed: int = 0) -> Corpus:
+def build_corpus(
+    interactions: pd.DataFrame, items: pd.DataFrame, tags: pd.DataFrame | None, cfg: CorpusConfig, seed: int = 0
+) -> Corpus:
     dropped: Counter = Counter()
     if cfg.max_users is not None:
         keep = sorted(interactions["user_id"].unique())[: cfg.max_users]

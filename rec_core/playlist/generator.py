@@ -7,6 +7,7 @@ Export layout (written by the `playlist` job under `<run>/model/`, read by `genr
     codes.parquet      item_id, sid (the semantic IDs the decoder emits)
     titles.parquet     item_id, title
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes, load_codes
 from rec_core.playlist.model import ModelConfig, PairCollator, PlaylistT5, build_constraint
+from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes, load_codes
 
 MODEL_FILE, META_FILE, CODES_FILE, TITLES_FILE = "model.pt", "model_meta.json", "codes.parquet", "titles.parquet"
 
@@ -65,7 +66,15 @@ class PlaylistResult:
 
 
 class Playlister:
-    def __init__(self, model: PlaylistT5, tokenizer, vocab: ItemTokens, titles: dict[int, str], max_text_tokens: int, default_length: int):
+    def __init__(
+        self,
+        model: PlaylistT5,
+        tokenizer,
+        vocab: ItemTokens,
+        titles: dict[int, str],
+        max_text_tokens: int,
+        default_length: int,
+    ):
         self.model = model.eval()
         self.vocab = vocab
         self.titles = titles
@@ -84,18 +93,32 @@ class Playlister:
         model.load_state_dict(torch.load(d / MODEL_FILE, map_location=device, weights_only=True))
         titles_df = pd.read_parquet(d / TITLES_FILE)
         titles = {int(i): str(t) for i, t in zip(titles_df["item_id"], titles_df["title"])}
-        return cls(model.to(device), load_tokenizer(meta["tokenizer"]), _item_tokens(load_codes(d / CODES_FILE)),
-                   titles, mcfg.max_text_tokens, int(meta.get("default_length", 10)))
+        return cls(
+            model.to(device),
+            load_tokenizer(meta["tokenizer"]),
+            _item_tokens(load_codes(d / CODES_FILE)),
+            titles,
+            mcfg.max_text_tokens,
+            int(meta.get("default_length", 10)),
+        )
 
-    def generate(self, texts: list[str], length: int | None = None, mode: str = "beam", num_beams: int = 10,
-                 temperature: float = 1.0, seed: int | None = None) -> list[PlaylistResult]:
+    def generate(
+        self,
+        texts: list[str],
+        length: int | None = None,
+        mode: str = "beam",
+        num_beams: int = 10,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> list[PlaylistResult]:
         length = length or self.default_length
         constraint = build_constraint(self.vocab, length)
         ids, mask = self.collator.encode_texts(texts)
         dev = next(self.model.parameters()).device
         t0 = time.perf_counter()
-        out = self.model.generate_lists(ids.to(dev), mask.to(dev), constraint, mode=mode, num_beams=num_beams,
-                                        temperature=temperature, seed=seed)
+        out = self.model.generate_lists(
+            ids.to(dev), mask.to(dev), constraint, mode=mode, num_beams=num_beams, temperature=temperature, seed=seed
+        )
         per_list = (time.perf_counter() - t0) / max(len(texts), 1)
         results = []
         for text, seq in zip(texts, out.tolist()):

@@ -6,6 +6,7 @@
 The order inside T is not used (a playlist's order is not a relevance grade). A repeated item in G counts
 once, at its first position. Both are 0 for an empty T's pair, which the corpus never produces.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,15 +38,23 @@ def list_ndcg_at_k(pred: Sequence[int], true: Sequence[int], k: int) -> float:
     return dcg / idcg
 
 
-def list_metrics(preds: Sequence[Sequence[int]], trues: Sequence[Sequence[int]], ks: Sequence[int] = (5, 10)) -> dict[str, float]:
+def list_metrics(
+    preds: Sequence[Sequence[int]], trues: Sequence[Sequence[int]], ks: Sequence[int] = (5, 10)
+) -> dict[str, float]:
     out = {}
     for k in ks:
-        out[f"recall@{k}"] = float(np.mean([list_recall_at_k(p, t, k) for p, t in zip(preds, trues)])) if len(trues) else 0.0
-        out[f"ndcg@{k}"] = float(np.mean([list_ndcg_at_k(p, t, k) for p, t in zip(preds, trues)])) if len(trues) else 0.0
+        out[f"recall@{k}"] = (
+            float(np.mean([list_recall_at_k(p, t, k) for p, t in zip(preds, trues)])) if len(trues) else 0.0
+        )
+        out[f"ndcg@{k}"] = (
+            float(np.mean([list_ndcg_at_k(p, t, k) for p, t in zip(preds, trues)])) if len(trues) else 0.0
+        )
     return out
 
 
-def metrics_by_source(preds_by_text: Mapping[str, Sequence[int]], pairs, ks: Sequence[int] = (5, 10)) -> dict[str, dict]:
+def metrics_by_source(
+    preds_by_text: Mapping[str, Sequence[int]], pairs, ks: Sequence[int] = (5, 10)
+) -> dict[str, dict]:
     """`list_metrics` over held-out pairs (a frame with text, items, source), for all pairs ("all") and per source
     (tag, session); each pair is scored with the list generated for its text."""
     out = {}

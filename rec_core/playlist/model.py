@@ -5,6 +5,7 @@ encoder does not use T5's shared embedding but its own `text_embed` over the Wor
 through `inputs_embeds`. `text_embed` can start from MiniLM's pretrained word-piece embeddings (projected to
 d_model), which lets unseen words of a held-out text land near seen ones.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,28 +31,50 @@ class ModelConfig(StrictModel):
     dropout: float = Field(0.1, ge=0, lt=1)
     max_text_tokens: int = Field(32, ge=4)
     text_embed_init: str = Field("minilm", description="'minilm' (pretrained word pieces, projected) or 'random'")
-    freeze_text_embed: bool = Field(True, description="keep the pretrained word-piece table fixed (the projection trains)")
+    freeze_text_embed: bool = Field(
+        True, description="keep the pretrained word-piece table fixed (the projection trains)"
+    )
 
 
 class PlaylistT5(nn.Module):
-    def __init__(self, cfg: ModelConfig, text_vocab_size: int, sid_vocab_size: int, pretrained_text_embed: torch.Tensor | None = None):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        text_vocab_size: int,
+        sid_vocab_size: int,
+        pretrained_text_embed: torch.Tensor | None = None,
+    ):
         super().__init__()
         from transformers import T5Config, T5ForConditionalGeneration
 
         t5cfg = T5Config(
-            vocab_size=sid_vocab_size, d_model=cfg.d_model, d_ff=cfg.d_ff, num_layers=cfg.num_layers,
-            num_decoder_layers=cfg.num_decoder_layers, num_heads=cfg.num_heads, d_kv=cfg.d_kv,
-            dropout_rate=cfg.dropout, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD,
+            vocab_size=sid_vocab_size,
+            d_model=cfg.d_model,
+            d_ff=cfg.d_ff,
+            num_layers=cfg.num_layers,
+            num_decoder_layers=cfg.num_decoder_layers,
+            num_heads=cfg.num_heads,
+            d_kv=cfg.d_kv,
+            dropout_rate=cfg.dropout,
+            pad_token_id=PAD,
+            eos_token_id=EOS,
+            decoder_start_token_id=PAD,
             tie_word_embeddings=True,  # T5 default: decoder input and output share the SID table (output scaled by d_model**-0.5)
         )
         self.t5 = T5ForConditionalGeneration(t5cfg)
         if pretrained_text_embed is not None:
-            self.text_embed = nn.Embedding.from_pretrained(pretrained_text_embed.float(), freeze=cfg.freeze_text_embed, padding_idx=0)
+            self.text_embed = nn.Embedding.from_pretrained(
+                pretrained_text_embed.float(), freeze=cfg.freeze_text_embed, padding_idx=0
+            )
             width = pretrained_text_embed.shape[1]
         else:
             self.text_embed = nn.Embedding(text_vocab_size, cfg.d_model, padding_idx=0)
             width = cfg.d_model
-        self.text_proj = nn.Linear(width, cfg.d_model) if width != cfg.d_model or pretrained_text_embed is not None else nn.Identity()
+        self.text_proj = (
+            nn.Linear(width, cfg.d_model)
+            if width != cfg.d_model or pretrained_text_embed is not None
+            else nn.Identity()
+        )
 
     def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.text_proj(self.text_embed(input_ids))
@@ -60,17 +83,31 @@ class PlaylistT5(nn.Module):
         return self.t5(inputs_embeds=self.embed_text(input_ids), attention_mask=attention_mask, labels=labels).loss
 
     @torch.no_grad()
-    def generate_lists(self, input_ids, attention_mask, constraint: NoRepeatListConstraint, mode: str = "beam",
-                       num_beams: int = 10, temperature: float = 1.0, seed: int | None = None) -> torch.Tensor:
+    def generate_lists(
+        self,
+        input_ids,
+        attention_mask,
+        constraint: NoRepeatListConstraint,
+        mode: str = "beam",
+        num_beams: int = 10,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> torch.Tensor:
         kwargs: dict = dict(
-            inputs_embeds=self.embed_text(input_ids), attention_mask=attention_mask,
+            inputs_embeds=self.embed_text(input_ids),
+            attention_mask=attention_mask,
             prefix_allowed_tokens_fn=constraint.prefix_allowed_tokens_fn(),
-            max_new_tokens=constraint.length * constraint.depth + 1, min_new_tokens=1,
-            eos_token_id=EOS, pad_token_id=PAD, decoder_start_token_id=PAD,
+            max_new_tokens=constraint.length * constraint.depth + 1,
+            min_new_tokens=1,
+            eos_token_id=EOS,
+            pad_token_id=PAD,
+            decoder_start_token_id=PAD,
             cache=fresh_decoder_cache(),  # sized by the decoder's depth, not the encoder's
         )
         if mode == "beam":
-            kwargs.update(do_sample=False, num_beams=num_beams, num_return_sequences=1, early_stopping=True, length_penalty=0.0)
+            kwargs.update(
+                do_sample=False, num_beams=num_beams, num_return_sequences=1, early_stopping=True, length_penalty=0.0
+            )
         elif mode == "sample":
             if temperature <= 0:
                 raise ValueError("temperature must be > 0 for sampling")
@@ -136,7 +173,9 @@ def build_model(cfg: ModelConfig, tokenizer, vocab: ItemTokens) -> PlaylistT5:
     if cfg.text_embed_init == "minilm":
         pretrained = minilm_word_embeddings(tokenizer.name_or_path)
         if pretrained.shape[0] != len(tokenizer):
-            raise ValueError(f"tokenizer has {len(tokenizer)} tokens but the MiniLM embedding table {pretrained.shape[0]} rows")
+            raise ValueError(
+                f"tokenizer has {len(tokenizer)} tokens but the MiniLM embedding table {pretrained.shape[0]} rows"
+            )
     elif cfg.text_embed_init != "random":
         raise ValueError(f"model.text_embed_init must be 'minilm' or 'random', got {cfg.text_embed_init!r}")
     return PlaylistT5(cfg, len(tokenizer), vocab.size, pretrained_text_embed=pretrained)

@@ -1,6 +1,7 @@
 """ml-latest-small as the three frames the corpus needs, through the data layer (pulled from the mirror on first use):
 interactions (user_id, item_id, timestamp, rating), items (item_id, title, genres, tags, ...), and the tag
 applications table (user_id, item_id, tag, timestamp)."""
+
 from __future__ import annotations
 
 from pathlib import Path

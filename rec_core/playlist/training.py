@@ -9,6 +9,7 @@ Two recipe choices, both measured in BENCHMARKS.md (playlist section):
   text written the way session titles are ("comedy drama") -> the genre set's most popular movies in the
   *training* lists. A pair whose text is a held-out (valid/test) text is never made, so no held-out text is seen.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,8 +29,13 @@ def group_by_text(pairs) -> dict[str, list[list[int]]]:
     return out
 
 
-def genre_pairs(train_pairs: Iterable[tuple[str, list[int]]], item_genres: dict[int, list[str]], held_out_texts: set[str],
-                length: int, min_items: int = 3) -> list[tuple[str, list[int]]]:
+def genre_pairs(
+    train_pairs: Iterable[tuple[str, list[int]]],
+    item_genres: dict[int, list[str]],
+    held_out_texts: set[str],
+    length: int,
+    min_items: int = 3,
+) -> list[tuple[str, list[int]]]:
     """(genre-set text, its most popular training-list movies) for every 1- and 2-genre set with >= min_items
     movies, skipping held-out texts. Popularity = number of training lists containing the movie (ties: item id)."""
     pop = Counter(i for _, items in train_pairs for i in set(items))
@@ -60,7 +66,9 @@ class ShuffledTargets:
 
 
 @torch.no_grad()
-def valid_metrics(model: PlaylistT5, collate: PairCollator, vocab, valid_pairs, length: int, batch: int = 32) -> dict[str, float]:
+def valid_metrics(
+    model: PlaylistT5, collate: PairCollator, vocab, valid_pairs, length: int, batch: int = 32
+) -> dict[str, float]:
     """Greedy constrained lists for the valid texts -> valid/recall@10, valid/ndcg@10 (cheap enough per epoch)."""
     if not valid_pairs:
         return {}

@@ -5,6 +5,7 @@ Item ids: a MovieLens movie keeps its `movieId`; a TMDB movie that MovieLens doe
 catalogue without a lookup table. A movie in both sources takes its overview and keywords from TMDB
 and its genres, tags and rating counts from MovieLens.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,8 +71,14 @@ def build_catalogue(
             tags = list(dict.fromkeys(t.lower() for t in _names(r.get("tags"))))[:max_tags]
             iid = int(r["item_id"])
             rows[iid] = dict(
-                item_id=iid, title=display_title(title), year=year, genres=", ".join(_names(r.get("genres"))),
-                overview="", tags=", ".join(tags), source="movielens", popularity=float(pop.get(iid, 0)),  # ratings count
+                item_id=iid,
+                title=display_title(title),
+                year=year,
+                genres=", ".join(_names(r.get("genres"))),
+                overview="",
+                tags=", ".join(tags),
+                source="movielens",
+                popularity=float(pop.get(iid, 0)),  # ratings count
                 tmdb_id=_int_or_none(r.get("tmdb_id")),
             )
             if rows[iid]["tmdb_id"] is not None:
@@ -91,8 +98,15 @@ def build_catalogue(
             else:
                 iid = TMDB_ID_OFFSET + tid
                 rows[iid] = dict(
-                    item_id=iid, title=str(r["title"]), year=_int_or_none(r.get("year")), genres=genres, overview=overview,
-                    tags=keywords, source="tmdb", popularity=float(r.get("vote_count") or 0), tmdb_id=tid,
+                    item_id=iid,
+                    title=str(r["title"]),
+                    year=_int_or_none(r.get("year")),
+                    genres=genres,
+                    overview=overview,
+                    tags=keywords,
+                    source="tmdb",
+                    popularity=float(r.get("vote_count") or 0),
+                    tmdb_id=tid,
                 )
     df = pd.DataFrame(list(rows.values()), columns=CATALOGUE_COLUMNS)
     # MovieLens rating counts (<= a few hundred) and TMDB vote counts (thousands) are different scales:
@@ -132,6 +146,7 @@ def with_text(catalogue: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------
 # Loading through the data layer (pulls from the mirror on first use)
+
 
 def load_catalogue_sources(data_dir, mirror, sources=("movielens", "tmdb")) -> dict[str, pd.DataFrame | None]:
     from rec_core.data import load_dataset

@@ -10,6 +10,7 @@ MovieLens movies except s; Recall@K = |top-K ∩ relevant| / |relevant|, NDCG@K 
 Methods: embedding retrieval (cosine of the indexed MiniLM vectors), embedding + the small popularity
 prior the chat uses, most-popular (by number of likers), random.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,11 +31,12 @@ def liked_matrix(ratings: pd.DataFrame, item_ids: np.ndarray, like_threshold: fl
     return sp.csr_matrix((np.ones(len(r), np.float32), (rows, cols)), shape=(len(users), len(item_ids)))
 
 
-def relevant_sets(likes: sp.csr_matrix, seeds: np.ndarray, measure: str = "jaccard", n_relevant: int = 10,
-                  min_co_likes: int = 3) -> list[np.ndarray]:
+def relevant_sets(
+    likes: sp.csr_matrix, seeds: np.ndarray, measure: str = "jaccard", n_relevant: int = 10, min_co_likes: int = 3
+) -> list[np.ndarray]:
     """Column indices of each seed's relevant items (seed itself excluded)."""
     likes_csc = likes.tocsc()
-    co = (likes_csc[:, seeds].T @ likes_csc).toarray()            # seeds x items shared likers
+    co = (likes_csc[:, seeds].T @ likes_csc).toarray()  # seeds x items shared likers
     n = np.asarray(likes.sum(0)).ravel()
     out = []
     for row, s in enumerate(seeds):
@@ -57,10 +59,21 @@ def set_metrics(ranked: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float
     return float(recall), float(dcg / idcg) if idcg > 0 else 0.0
 
 
-def evaluate_retrieval(ratings: pd.DataFrame, item_ids: np.ndarray, vectors: np.ndarray, popularity_prior: np.ndarray | None = None,
-                       prior_weight: float = 0.05, n_seeds: int = 300, min_likers: int = 20, k: int = 10, n_relevant: int = 10,
-                       min_co_likes: int = 3, like_threshold: float = 4.0, seed: int = 0,
-                       measures: Sequence[str] = ("jaccard", "co_likes")) -> dict:
+def evaluate_retrieval(
+    ratings: pd.DataFrame,
+    item_ids: np.ndarray,
+    vectors: np.ndarray,
+    popularity_prior: np.ndarray | None = None,
+    prior_weight: float = 0.05,
+    n_seeds: int = 300,
+    min_likers: int = 20,
+    k: int = 10,
+    n_relevant: int = 10,
+    min_co_likes: int = 3,
+    like_threshold: float = 4.0,
+    seed: int = 0,
+    measures: Sequence[str] = ("jaccard", "co_likes"),
+) -> dict:
     """-> {measure: {method: {"recall@k", "ndcg@k"}}, "seeds": n}. vectors: L2-normalised rows for item_ids."""
     rng = np.random.default_rng(seed)
     likes = liked_matrix(ratings, item_ids, like_threshold)
@@ -75,7 +88,9 @@ def evaluate_retrieval(ratings: pd.DataFrame, item_ids: np.ndarray, vectors: np.
         "random": lambda row, s: rng.permutation(len(item_ids)),
     }
     if popularity_prior is not None:
-        rankers["embedding+popularity prior"] = lambda row, s: np.argsort(-(sims[row] + prior_weight * popularity_prior), kind="stable")
+        rankers["embedding+popularity prior"] = lambda row, s: np.argsort(
+            -(sims[row] + prior_weight * popularity_prior), kind="stable"
+        )
     out: dict = {"seeds": int(len(seeds)), "candidates": int(len(item_ids))}
     for measure in measures:
         rel = relevant_sets(likes, seeds, measure, n_relevant, min_co_likes)
@@ -98,7 +113,11 @@ def evaluate_retrieval(ratings: pd.DataFrame, item_ids: np.ndarray, vectors: np.
 
 def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
     a = np.asarray(samples_s, dtype=np.float64) * 1e3
-    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2), "n": int(len(a))}
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 2),
+        "p95_ms": round(float(np.percentile(a, 95)), 2),
+        "n": int(len(a)),
+    }
 
 
 def query_latency(answer: Callable[[str], object], queries: Sequence[str], warmup: int = 2) -> dict[str, float]:
@@ -116,8 +135,14 @@ def query_latency(answer: Callable[[str], object], queries: Sequence[str], warmu
 def latency_queries(titles: Sequence[str], n: int, seed: int = 0) -> list[str]:
     """Chat-like messages naming catalogue movies, with likes, dislikes and free text."""
     rng = np.random.default_rng(seed)
-    templates = ["I loved {a}", "I loved {a} but hated {b}", "Something like {a} please", "{a} was great, {b} was boring",
-                 "I enjoyed {a} and {b}, what next?", "a funny family movie, not like {a}"]
+    templates = [
+        "I loved {a}",
+        "I loved {a} but hated {b}",
+        "Something like {a} please",
+        "{a} was great, {b} was boring",
+        "I enjoyed {a} and {b}, what next?",
+        "a funny family movie, not like {a}",
+    ]
     out = []
     for i in range(n):
         a, b = rng.choice(list(titles), size=2, replace=False)

@@ -5,6 +5,7 @@ ivf   - IVF-Flat (nlist ~ 4 sqrt(n), nprobe configurable), for mid-size catalogu
 hnsw  - HNSW graph for large catalogues; faiss HNSW cannot remove vectors, so changing an existing
         movie rebuilds the index from the store, while adding new movies is incremental.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,15 +16,17 @@ from typing import Literal
 
 import faiss
 import numpy as np
+from pydantic import Field
 
 from rec_core.config import StrictModel
-from pydantic import Field
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 
 
 class IndexConfig(StrictModel):
-    kind: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description="auto: by size (flat < ivf_min <= ivf < hnsw_min <= hnsw)")
+    kind: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto", description="auto: by size (flat < ivf_min <= ivf < hnsw_min <= hnsw)"
+    )
     ivf_min: int = Field(50_000, ge=1)
     hnsw_min: int = Field(1_000_000, ge=1)
     nprobe: int = Field(16, ge=1)
@@ -95,7 +98,13 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
 
-    def update(self, ids: np.ndarray, vectors: np.ndarray, all_ids: np.ndarray | None = None, all_vectors: np.ndarray | None = None) -> UpdateResult:
+    def update(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        all_ids: np.ndarray | None = None,
+        all_vectors: np.ndarray | None = None,
+    ) -> UpdateResult:
         """Upsert vectors. New ids are added in place; existing ids are replaced (remove + add) where the
         index type allows, else the index is rebuilt from `all_ids/all_vectors` (the store's full table).
         Crossing a size threshold (flat -> ivf -> hnsw) also rebuilds."""
@@ -107,7 +116,9 @@ class VectorIndex:
         must_rebuild = choose_kind(n_after, self.cfg) != self.kind or (self.kind == "hnsw" and present.any())
         if must_rebuild:
             if all_ids is None or all_vectors is None:
-                raise ValueError(f"updating this {self.kind} index needs a rebuild: pass all_ids/all_vectors from the store")
+                raise ValueError(
+                    f"updating this {self.kind} index needs a rebuild: pass all_ids/all_vectors from the store"
+                )
             fresh = VectorIndex.build(all_ids, all_vectors, self.cfg)
             self.index, self.kind = fresh.index, fresh.kind
             return UpdateResult(int((~present).sum()), int(present.sum()), True)
@@ -131,7 +142,9 @@ class VectorIndex:
         tmp = path.with_suffix(".tmp")
         faiss.write_index(self.index, str(tmp))
         tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps({"kind": self.kind, "config": self.cfg.model_dump(), "ntotal": self.ntotal}))
+        path.with_suffix(".json").write_text(
+            json.dumps({"kind": self.kind, "config": self.cfg.model_dump(), "ntotal": self.ntotal})
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> VectorIndex:

@@ -1,5 +1,6 @@
 """LLM backends for the answer: a local transformers model (offline default: SmolLM2-135M-Instruct GGUF)
 or any OpenAI-compatible chat-completions endpoint (base URL from config, key from an environment variable)."""
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,19 @@ class LLMError(RuntimeError):
 
 class LLMConfig(StrictModel):
     backend: Literal["transformers", "openai"] = "transformers"
-    model: str = Field("smollm2", description="transformers: offline alias/HF id/path; openai: the model name sent to the endpoint")
+    model: str = Field(
+        "smollm2", description="transformers: offline alias/HF id/path; openai: the model name sent to the endpoint"
+    )
     gguf_file: str | None = Field(None, description="GGUF file inside `model` (default for smollm2: its Q4_1 file)")
-    tiny_from_config: bool = Field(False, description="random tiny Llama built from config (tests only; gibberish answers)")
-    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never put keys in configs)")
+    tiny_from_config: bool = Field(
+        False, description="random tiny Llama built from config (tests only; gibberish answers)"
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1"
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="environment variable holding the key (never put keys in configs)"
+    )
     max_new_tokens: int = Field(160, ge=1, le=2048)
     temperature: float = Field(0.0, ge=0, le=2)
     timeout_s: float = Field(60.0, gt=0)
@@ -50,10 +59,19 @@ class TransformersLLM:
 
             self.tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
             torch.manual_seed(0)
-            self.model = LlamaForCausalLM(LlamaConfig(vocab_size=self.tokenizer.vocab_size, hidden_size=32, intermediate_size=64,
-                                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                                      max_position_embeddings=2048,
-                                                      pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.sep_token_id))
+            self.model = LlamaForCausalLM(
+                LlamaConfig(
+                    vocab_size=self.tokenizer.vocab_size,
+                    hidden_size=32,
+                    intermediate_size=64,
+                    num_hidden_layers=2,
+                    num_attention_heads=2,
+                    num_key_value_heads=2,
+                    max_position_embeddings=2048,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=self.tokenizer.sep_token_id,
+                )
+            )
             self.name = "tiny random Llama (from config)"
         else:
             path = resolve_model(cfg.model)
@@ -63,7 +81,9 @@ class TransformersLLM:
                 self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
                 self.model = AutoModelForCausalLM.from_pretrained(path, **kw)
             except Exception as e:  # noqa: BLE001 - any load failure is reported with the path
-                raise LLMError(f"could not load LLM {cfg.model!r} from {path}{' / ' + gguf if gguf else ''}: {e}") from e
+                raise LLMError(
+                    f"could not load LLM {cfg.model!r} from {path}{' / ' + gguf if gguf else ''}: {e}"
+                ) from e
             self.name = f"{cfg.model}" + (f" ({gguf})" if gguf else "")
         self.model.eval()
         self.load_s = time.perf_counter() - t0
@@ -80,13 +100,16 @@ class TransformersLLM:
         import torch
 
         input_ids, mask = self._prompt_ids(messages)
-        gen_kw = dict(max_new_tokens=self.cfg.max_new_tokens, do_sample=self.cfg.temperature > 0,
-                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        gen_kw = dict(
+            max_new_tokens=self.cfg.max_new_tokens,
+            do_sample=self.cfg.temperature > 0,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
         if self.cfg.temperature > 0:
             gen_kw["temperature"] = self.cfg.temperature
         with self._lock, torch.no_grad():
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, **gen_kw)
-        return self.tokenizer.decode(out[0, input_ids.shape[1]:], skip_special_tokens=True).strip()
+        return self.tokenizer.decode(out[0, input_ids.shape[1] :], skip_special_tokens=True).strip()
 
 
 class OpenAICompatibleLLM:
@@ -98,13 +121,20 @@ class OpenAICompatibleLLM:
         self.cfg = cfg
         key = os.environ.get(cfg.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(base_url=cfg.base_url.rstrip("/"), headers=headers, timeout=cfg.timeout_s, transport=transport)
+        self.client = httpx.Client(
+            base_url=cfg.base_url.rstrip("/"), headers=headers, timeout=cfg.timeout_s, transport=transport
+        )
         self.name = f"{cfg.model} @ {cfg.base_url}"
 
     def complete(self, messages: list[dict]) -> str:
         import httpx
 
-        body = {"model": self.cfg.model, "messages": messages, "max_tokens": self.cfg.max_new_tokens, "temperature": self.cfg.temperature}
+        body = {
+            "model": self.cfg.model,
+            "messages": messages,
+            "max_tokens": self.cfg.max_new_tokens,
+            "temperature": self.cfg.temperature,
+        }
         try:
             r = self.client.post("/chat/completions", json=body)
         except httpx.HTTPError as e:

@@ -1,5 +1,6 @@
 """Prompt building. The user's words enter the prompt only as a quoted, JSON-escaped string marked as
 data, so quotes, newlines or role markers in them cannot close the block or start a new turn."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,11 @@ SYSTEM = (
 
 def quote_user_text(text: str) -> str:
     # json.dumps escapes quotes, backslashes and newlines; '<' is escaped too so the text cannot close the tag
-    return "<user_message>" + json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e") + "</user_message>"
+    return (
+        "<user_message>"
+        + json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+        + "</user_message>"
+    )
 
 
 def _movie_line(m: dict, max_overview: int = 160) -> str:
@@ -21,7 +26,7 @@ def _movie_line(m: dict, max_overview: int = 160) -> str:
     genres = f" [{m['genres']}]" if m.get("genres") else ""
     ov = (m.get("overview") or "").strip()
     if len(ov) > max_overview:
-        ov = ov[: max_overview].rsplit(" ", 1)[0] + "..."
+        ov = ov[:max_overview].rsplit(" ", 1)[0] + "..."
     return f"- {m['title']}{year}{genres}" + (f": {ov}" if ov else "")
 
 
@@ -36,7 +41,9 @@ def build_messages(user_text: str, liked: list[str], disliked: list[str], candid
         lines.append("Recommend from these catalogue movies, in this order:")
         lines.extend(_movie_line(m) for m in candidates)
     else:
-        lines.append("No catalogue movie matched well. Suggest up to three well-known movies that fit, from your own knowledge.")
+        lines.append(
+            "No catalogue movie matched well. Suggest up to three well-known movies that fit, from your own knowledge."
+        )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 

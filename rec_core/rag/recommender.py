@@ -6,6 +6,7 @@ resembling a disliked movie (max cosine to any of them). When the best candidate
 positive part of the query is below `similarity_threshold`, the catalogue has nothing close: the LLM
 answers alone and the reply says so.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,12 @@ from rec_core.rag.safety import check_input
 from rec_core.rag.store import MovieStore
 from rec_core.rag.titles import TitleMatcher
 
-STORE_FILE, INDEX_FILE, SENTIMENT_FILE, META_FILE = "movies.sqlite", "movies.faiss", "sentiment_logreg.npz", "index_meta.json"
+STORE_FILE, INDEX_FILE, SENTIMENT_FILE, META_FILE = (
+    "movies.sqlite",
+    "movies.faiss",
+    "sentiment_logreg.npz",
+    "index_meta.json",
+)
 
 
 class QueryConfig(StrictModel):
@@ -34,9 +40,15 @@ class QueryConfig(StrictModel):
     similarity_threshold: float = Field(0.35, ge=-1, le=1, description="below this best cosine: LLM-only fallback")
     liked_weight: float = Field(1.0, ge=0)
     text_weight: float = Field(0.5, ge=0)
-    dislike_weight: float = Field(0.5, ge=0, description="pushes the query away from disliked movies and penalises look-alikes")
-    popularity_weight: float = Field(0.05, ge=0, description="small prior for well-known movies (popularity percentile, 0..1)")
-    positive_threshold: float = Field(0.5, gt=0, lt=1, description="P(positive) at or above which a mentioned movie counts as liked")
+    dislike_weight: float = Field(
+        0.5, ge=0, description="pushes the query away from disliked movies and penalises look-alikes"
+    )
+    popularity_weight: float = Field(
+        0.05, ge=0, description="small prior for well-known movies (popularity percentile, 0..1)"
+    )
+    positive_threshold: float = Field(
+        0.5, gt=0, lt=1, description="P(positive) at or above which a mentioned movie counts as liked"
+    )
     max_input_chars: int = Field(1000, ge=1)
     min_title_score: float = Field(88.0, ge=50, le=100)
     use_llm: bool = Field(True, description="False: answer with the ranked list only (no LLM)")
@@ -44,7 +56,9 @@ class QueryConfig(StrictModel):
 
 class RagConfig(StrictModel):
     index_dir: Path | None = Field(None, description="output of `genrec run rag_index` (…/index)")
-    sentiment_model: Path | None = Field(None, description="a `rag_sentiment` model dir; default: the index's frozen-embedding logistic regression")
+    sentiment_model: Path | None = Field(
+        None, description="a `rag_sentiment` model dir; default: the index's frozen-embedding logistic regression"
+    )
     query: QueryConfig = Field(default_factory=QueryConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
 
@@ -52,7 +66,7 @@ class RagConfig(StrictModel):
 @dataclass
 class ChatReply:
     answer: str
-    kind: str = "ok"                   # ok | fallback | empty | too_long | sql_like | prompt_injection
+    kind: str = "ok"  # ok | fallback | empty | too_long | sql_like | prompt_injection
     recommendations: list[dict] = field(default_factory=list)
     mentions: list[dict] = field(default_factory=list)
     best_similarity: float | None = None
@@ -69,8 +83,17 @@ class ChatReply:
 
 
 class RagRecommender:
-    def __init__(self, store: MovieStore, index: VectorIndex, encode, sentiment, llm: LLMBackend | None, cfg: QueryConfig):
-        self.store, self.index, self.encode, self.sentiment, self.llm, self.cfg = store, index, encode, sentiment, llm, cfg
+    def __init__(
+        self, store: MovieStore, index: VectorIndex, encode, sentiment, llm: LLMBackend | None, cfg: QueryConfig
+    ):
+        self.store, self.index, self.encode, self.sentiment, self.llm, self.cfg = (
+            store,
+            index,
+            encode,
+            sentiment,
+            llm,
+            cfg,
+        )
         titles = store.titles()
         self.matcher = TitleMatcher(titles, min_score=cfg.min_title_score)
         # catalogue popularity is already a 0..1 percentile
@@ -82,9 +105,18 @@ class RagRecommender:
         if not mentions:
             return []
         probs = self.sentiment([m.clause for m in mentions])
-        return [dict(item_id=m.item_id, title=m.title, year=m.year, span=m.span, clause=m.clause,
-                     p_positive=round(float(p), 4), sentiment="liked" if p >= self.cfg.positive_threshold else "disliked")
-                for m, p in zip(mentions, probs)]
+        return [
+            dict(
+                item_id=m.item_id,
+                title=m.title,
+                year=m.year,
+                span=m.span,
+                clause=m.clause,
+                p_positive=round(float(p), 4),
+                sentiment="liked" if p >= self.cfg.positive_threshold else "disliked",
+            )
+            for m, p in zip(mentions, probs)
+        ]
 
     def retrieve(self, text: str, mentions: list[dict]) -> tuple[list[dict], float]:
         """Ranked recommendations and the best positive similarity."""
@@ -145,8 +177,13 @@ class RagRecommender:
         fallback = not recs or best < self.cfg.similarity_threshold
         liked = [_label(m) for m in mentions if m["sentiment"] == "liked"]
         disliked = [_label(m) for m in mentions if m["sentiment"] == "disliked"]
-        reply = ChatReply(answer="", kind="fallback" if fallback else "ok", recommendations=[] if fallback else recs,
-                          mentions=mentions, best_similarity=None if best < -0.99 else round(best, 4))
+        reply = ChatReply(
+            answer="",
+            kind="fallback" if fallback else "ok",
+            recommendations=[] if fallback else recs,
+            mentions=mentions,
+            best_similarity=None if best < -0.99 else round(best, 4),
+        )
         llm_text = None
         if self.llm is not None and self.cfg.use_llm:
             reply.llm = self.llm.name
@@ -156,7 +193,11 @@ class RagRecommender:
                 reply.llm_error = str(e)
         t2 = time.perf_counter()
         reply.answer = compose_answer(reply, llm_text, self.cfg.similarity_threshold)
-        reply.timings_ms = {"retrieval": round((t1 - t0) * 1e3, 2), "llm": round((t2 - t1) * 1e3, 2), "total": round((t2 - t0) * 1e3, 2)}
+        reply.timings_ms = {
+            "retrieval": round((t1 - t0) * 1e3, 2),
+            "llm": round((t2 - t1) * 1e3, 2),
+            "total": round((t2 - t0) * 1e3, 2),
+        }
         return reply
 
 
@@ -170,13 +211,22 @@ def compose_answer(reply: ChatReply, llm_text: str | None, threshold: float) -> 
         parts.append("You mentioned: " + ", ".join(f"{_label(m)} ({m['sentiment']})" for m in reply.mentions) + ".")
     if reply.fallback:
         best = "no usable query" if reply.best_similarity is None else f"best similarity {reply.best_similarity:.2f}"
-        parts.append(f"No catalogue movie is close enough ({best} < threshold {threshold:.2f}), "
-                     + ("so this answer comes from the language model alone:" if llm_text else "and no language model answer is available."))
+        parts.append(
+            f"No catalogue movie is close enough ({best} < threshold {threshold:.2f}), "
+            + (
+                "so this answer comes from the language model alone:"
+                if llm_text
+                else "and no language model answer is available."
+            )
+        )
         if llm_text:
             parts.append(llm_text)
     else:
         parts.append("Recommendations from the catalogue:")
-        parts.extend(f"{i}. {_label(r)}" + (f" [{r['genres']}]" if r.get("genres") else "") for i, r in enumerate(reply.recommendations, 1))
+        parts.extend(
+            f"{i}. {_label(r)}" + (f" [{r['genres']}]" if r.get("genres") else "")
+            for i, r in enumerate(reply.recommendations, 1)
+        )
         if llm_text:
             parts.append(llm_text)
     if reply.llm_error:
@@ -191,7 +241,9 @@ def load_recommender(cfg: RagConfig, llm: LLMBackend | None = None, encode=None)
     from rec_core.rag.sentiment import FineTunedSentiment, FrozenLogRegSentiment
 
     if cfg.index_dir is None:
-        raise FileNotFoundError("no index directory given: build one with `genrec run rag_index` and pass index_dir=<run>/index")
+        raise FileNotFoundError(
+            "no index directory given: build one with `genrec run rag_index` and pass index_dir=<run>/index"
+        )
     d = Path(cfg.index_dir)
     meta_path = d / META_FILE
     if not meta_path.exists():

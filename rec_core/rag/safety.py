@@ -5,6 +5,7 @@ the LLM prompt as data. These checks add a clear answer for input that is empty,
 or looks like an attack (SQL statements, attempts to override the assistant's instructions), instead of
 passing it on to the model.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,8 @@ _INJ_RE = re.compile("|".join(_INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE
 @dataclass
 class InputCheck:
     ok: bool
-    text: str           # cleaned text (control characters removed) when ok
-    kind: str = "ok"    # ok | empty | too_long | sql_like | prompt_injection
+    text: str  # cleaned text (control characters removed) when ok
+    kind: str = "ok"  # ok | empty | too_long | sql_like | prompt_injection
     reply: str = ""
 
 
@@ -53,20 +54,36 @@ def check_input(text: str | None, max_chars: int = 1000) -> InputCheck:
         text = ""
     if len(text) > max_chars:
         # measured before cleaning, so a megabyte of control characters is not cleaned first
-        return InputCheck(False, "", "too_long",
-                          f"Your message is {len(text):,} characters long; the limit is {max_chars:,}. "
-                          "Please shorten it to a few sentences about movies you liked or disliked.")
+        return InputCheck(
+            False,
+            "",
+            "too_long",
+            f"Your message is {len(text):,} characters long; the limit is {max_chars:,}. "
+            "Please shorten it to a few sentences about movies you liked or disliked.",
+        )
     cleaned = clean_text(text)
     if not cleaned:
-        return InputCheck(False, "", "empty",
-                          "Your message is empty. Tell me a movie you liked or disliked (e.g. \"I loved Alien but not Titanic\"), "
-                          "or describe what you want to watch.")
+        return InputCheck(
+            False,
+            "",
+            "empty",
+            'Your message is empty. Tell me a movie you liked or disliked (e.g. "I loved Alien but not Titanic"), '
+            "or describe what you want to watch.",
+        )
     if _SQL_RE.search(cleaned):
-        return InputCheck(False, "", "sql_like",
-                          "Your message looks like a database command, so I did not process it. "
-                          "I only answer questions about movies; nothing was run or changed.")
+        return InputCheck(
+            False,
+            "",
+            "sql_like",
+            "Your message looks like a database command, so I did not process it. "
+            "I only answer questions about movies; nothing was run or changed.",
+        )
     if _INJ_RE.search(cleaned):
-        return InputCheck(False, "", "prompt_injection",
-                          "Your message asks me to change my instructions, so I did not pass it to the language model. "
-                          "I can only recommend movies: tell me what you liked or disliked.")
+        return InputCheck(
+            False,
+            "",
+            "prompt_injection",
+            "Your message asks me to change my instructions, so I did not pass it to the language model. "
+            "I can only recommend movies: tell me what you liked or disliked.",
+        )
     return InputCheck(True, cleaned)

@@ -3,6 +3,7 @@
 Also the baseline it is compared with: logistic regression on frozen, mean-pooled encoder embeddings.
 `SentimentScorer` is what the query path calls: texts -> P(positive).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,17 @@ def _build_encoder(cfg: SentimentModelConfig, tokenizer):
 
     if cfg.tiny_from_config:
         torch.manual_seed(0)
-        return BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                                    num_attention_heads=2, intermediate_size=64, max_position_embeddings=128), add_pooling_layer=False)
+        return BertModel(
+            BertConfig(
+                vocab_size=tokenizer.vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=128,
+            ),
+            add_pooling_layer=False,
+        )
     return AutoModel.from_pretrained(resolve_model(cfg.encoder), add_pooling_layer=False)
 
 
@@ -74,8 +84,12 @@ def build_sentiment_model(cfg: SentimentModelConfig, tokenizer=None) -> Sentimen
     if cfg.lora_rank > 0:
         from peft import LoraConfig, get_peft_model
 
-        encoder = get_peft_model(encoder, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.dropout,
-                                                     target_modules=["query", "value"]))
+        encoder = get_peft_model(
+            encoder,
+            LoraConfig(
+                r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.dropout, target_modules=["query", "value"]
+            ),
+        )
     return SentimentClassifier(encoder, encoder.config.hidden_size, cfg.dropout)
 
 
@@ -100,7 +114,9 @@ def save_sentiment_model(model: SentimentClassifier, cfg: SentimentModelConfig, 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(merged_state_dict(model), out_dir / "model.pt")
-    (out_dir / "sentiment_config.json").write_text(json.dumps({**cfg.model_dump(), "lora_rank": 0, "trained_lora_rank": cfg.lora_rank}))
+    (out_dir / "sentiment_config.json").write_text(
+        json.dumps({**cfg.model_dump(), "lora_rank": 0, "trained_lora_rank": cfg.lora_rank})
+    )
     return out_dir
 
 
@@ -108,7 +124,9 @@ def load_sentiment_model(model_dir: Path) -> tuple[SentimentClassifier, object, 
     model_dir = Path(model_dir)
     meta_path = model_dir / "sentiment_config.json"
     if not meta_path.exists():
-        raise FileNotFoundError(f"no sentiment model in {model_dir} (sentiment_config.json missing; run `genrec run rag_sentiment`)")
+        raise FileNotFoundError(
+            f"no sentiment model in {model_dir} (sentiment_config.json missing; run `genrec run rag_sentiment`)"
+        )
     meta = json.loads(meta_path.read_text())
     meta.pop("trained_lora_rank", None)
     cfg = SentimentModelConfig(**meta)
@@ -125,8 +143,14 @@ def tokenize(tokenizer, texts: list[str], max_length: int) -> dict[str, torch.Te
 
 
 @torch.no_grad()
-def predict_proba(model: SentimentClassifier, tokenizer, texts: list[str], max_length: int = 64, batch_size: int = 64,
-                  device: str | torch.device = "cpu") -> np.ndarray:
+def predict_proba(
+    model: SentimentClassifier,
+    tokenizer,
+    texts: list[str],
+    max_length: int = 64,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """P(positive) for each text."""
     model.eval()
     out = []
@@ -181,7 +205,9 @@ def classification_metrics(y_true: np.ndarray, p_pos: np.ndarray) -> dict[str, f
     return {"accuracy": float(accuracy_score(y_true, pred)), "f1": float(f1_score(y_true, pred, zero_division=0))}
 
 
-def split_sentences(df: pd.DataFrame, valid_frac: float = 0.1, test_frac: float = 0.2, seed: int = 0) -> dict[str, pd.DataFrame]:
+def split_sentences(
+    df: pd.DataFrame, valid_frac: float = 0.1, test_frac: float = 0.2, seed: int = 0
+) -> dict[str, pd.DataFrame]:
     """Stratified by source and label, so each split keeps the IMDb / Amazon / Yelp mix."""
     rng = np.random.default_rng(seed)
     parts = {"train": [], "valid": [], "test": []}

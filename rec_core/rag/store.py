@@ -4,6 +4,7 @@ Every statement is parameterised (`?` placeholders): user text never becomes SQL
 as float32 BLOBs beside the encoder name, so an index can be rebuilt from the database alone and an
 incremental run re-embeds only movies whose text changed (`text_hash`).
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -86,11 +87,16 @@ class MovieStore:
             )
         return len(rows)
 
-    def upsert_embeddings(self, item_ids: Sequence[int], vectors: np.ndarray, encoder: str, text_hashes: Sequence[str]) -> int:
+    def upsert_embeddings(
+        self, item_ids: Sequence[int], vectors: np.ndarray, encoder: str, text_hashes: Sequence[str]
+    ) -> int:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(item_ids) or len(text_hashes) != len(item_ids):
             raise StoreError(f"embeddings shape {vectors.shape} does not match {len(item_ids)} ids")
-        rows = [(int(i), encoder, h, int(vectors.shape[1]), vectors[k].tobytes()) for k, (i, h) in enumerate(zip(item_ids, text_hashes))]
+        rows = [
+            (int(i), encoder, h, int(vectors.shape[1]), vectors[k].tobytes())
+            for k, (i, h) in enumerate(zip(item_ids, text_hashes))
+        ]
         with self.conn:
             self.conn.executemany(
                 "INSERT INTO embeddings (item_id, encoder, text_hash, dim, vector) VALUES (?,?,?,?,?) "
@@ -102,7 +108,10 @@ class MovieStore:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.conn:
-            self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, str(value)))
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, str(value)),
+            )
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -5,6 +5,7 @@ text. Each span is scored against the normalised catalogue titles with rapidfuzz
 non-overlapping matches above a threshold win, longer spans first. One-word spans must match a title
 exactly and be capitalised in the message, so "heat" in "I can't stand the heat" is not the movie Heat.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,13 +18,59 @@ from rapidfuzz import fuzz, process
 
 _WORD_RE = re.compile(r"[\w'’:&\-]+", re.UNICODE)
 _CLAUSE_SPLIT = re.compile(
-    r"[.!?;\n]+|,?\s+\b(?:but|however|whereas|although|though|while|yet)\b\s+|,\s+(?=(?:not|no|except|definitely not)\b)", re.IGNORECASE
+    r"[.!?;\n]+|,?\s+\b(?:but|however|whereas|although|though|while|yet)\b\s+|,\s+(?=(?:not|no|except|definitely not)\b)",
+    re.IGNORECASE,
 )
 _ARTICLE = re.compile(r"^(the|a|an)\s+")
 # a fuzzy span that starts or ends with one of these is a phrase around a title, not a title
-_EDGE_WORDS = {"the", "a", "an", "and", "or", "but", "of", "to", "in", "on", "like", "loved", "love", "liked", "hated",
-               "hate", "i", "me", "my", "was", "is", "were", "not", "movie", "film", "really", "enjoyed", "watched", "than"}
-_COMMON_ONE_WORD = {"the", "it", "up", "her", "him", "me", "you", "this", "that", "love", "movie", "film", "movies", "films", "i"}
+_EDGE_WORDS = {
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "but",
+    "of",
+    "to",
+    "in",
+    "on",
+    "like",
+    "loved",
+    "love",
+    "liked",
+    "hated",
+    "hate",
+    "i",
+    "me",
+    "my",
+    "was",
+    "is",
+    "were",
+    "not",
+    "movie",
+    "film",
+    "really",
+    "enjoyed",
+    "watched",
+    "than",
+}
+_COMMON_ONE_WORD = {
+    "the",
+    "it",
+    "up",
+    "her",
+    "him",
+    "me",
+    "you",
+    "this",
+    "that",
+    "love",
+    "movie",
+    "film",
+    "movies",
+    "films",
+    "i",
+}
 
 
 def normalise_title(s: str) -> str:
@@ -54,9 +101,9 @@ class Mention:
     item_id: int
     title: str
     year: int | None
-    span: str          # the text the user wrote
-    score: float       # rapidfuzz score, 0..100
-    clause: str        # the clause of the message that holds the span (for per-title sentiment)
+    span: str  # the text the user wrote
+    score: float  # rapidfuzz score, 0..100
+    clause: str  # the clause of the message that holds the span (for per-title sentiment)
     start: int
     end: int
 
@@ -73,7 +120,9 @@ class TitleMatcher:
         df = df.sort_values("popularity", ascending=False, kind="stable").drop_duplicates("norm")
         self.norms: list[str] = df["norm"].tolist()
         self.rows = df[["item_id", "title", "year"]].to_dict("records")
-        self.max_words = min(max((len(n.split()) for n in self.norms), default=1), 10) if max_words is None else max_words
+        self.max_words = (
+            min(max((len(n.split()) for n in self.norms), default=1), 10) if max_words is None else max_words
+        )
         self.exact = {n: i for i, n in enumerate(self.norms)}
         self.min_score = min_score
 
@@ -104,14 +153,26 @@ class TitleMatcher:
             if norm in self.exact:
                 # short one-word titles ("Heat", "Up") are everyday words: only a capitalised mention counts
                 last = span.split()[-1]
-                if one_word and (norm in _COMMON_ONE_WORD or len(norm) < 3 or (len(norm) < 7 and not last[:1].isupper())):
+                if one_word and (
+                    norm in _COMMON_ONE_WORD or len(norm) < 3 or (len(norm) < 7 and not last[:1].isupper())
+                ):
                     continue
                 cands.append((100.0, e - s, s, self.exact[norm], span))
-            elif not one_word and len(norm) >= 8 and not ({span.split()[0].lower(), span.split()[-1].lower()} & _EDGE_WORDS):
+            elif (
+                not one_word
+                and len(norm) >= 8
+                and not ({span.split()[0].lower(), span.split()[-1].lower()} & _EDGE_WORDS)
+            ):
                 fuzzy_spans.append((s, e, span, norm))
         if fuzzy_spans:
-            scores = process.cdist([f[3] for f in fuzzy_spans], self.norms, scorer=fuzz.ratio,
-                                   score_cutoff=self.min_score, dtype=np.uint8, workers=1)
+            scores = process.cdist(
+                [f[3] for f in fuzzy_spans],
+                self.norms,
+                scorer=fuzz.ratio,
+                score_cutoff=self.min_score,
+                dtype=np.uint8,
+                workers=1,
+            )
             for row, (s, e, span, _) in enumerate(fuzzy_spans):
                 j = int(scores[row].argmax())
                 if scores[row, j] >= self.min_score:
@@ -129,8 +190,18 @@ class TitleMatcher:
             seen.add(j)
             row = self.rows[j]
             year = row["year"]
-            out.append(Mention(int(row["item_id"]), row["title"], None if pd.isna(year) else int(year), span, score,
-                               clause_around(text, start, end), start, end))
+            out.append(
+                Mention(
+                    int(row["item_id"]),
+                    row["title"],
+                    None if pd.isna(year) else int(year),
+                    span,
+                    score,
+                    clause_around(text, start, end),
+                    start,
+                    end,
+                )
+            )
         out.sort(key=lambda m: m.start)
         return out[:max_mentions]
 

@@ -4,6 +4,7 @@ Served by `genrec rag serve` (jobs/cli/rag.py) and by the `rag_web` job (jobs/ra
 POST /api/chat {"message": "..."} -> the reply (answer text, recommendations, mentions, fallback flag).
 The page renders every string with textContent, so nothing from a user or a model becomes markup.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,11 +19,11 @@ class ChatRequest(BaseModel):
 
 
 def create_app(recommender, title: str = "genrec-ray movie chat"):
+    import threading
+
     from fastapi import FastAPI
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import FileResponse
-
-    import threading
 
     app = FastAPI(title=title)
     app.state.turns = 0
@@ -38,8 +39,12 @@ def create_app(recommender, title: str = "genrec-ray movie chat"):
 
     @app.get("/api/health")
     def health():
-        return {"ok": True, "movies": recommender.store.count(), "llm": getattr(recommender.llm, "name", None),
-                "turns": app.state.turns}
+        return {
+            "ok": True,
+            "movies": recommender.store.count(),
+            "llm": getattr(recommender.llm, "name", None),
+            "turns": app.state.turns,
+        }
 
     @app.post("/api/chat")
     async def chat(req: ChatRequest):

@@ -2,6 +2,7 @@
 predictions and per-fold metrics. Plain xgboost and pandas (no Ray); the same tasks are trained on Ray
 Train by `jobs.rater.fit_on_ray`, whose worker builds the fold matrices with the same `fold_matrices`.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,9 @@ def booster_seed(base_seed: int, rep: int, fold: int) -> int:
     return base_seed * 1000 + rep * 10 + fold
 
 
-def fit_local(table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], xgb_cfg: XGBConfig, nthread: int
-              ) -> tuple[dict[str, xgb.Booster], float]:
+def fit_local(
+    table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], xgb_cfg: XGBConfig, nthread: int
+) -> tuple[dict[str, xgb.Booster], float]:
     """The same tasks with plain single-process `xgboost.train` (the reference for the Ray timing)."""
     cfg = xgb_cfg.model_copy(update={"nthread": nthread})
     t0 = time.perf_counter()
@@ -34,22 +36,43 @@ def fit_local(table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[di
     return out, time.perf_counter() - t0
 
 
-def out_of_fold(table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], boosters: dict[str, xgb.Booster]) -> pd.DataFrame:
+def out_of_fold(
+    table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], boosters: dict[str, xgb.Booster]
+) -> pd.DataFrame:
     """Held-out predictions: item_id, rep, fold, y, pred for every task."""
     from rec_core.rater.xgb import predict
 
     parts = []
     for t in tasks:
         held = table[table[f"fold_r{t['rep']}"].to_numpy() == t["fold"]]
-        parts.append(pd.DataFrame({"item_id": held["item_id"].to_numpy(), "rep": t["rep"], "fold": t["fold"],
-                                   "y": held["y"].to_numpy(), "pred": predict(boosters[t["id"]], held, columns[t["columns"]])}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "item_id": held["item_id"].to_numpy(),
+                    "rep": t["rep"],
+                    "fold": t["fold"],
+                    "y": held["y"].to_numpy(),
+                    "pred": predict(boosters[t["id"]], held, columns[t["columns"]]),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
 def make_tasks(policy: str, variant: str, rep: int, n_folds: int, base_seed: int) -> list[dict]:
     """The fold tasks of one repetition. A and B get the same seeds, so they differ only in features."""
-    return [{"id": task_id(policy, variant, rep, k), "columns": f"{policy}.{variant}", "policy": policy, "variant": variant,
-             "rep": rep, "fold": k, "seed": booster_seed(base_seed, rep, k)} for k in range(n_folds)]
+    return [
+        {
+            "id": task_id(policy, variant, rep, k),
+            "columns": f"{policy}.{variant}",
+            "policy": policy,
+            "variant": variant,
+            "rep": rep,
+            "fold": k,
+            "seed": booster_seed(base_seed, rep, k),
+        }
+        for k in range(n_folds)
+    ]
 
 
 def fold_metrics(oof: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +80,9 @@ def fold_metrics(oof: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for (rep, fold), g in oof.groupby(["rep", "fold"], sort=True):
-        rows.append({"rep": rep, "fold": fold, "n": len(g), **regression_metrics(g["y"].to_numpy(), g["pred"].to_numpy())})
+        rows.append(
+            {"rep": rep, "fold": fold, "n": len(g), **regression_metrics(g["y"].to_numpy(), g["pred"].to_numpy())}
+        )
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,5 @@
 """Join the feature groups into one table, and reduce overview embeddings to a few components."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ These are NOT VLM outputs: no VLM is available offline, so every report names th
 "image statistics (measured)". Colourfulness follows Hasler & Suesstrunk (2003); edge density is the
 share of pixels whose Sobel gradient magnitude exceeds a fixed threshold.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,13 @@ from PIL import Image, UnidentifiedImageError
 HUE_BINS = 8
 # Features in a fixed order so every row of the table has the same columns.
 IMAGE_STAT_NAMES = [
-    "img_brightness", "img_contrast", "img_colorfulness", "img_saturation", "img_edge_density",
-    "img_aspect_ratio", *[f"img_hue_{i}" for i in range(HUE_BINS)],
+    "img_brightness",
+    "img_contrast",
+    "img_colorfulness",
+    "img_saturation",
+    "img_edge_density",
+    "img_aspect_ratio",
+    *[f"img_hue_{i}" for i in range(HUE_BINS)],
 ]
 _EDGE_THRESHOLD = 0.25  # on a [0, 1] luminance scale; Sobel magnitude
 

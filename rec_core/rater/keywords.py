@@ -5,6 +5,7 @@ We split the reply into candidate phrases and fuzzy-match each against a fixed v
 near-misses ("moodiness", "neon-lit") still count and words outside the vocabulary are dropped (and
 counted) rather than creating one-off columns.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,12 +19,58 @@ POSTER_PROMPT = (
 )
 
 AESTHETIC_VOCAB = [
-    "dark", "bright", "colorful", "monochrome", "muted", "vibrant", "neon", "pastel", "warm", "cold",
-    "minimalist", "busy", "symmetrical", "close-up", "portrait", "silhouette", "landscape", "crowd",
-    "action", "explosion", "romantic", "moody", "mysterious", "whimsical", "playful", "dramatic",
-    "gritty", "elegant", "retro", "vintage", "futuristic", "fantasy", "horror", "comic", "animated",
-    "illustrated", "photographic", "bold typography", "handwritten", "serif", "large title", "text-heavy",
-    "blue", "red", "orange", "green", "yellow", "black", "white", "gold", "high contrast", "low key",
+    "dark",
+    "bright",
+    "colorful",
+    "monochrome",
+    "muted",
+    "vibrant",
+    "neon",
+    "pastel",
+    "warm",
+    "cold",
+    "minimalist",
+    "busy",
+    "symmetrical",
+    "close-up",
+    "portrait",
+    "silhouette",
+    "landscape",
+    "crowd",
+    "action",
+    "explosion",
+    "romantic",
+    "moody",
+    "mysterious",
+    "whimsical",
+    "playful",
+    "dramatic",
+    "gritty",
+    "elegant",
+    "retro",
+    "vintage",
+    "futuristic",
+    "fantasy",
+    "horror",
+    "comic",
+    "animated",
+    "illustrated",
+    "photographic",
+    "bold typography",
+    "handwritten",
+    "serif",
+    "large title",
+    "text-heavy",
+    "blue",
+    "red",
+    "orange",
+    "green",
+    "yellow",
+    "black",
+    "white",
+    "gold",
+    "high contrast",
+    "low key",
 ]
 
 _SPLIT = re.compile(r"[,;\n/|]+|\.\s|\band\b|\d+\.\s*")
@@ -39,7 +86,9 @@ def split_reply(reply: str) -> list[str]:
     return parts
 
 
-def parse_keywords(reply: str, vocab: list[str] = AESTHETIC_VOCAB, min_score: float = 85.0) -> tuple[list[str], list[str]]:
+def parse_keywords(
+    reply: str, vocab: list[str] = AESTHETIC_VOCAB, min_score: float = 85.0
+) -> tuple[list[str], list[str]]:
     """(matched vocabulary keywords, unmatched phrases). Each phrase maps to at most one keyword;
     every single word of a multi-word phrase is also tried ("dark moody palette" -> dark, moody)."""
     matched: list[str] = []
@@ -57,7 +106,9 @@ def parse_keywords(reply: str, vocab: list[str] = AESTHETIC_VOCAB, min_score: fl
     return matched, unmatched
 
 
-def keyword_matrix(keyword_lists: list[list[str]], vocab: list[str] = AESTHETIC_VOCAB, tfidf: bool = True) -> np.ndarray:
+def keyword_matrix(
+    keyword_lists: list[list[str]], vocab: list[str] = AESTHETIC_VOCAB, tfidf: bool = True
+) -> np.ndarray:
     """Rows = posters, columns = vocabulary. Multi-hot, optionally IDF-weighted (smooth idf)."""
     index = {k: i for i, k in enumerate(vocab)}
     m = np.zeros((len(keyword_lists), len(vocab)), dtype=np.float32)

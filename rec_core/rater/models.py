@@ -5,6 +5,7 @@ tokenizer: mechanics only, used by the smoke preset and tests), "tiny-random-lla
 LLaVA for the VLM path's mechanics), or any HF id / local path (`from_pretrained`, optionally 4-bit
 through bitsandbytes on GPU hosts).
 """
+
 from __future__ import annotations
 
 import string
@@ -32,7 +33,11 @@ def char_tokenizer(extra_tokens: tuple[str, ...] = ()):
     tk.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tk.decoder = decoders.Fuse()
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, pad_token="<pad>", unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+        tokenizer_object=tk,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
         additional_special_tokens=list(extra_tokens) or None,
     )
     tok.padding_side = "left"
@@ -45,9 +50,16 @@ def tiny_causal_lm(vocab_size: int, seed: int = 0):
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096, pad_token_id=0,
-        bos_token_id=2, eos_token_id=3,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
     )
     return LlamaForCausalLM(cfg).eval()
 
@@ -75,7 +87,9 @@ def load_causal_lm(name: str, load_in_4bit: bool = False, device: str | None = N
     if load_in_4bit:
         from transformers import BitsAndBytesConfig
 
-        model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16)
+        model_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16
+        )
         model_kwargs["device_map"] = {"": device}
     elif dtype != "auto":
         model_kwargs["dtype"] = getattr(torch, dtype)
@@ -97,24 +111,55 @@ def _ready_tokenizer(tok) -> None:
 def tiny_llava(seed: int = 0):
     """(model, processor) of a from-config LLaVA: CLIP-style vision tower + tiny Llama. Random weights:
     for testing the VLM stage's plumbing (image -> prompt -> generate -> keyword parsing) only."""
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     tok = char_tokenizer(extra_tokens=("<image>",))
     image_token_id = tok.convert_tokens_to_ids("<image>")
     torch.manual_seed(seed)
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                              image_size=32, patch_size=8, projection_dim=32)
-    text = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-                       pad_token_id=0, bos_token_id=2, eos_token_id=3)
-    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_token_id,
-                      vision_feature_select_strategy="default", vision_feature_layer=-1)
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=32,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
+    cfg = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=image_token_id,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
     model = LlavaForConditionalGeneration(cfg).eval()
     proc = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", image_token="<image>",
-        num_additional_image_tokens=1, chat_template=_VLM_TEMPLATE,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+        chat_template=_VLM_TEMPLATE,
     )
     return model, proc
 
@@ -162,6 +207,10 @@ def vlm_describe(model, processor, images: list, prompt: str, max_new_tokens: in
     device = next(model.parameters()).device
     enc = processor(images=images, text=[text] * len(images), return_tensors="pt", padding=True).to(device)
     tok = processor.tokenizer
-    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-    return tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    out = model.generate(
+        **enc,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+    )
+    return tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)

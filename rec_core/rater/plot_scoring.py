@@ -9,6 +9,7 @@ Two methods:
 * `json`: greedy generation of `{"plot_novelty": n, "emotion_complexity": n}`, validated against a
   schema, retried once with a stricter prompt; every failure keeps its `raw_response`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,7 +35,9 @@ ANSWER_PREFIX = "Score (0-10): "
 ANSWERS = [str(i) for i in range(11)]
 
 
-def build_prompt(tokenizer, overview: str, question: str, max_overview_chars: int = 800, answer_prefix: str = "") -> str:
+def build_prompt(
+    tokenizer, overview: str, question: str, max_overview_chars: int = 800, answer_prefix: str = ""
+) -> str:
     text = (overview or "").strip()[:max_overview_chars]
     user = f"Movie plot: {text}\n\n{question}"
     if getattr(tokenizer, "chat_template", None):
@@ -93,7 +96,7 @@ def expected_scores(model, tokenizer, prompts: list[str], trie: AnswerTrie, batc
     device = next(model.parameters()).device
     order = np.argsort([len(p) for p in prompts])  # similar lengths together: less padding
     for start in range(0, len(prompts), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
         pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -124,7 +127,9 @@ def top_answers(dist_row: np.ndarray, answers: list[str], k: int = 3) -> str:
     return ", ".join(f"{answers[i]}: {dist_row[i]:.2f}" for i in order)
 
 
-def score_overviews_token_prob(model, tokenizer, overviews: list[str], batch_size: int = 8, min_mass: float = 0.0) -> list[dict]:
+def score_overviews_token_prob(
+    model, tokenizer, overviews: list[str], batch_size: int = 8, min_mass: float = 0.0
+) -> list[dict]:
     """One dict per overview: the two scores (NaN when the answer mass < min_mass), their masses and
     `failure` (None or a reason)."""
     trie = AnswerTrie.build(tokenizer)
@@ -185,10 +190,12 @@ def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list
     device = next(model.parameters()).device
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
     out = model.generate(
-        **enc, max_new_tokens=max_new_tokens, do_sample=False,
+        **enc,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
-    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def score_overviews_json(model, tokenizer, overviews: list[str], max_new_tokens: int = 32, generate=None) -> list[dict]:
@@ -219,5 +226,10 @@ def score_overviews_json(model, tokenizer, overviews: list[str], max_new_tokens:
 
 
 def _ok(reply: PlotScoreReply, attempts: int) -> dict:
-    return {"plot_novelty": float(reply.plot_novelty), "emotion_complexity": float(reply.emotion_complexity),
-            "attempts": attempts, "failure": None, "raw_response": None}
+    return {
+        "plot_novelty": float(reply.plot_novelty),
+        "emotion_complexity": float(reply.emotion_complexity),
+        "attempts": attempts,
+        "failure": None,
+        "raw_response": None,
+    }

@@ -1,4 +1,5 @@
 """Figures and markdown for the rater's A/B report (`build_report`: the body of its report.md)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ from rec_core.rater.image_stats import IMAGE_STAT_NAMES
 from rec_core.rater.plot_scoring import SCORE_NAMES
 
 
-def rmse_comparison_plot(per_fold: dict[str, pd.DataFrame], path: Path, baseline: dict[str, float] | None = None,
-                         anchor: float | None = None) -> Path:
+def rmse_comparison_plot(
+    per_fold: dict[str, pd.DataFrame], path: Path, baseline: dict[str, float] | None = None, anchor: float | None = None
+) -> Path:
     """Bars: mean RMSE per (policy, variant) with the std over folds as error bars; dots = folds."""
     import matplotlib
 
@@ -48,7 +50,9 @@ def rmse_comparison_plot(per_fold: dict[str, pd.DataFrame], path: Path, baseline
     return path
 
 
-def feature_importance_plot(gain: pd.Series, shap: pd.Series, groups: dict[str, list[str]], path: Path, top: int = 20) -> Path:
+def feature_importance_plot(
+    gain: pd.Series, shap: pd.Series, groups: dict[str, list[str]], path: Path, top: int = 20
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,7 +61,10 @@ def feature_importance_plot(gain: pd.Series, shap: pd.Series, groups: dict[str, 
     group_of = {c: g for g, cols in groups.items() for c in cols}
     palette = {"structured": "#4C72B0", "poster": "#55A868", "plot": "#C44E52", "embedding": "#8172B2"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.28 * top + 1.5))
-    for ax, series, title in ((axes[0], gain, "gain share (mean over folds)"), (axes[1], shap, "mean |SHAP| (pred_contribs)")):
+    for ax, series, title in (
+        (axes[0], gain, "gain share (mean over folds)"),
+        (axes[1], shap, "mean |SHAP| (pred_contribs)"),
+    ):
         s = series.head(top)[::-1]
         ax.barh(range(len(s)), s.to_numpy(), color=[palette.get(group_of.get(c, ""), "grey") for c in s.index])
         ax.set_yticks(range(len(s)), s.index, fontsize=8)
@@ -82,56 +89,109 @@ def md_table(rows: list[dict], columns: list[str], fmt: dict[str, str] | None = 
     return "\n".join(out)
 
 
-def build_report(cfg, counts, results, comparisons, baseline, speed, gain, shap, group_share, examples, movies, anchor,
-                 allowed_post_release) -> str:
+def build_report(
+    cfg,
+    counts,
+    results,
+    comparisons,
+    baseline,
+    speed,
+    gain,
+    shap,
+    group_share,
+    examples,
+    movies,
+    anchor,
+    allowed_post_release,
+) -> str:
     lines = ["## Setup", ""]
-    lines.append(f"- Target: TMDB 5000 `vote_average` of the {counts['movies']} movies with `vote_count >= {cfg.data.min_votes}`"
-                 + (f" (seeded subsample of {cfg.data.max_movies})" if cfg.data.max_movies else "") + ".")
+    lines.append(
+        f"- Target: TMDB 5000 `vote_average` of the {counts['movies']} movies with `vote_count >= {cfg.data.min_votes}`"
+        + (f" (seeded subsample of {cfg.data.max_movies})" if cfg.data.max_movies else "")
+        + "."
+    )
     for pol in dict.fromkeys([cfg.data.policy, *cfg.data.compare_policies]):
         allowed = allowed_post_release(pol)
-        lines.append(f"- Leakage policy `{pol.value}`: post-release signals used = {', '.join(allowed) or 'none'}"
-                     + (" (main A/B)" if pol == cfg.data.policy else " (comparison with the public anchor)"))
-    lines.append(f"- Folds: {cfg.cv.n_folds}-fold × {len(cfg.cv.seeds)} seeds, identical for A and B; XGBoost on Ray Train "
-                 f"with {cfg.cv.num_workers} workers (`XGBoostTrainer`), early stopping on an inner {cfg.xgb.inner_valid_fraction:.0%} split.")
-    desc = {"poster": f"poster = **{cfg.posters.group_label()}**",
-            "plot": f"LLM plot scores by `{cfg.plots.model}` ({cfg.plots.method}"
-                    + (f", first {cfg.plots.max_overviews} overviews; the rest missing" if cfg.plots.max_overviews else "") + ")",
-            "embedding": f"overview embeddings `{cfg.features.embed_encoder}` reduced to {cfg.features.embed_components} PCA components"}
+        lines.append(
+            f"- Leakage policy `{pol.value}`: post-release signals used = {', '.join(allowed) or 'none'}"
+            + (" (main A/B)" if pol == cfg.data.policy else " (comparison with the public anchor)")
+        )
+    lines.append(
+        f"- Folds: {cfg.cv.n_folds}-fold × {len(cfg.cv.seeds)} seeds, identical for A and B; XGBoost on Ray Train "
+        f"with {cfg.cv.num_workers} workers (`XGBoostTrainer`), early stopping on an inner {cfg.xgb.inner_valid_fraction:.0%} split."
+    )
+    desc = {
+        "poster": f"poster = **{cfg.posters.group_label()}**",
+        "plot": f"LLM plot scores by `{cfg.plots.model}` ({cfg.plots.method}"
+        + (f", first {cfg.plots.max_overviews} overviews; the rest missing" if cfg.plots.max_overviews else "")
+        + ")",
+        "embedding": f"overview embeddings `{cfg.features.embed_encoder}` reduced to {cfg.features.embed_components} PCA components",
+    }
     groups = cfg.features.genai_groups
-    lines.append(f"- GenAI groups in B: {'; '.join(desc[g] for g in groups) or 'none'}."
-                 + ("" if "plot" in groups else " LLM plot scores were NOT part of this run."))
+    lines.append(
+        f"- GenAI groups in B: {'; '.join(desc[g] for g in groups) or 'none'}."
+        + ("" if "plot" in groups else " LLM plot scores were NOT part of this run.")
+    )
     lines += ["", "## Results (mean ± sd over folds)", ""]
-    rows = [{"setting": "predict the training mean", "RMSE": f"{baseline['rmse'].mean():.4f} ± {baseline['rmse'].std(ddof=1):.4f}",
-             "MAE": f"{baseline['mae'].mean():.4f}", "R²": f"{baseline['r2'].mean():.4f}"}]
+    rows = [
+        {
+            "setting": "predict the training mean",
+            "RMSE": f"{baseline['rmse'].mean():.4f} ± {baseline['rmse'].std(ddof=1):.4f}",
+            "MAE": f"{baseline['mae'].mean():.4f}",
+            "R²": f"{baseline['r2'].mean():.4f}",
+        }
+    ]
     for k, r in results.items():
-        rows.append({"setting": k, "RMSE": f"{r['rmse']:.4f} ± {r['rmse_sd']:.4f}", "MAE": f"{r['mae']:.4f} ± {r['mae_sd']:.4f}",
-                     "R²": f"{r['r2']:.4f} ± {r['r2_sd']:.4f}"})
+        rows.append(
+            {
+                "setting": k,
+                "RMSE": f"{r['rmse']:.4f} ± {r['rmse_sd']:.4f}",
+                "MAE": f"{r['mae']:.4f} ± {r['mae_sd']:.4f}",
+                "R²": f"{r['r2']:.4f} ± {r['r2_sd']:.4f}",
+            }
+        )
     lines.append(md_table(rows, ["setting", "RMSE", "MAE", "R²"]))
-    lines.append(f"\nPublic anchor: a tuned XGBoost on TMDB metadata with vote_count and popularity reported RMSE ≈ {anchor} "
-                 "(compare with the `public_anchor` rows, not with the pre-release ones).")
+    lines.append(
+        f"\nPublic anchor: a tuned XGBoost on TMDB metadata with vote_count and popularity reported RMSE ≈ {anchor} "
+        "(compare with the `public_anchor` rows, not with the pre-release ones)."
+    )
     lines += ["", "## A vs B", ""]
     for pol, comp in comparisons.items():
         c = comp["rmse"]
-        lines.append(f"- **{pol}**: {c.verdict('RMSE')} Bootstrap 95 % CI over the {c.n_pairs} paired folds "
-                     f"{c.boot_low:+.4f} … {c.boot_high:+.4f}; naive paired t-test p = {c.naive_p_value:.3g} "
-                     "(over-confident: folds share training rows; the corrected test is the one we judge by).")
-        lines.append(f"  - ΔMAE {comp['mae'].delta:+.4f} (CI {comp['mae'].ci_low:+.4f} … {comp['mae'].ci_high:+.4f}), "
-                     f"ΔR² {comp['r2'].delta:+.4f} (CI {comp['r2'].ci_low:+.4f} … {comp['r2'].ci_high:+.4f})")
+        lines.append(
+            f"- **{pol}**: {c.verdict('RMSE')} Bootstrap 95 % CI over the {c.n_pairs} paired folds "
+            f"{c.boot_low:+.4f} … {c.boot_high:+.4f}; naive paired t-test p = {c.naive_p_value:.3g} "
+            "(over-confident: folds share training rows; the corrected test is the one we judge by)."
+        )
+        lines.append(
+            f"  - ΔMAE {comp['mae'].delta:+.4f} (CI {comp['mae'].ci_low:+.4f} … {comp['mae'].ci_high:+.4f}), "
+            f"ΔR² {comp['r2'].delta:+.4f} (CI {comp['r2'].ci_low:+.4f} … {comp['r2'].ci_high:+.4f})"
+        )
     lines.append("\n![RMSE A vs B](rmse_comparison.png)\n")
     lines += ["## Feature importance (main policy)", ""]
     lines.append("Gain share per group: " + ", ".join(f"{g} {v:.1%}" for g, v in group_share.items()))
-    top = [{"feature": f, "gain share": float(gain[f]), "mean |SHAP|": float(shap.get(f, np.nan))} for f in gain.index[:12]]
-    lines.append("\n" + md_table(top, ["feature", "gain share", "mean |SHAP|"], {"gain share": ".3f", "mean |SHAP|": ".4f"}))
+    top = [
+        {"feature": f, "gain share": float(gain[f]), "mean |SHAP|": float(shap.get(f, np.nan))} for f in gain.index[:12]
+    ]
+    lines.append(
+        "\n" + md_table(top, ["feature", "gain share", "mean |SHAP|"], {"gain share": ".3f", "mean |SHAP|": ".4f"})
+    )
     lines.append("\n![feature importance](feature_importance.png)\n")
     lines += ["## Stage counts", ""]
-    lines.append(md_table([{"count": k, "value": round(v, 4) if isinstance(v, float) else v} for k, v in counts.items()],
-                          ["count", "value"]))
+    lines.append(
+        md_table(
+            [{"count": k, "value": round(v, 4) if isinstance(v, float) else v} for k, v in counts.items()],
+            ["count", "value"],
+        )
+    )
     if speed:
         lines += ["", "## XGBoost on Ray vs single process (same tasks, same run)", ""]
-        lines.append(f"{speed['ray_workers']} Ray Train workers: {speed['ray_wall_s']:.1f} s; single-process `xgboost.train` "
-                     f"({speed['single_threads']} threads): {speed['single_wall_s']:.1f} s → ratio {speed['time_ratio_ray_over_single']:.2f}. "
-                     f"Quality: RMSE {speed['ray_rmse']:.4f} (Ray) vs {speed['single_rmse']:.4f} (single), |Δ| = "
-                     f"{speed['rmse_abs_diff']:.4f}; correlation of held-out predictions {speed['pred_corr']:.4f}.")
+        lines.append(
+            f"{speed['ray_workers']} Ray Train workers: {speed['ray_wall_s']:.1f} s; single-process `xgboost.train` "
+            f"({speed['single_threads']} threads): {speed['single_wall_s']:.1f} s → ratio {speed['time_ratio_ray_over_single']:.2f}. "
+            f"Quality: RMSE {speed['ray_rmse']:.4f} (Ray) vs {speed['single_rmse']:.4f} (single), |Δ| = "
+            f"{speed['rmse_abs_diff']:.4f}; correlation of held-out predictions {speed['pred_corr']:.4f}."
+        )
     lines += ["", "## Case examples", ""]
     lines += _poster_examples(examples.get("posters"), cfg, movies)
     lines += _plot_examples(examples.get("plots"), movies)
@@ -162,7 +222,10 @@ def _plot_examples(scores: pd.DataFrame | None, movies: pd.DataFrame) -> list[st
     out = []
     ok = scores[scores["failure"].isna()].head(3)
     for _, r in ok.iterrows():
-        parts = [f"{n} = {r[n]:.2f}" + (f" (answer distribution {r[f'{n}_top']})" if f"{n}_top" in r else "") for n in SCORE_NAMES]
+        parts = [
+            f"{n} = {r[n]:.2f}" + (f" (answer distribution {r[f'{n}_top']})" if f"{n}_top" in r else "")
+            for n in SCORE_NAMES
+        ]
         out.append(f"- **{r['title']}** — “{str(r['overview'])[:160]}…”: " + "; ".join(parts))
     bad = scores[scores["failure"].notna()].head(3)
     for _, r in bad.iterrows():

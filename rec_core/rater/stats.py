@@ -6,6 +6,7 @@ report the Nadeau-Bengio corrected resampled t-test (variance inflated by n_test
 percentile bootstrap CI over the paired fold differences, and call a difference "within noise"
 when the corrected 95 % CI contains 0.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -29,10 +30,10 @@ def repeated_kfold(n: int, n_folds: int, seeds: list[int]) -> np.ndarray:
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     y, pred = np.asarray(y, float), np.asarray(pred, float)
     err = pred - y
-    ss_res = float((err ** 2).sum())
+    ss_res = float((err**2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
     return {
-        "rmse": float(np.sqrt((err ** 2).mean())),
+        "rmse": float(np.sqrt((err**2).mean())),
         "mae": float(np.abs(err).mean()),
         "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
     }
@@ -42,12 +43,12 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 class PairedComparison:
     mean_a: float
     mean_b: float
-    delta: float               # mean(b - a); negative RMSE delta = B is better
-    ci_low: float              # corrected t 95 % CI of delta
+    delta: float  # mean(b - a); negative RMSE delta = B is better
+    ci_low: float  # corrected t 95 % CI of delta
     ci_high: float
-    p_value: float             # corrected resampled t-test, two-sided
-    naive_p_value: float       # plain paired t-test (over-confident; for reference)
-    boot_low: float            # percentile bootstrap 95 % CI over fold differences
+    p_value: float  # corrected resampled t-test, two-sided
+    naive_p_value: float  # plain paired t-test (over-confident; for reference)
+    boot_low: float  # percentile bootstrap 95 % CI over fold differences
     boot_high: float
     n_pairs: int
     within_noise: bool
@@ -57,15 +58,20 @@ class PairedComparison:
 
     def verdict(self, metric: str = "RMSE", lower_is_better: bool = True) -> str:
         if self.within_noise:
-            return (f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = {self.p_value:.3g}): "
-                    f"within noise — the GenAI features do not measurably change {metric}.")
+            return (
+                f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = {self.p_value:.3g}): "
+                f"within noise — the GenAI features do not measurably change {metric}."
+            )
         better = (self.delta < 0) == lower_is_better
-        return (f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = {self.p_value:.3g}): "
-                f"B is {'better' if better else 'worse'} than A beyond fold noise.")
+        return (
+            f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = {self.p_value:.3g}): "
+            f"B is {'better' if better else 'worse'} than A beyond fold noise."
+        )
 
 
-def paired_comparison(a: np.ndarray, b: np.ndarray, test_train_ratio: float, n_boot: int = 10000, seed: int = 0,
-                      alpha: float = 0.05) -> PairedComparison:
+def paired_comparison(
+    a: np.ndarray, b: np.ndarray, test_train_ratio: float, n_boot: int = 10000, seed: int = 0, alpha: float = 0.05
+) -> PairedComparison:
     """Compare per-fold metric values a[i], b[i] measured on the same folds."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
@@ -87,7 +93,15 @@ def paired_comparison(a: np.ndarray, b: np.ndarray, test_train_ratio: float, n_b
     boots = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
     b_lo, b_hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     return PairedComparison(
-        mean_a=float(a.mean()), mean_b=float(b.mean()), delta=mean, ci_low=float(lo), ci_high=float(hi),
-        p_value=p, naive_p_value=naive_p, boot_low=float(b_lo), boot_high=float(b_hi), n_pairs=n,
+        mean_a=float(a.mean()),
+        mean_b=float(b.mean()),
+        delta=mean,
+        ci_low=float(lo),
+        ci_high=float(hi),
+        p_value=p,
+        naive_p_value=naive_p,
+        boot_low=float(b_lo),
+        boot_high=float(b_hi),
+        n_pairs=n,
         within_noise=bool(lo <= 0.0 <= hi),
     )

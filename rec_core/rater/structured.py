@@ -4,6 +4,7 @@ Post-release signals (vote_count, popularity, revenue) are known only after audi
 movie, so they are off by default. `LeakagePolicy.public_anchor` turns vote_count and popularity on
 (the setting of the public RMSE ~ 0.65 anchor) so the comparison with that number is like for like.
 """
+
 from __future__ import annotations
 
 from enum import Enum
@@ -17,9 +18,9 @@ POST_RELEASE = ("vote_count", "popularity", "revenue")
 
 
 class LeakagePolicy(str, Enum):
-    pre_release = "pre_release"        # no post-release signal (default)
-    with_revenue = "with_revenue"      # + revenue (box office is post-release but often used)
-    public_anchor = "public_anchor"    # + vote_count, popularity, revenue: like the public anchor
+    pre_release = "pre_release"  # no post-release signal (default)
+    with_revenue = "with_revenue"  # + revenue (box office is post-release but often used)
+    public_anchor = "public_anchor"  # + vote_count, popularity, revenue: like the public anchor
 
 
 def allowed_post_release(policy: LeakagePolicy) -> tuple[str, ...]:
@@ -37,7 +38,10 @@ def filter_reliable(movies: pd.DataFrame, min_votes: int) -> pd.DataFrame:
 
 
 def structured_features(
-    movies: pd.DataFrame, policy: LeakagePolicy = LeakagePolicy.pre_release, top_languages: int = 8, top_genres: int = 20
+    movies: pd.DataFrame,
+    policy: LeakagePolicy = LeakagePolicy.pre_release,
+    top_languages: int = 8,
+    top_genres: int = 20,
 ) -> pd.DataFrame:
     """One row per movie (index aligned with `movies`), column `item_id` + numeric features.
 

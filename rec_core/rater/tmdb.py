@@ -1,4 +1,5 @@
 """TMDB 5000 movies and the poster index, through the project data layer (`rec_core.data`)."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,24 @@ import pandas as pd
 
 # Columns the rater needs from the raw table.
 RAW_COLUMNS = [
-    "id", "title", "budget", "revenue", "runtime", "release_date", "genres", "keywords",
-    "production_companies", "production_countries", "spoken_languages", "original_language",
-    "overview", "tagline", "homepage", "popularity", "vote_count", "vote_average",
+    "id",
+    "title",
+    "budget",
+    "revenue",
+    "runtime",
+    "release_date",
+    "genres",
+    "keywords",
+    "production_companies",
+    "production_countries",
+    "spoken_languages",
+    "original_language",
+    "overview",
+    "tagline",
+    "homepage",
+    "popularity",
+    "vote_count",
+    "vote_average",
 ]
 
 
@@ -63,8 +79,13 @@ def load_poster_index(data_dir: Path, mirror: Path | None) -> tuple[pd.DataFrame
     df = posters[["item_id", "image_path"]].merge(links, on="item_id", how="left")
     unlinked = int(df["tmdb_id"].isna().sum())
     df = df.dropna(subset=["tmdb_id"])
-    out = pd.DataFrame({"item_id": df["tmdb_id"].astype("int64").to_numpy(), "movie_id": df["item_id"].astype("int64").to_numpy(),
-                        "image_path": df["image_path"].to_numpy()}).drop_duplicates("item_id")
+    out = pd.DataFrame(
+        {
+            "item_id": df["tmdb_id"].astype("int64").to_numpy(),
+            "movie_id": df["item_id"].astype("int64").to_numpy(),
+            "image_path": df["image_path"].to_numpy(),
+        }
+    ).drop_duplicates("item_id")
     return out.reset_index(drop=True), {"posters_in_dataset": int(len(posters)), "posters_unlinked": unlinked}
 
 

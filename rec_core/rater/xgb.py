@@ -1,5 +1,6 @@
 """XGBoost pieces that need no cluster: parameters, the deterministic inner early-stopping split,
 single-process training (the reference for the Ray comparison), gain importance and SHAP."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,16 +20,25 @@ class XGBConfig(StrictModel):
     reg_lambda: float = Field(1.0, ge=0)
     num_boost_round: int = Field(600, ge=1)
     early_stopping_rounds: int = Field(40, ge=0, description="0 = train all rounds; else stop on an inner split")
-    inner_valid_fraction: float = Field(0.1, gt=0, lt=0.5, description="share of each training fold held out for early stopping")
+    inner_valid_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="share of each training fold held out for early stopping"
+    )
     tree_method: str = "hist"
     nthread: int = Field(1, ge=1, description="threads per worker")
 
     def booster_params(self, seed: int) -> dict:
         return {
-            "objective": "reg:squarederror", "eval_metric": ["rmse"], "max_depth": self.max_depth, "eta": self.eta,
-            "subsample": self.subsample, "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight, "lambda": self.reg_lambda, "tree_method": self.tree_method,
-            "nthread": self.nthread, "seed": seed,
+            "objective": "reg:squarederror",
+            "eval_metric": ["rmse"],
+            "max_depth": self.max_depth,
+            "eta": self.eta,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda,
+            "tree_method": self.tree_method,
+            "nthread": self.nthread,
+            "seed": seed,
         }
 
 
@@ -53,8 +63,13 @@ def fold_matrices(frame: pd.DataFrame, columns: list[str], folds: np.ndarray, fo
 def train_booster(dtrain, dvalid, cfg: XGBConfig, seed: int, callbacks=()) -> xgb.Booster:
     evals = [(dtrain, "train")] + ([(dvalid, "valid")] if dvalid is not None else [])
     return xgb.train(
-        cfg.booster_params(seed), dtrain, num_boost_round=cfg.num_boost_round, evals=evals,
-        early_stopping_rounds=cfg.early_stopping_rounds or None, callbacks=list(callbacks), verbose_eval=False,
+        cfg.booster_params(seed),
+        dtrain,
+        num_boost_round=cfg.num_boost_round,
+        evals=evals,
+        early_stopping_rounds=cfg.early_stopping_rounds or None,
+        callbacks=list(callbacks),
+        verbose_eval=False,
     )
 
 

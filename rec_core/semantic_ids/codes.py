@@ -9,6 +9,7 @@ is the one layout: specials first (T5 conventions: pad=0 doubles as the decoder 
 TIGER), then each level's codes, then optional hashed user tokens (TIGER). `ItemTokens` maps items to and from
 their token sequences under a vocabulary (item lists, e.g. playlists).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,15 +38,19 @@ class SemanticCodes:
         if self.sids.ndim != 2 or len(self.sids) != len(self.item_ids):
             raise CodesError(f"sids must be (items, levels), got {self.sids.shape} for {len(self.item_ids)} items")
         if self.sids.shape[1] != len(self.codebook_sizes):
-            raise CodesError(f"codes have {self.sids.shape[1]} levels but codebook_sizes lists {len(self.codebook_sizes)}")
+            raise CodesError(
+                f"codes have {self.sids.shape[1]} levels but codebook_sizes lists {len(self.codebook_sizes)}"
+            )
         if len(np.unique(self.item_ids)) != len(self.item_ids):
             raise CodesError("item_id is not unique in the codes table")
         if (self.sids < 0).any() or (self.sids >= np.asarray(self.codebook_sizes)[None, :]).any():
             raise CodesError("a code lies outside its level's codebook size")
         n_unique = len(np.unique(self.sids, axis=0))
         if n_unique != len(self.sids):
-            raise CodesError(f"{len(self.sids) - n_unique} items share a semantic ID with another item; "
-                             "the table needs a collision-handling level")
+            raise CodesError(
+                f"{len(self.sids) - n_unique} items share a semantic ID with another item; "
+                "the table needs a collision-handling level"
+            )
 
     @property
     def levels(self) -> int:
@@ -57,8 +62,10 @@ class SemanticCodes:
         idx = pos.reindex(np.asarray(index_item_ids, dtype=np.int64))
         missing = int(idx.isna().sum())
         if missing:
-            raise CodesError(f"{missing} of {len(index_item_ids)} dataset items have no semantic ID in the codes table "
-                             f"(e.g. item_id {np.asarray(index_item_ids)[idx.isna().to_numpy()][:3].tolist()})")
+            raise CodesError(
+                f"{missing} of {len(index_item_ids)} dataset items have no semantic ID in the codes table "
+                f"(e.g. item_id {np.asarray(index_item_ids)[idx.isna().to_numpy()][:3].tolist()})"
+            )
         return self.sids[idx.to_numpy(dtype=np.int64)]
 
     def to_frame(self) -> pd.DataFrame:
@@ -83,9 +90,15 @@ def write_codes(out_dir: Path, item_ids, sids, codebook_sizes) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sids = np.asarray(sids, dtype=np.int64)
     if sids.ndim != 2 or len(sids) != len(item_ids) or sids.shape[1] != len(codebook_sizes):
-        raise CodesError(f"cannot write codes: sids {sids.shape} for {len(item_ids)} items and {len(codebook_sizes)} levels")
-    table = pa.table({"item_id": pa.array(np.asarray(item_ids, dtype=np.int64), pa.int64()),
-                      "sid": pa.array([list(map(int, r)) for r in sids], pa.list_(pa.int64()))})
+        raise CodesError(
+            f"cannot write codes: sids {sids.shape} for {len(item_ids)} items and {len(codebook_sizes)} levels"
+        )
+    table = pa.table(
+        {
+            "item_id": pa.array(np.asarray(item_ids, dtype=np.int64), pa.int64()),
+            "sid": pa.array([list(map(int, r)) for r in sids], pa.list_(pa.int64())),
+        }
+    )
     pq.write_table(table, out_dir / "codes.parquet")
     meta = {"levels": int(sids.shape[1]), "codebook_sizes": [int(c) for c in codebook_sizes]}
     (out_dir / "sid_meta.json").write_text(json.dumps(meta) + "\n")
@@ -109,7 +122,11 @@ def load_codes(path: Path) -> SemanticCodes:
     lens = df["sid"].map(len)
     if lens.nunique() != 1:
         raise CodesError(f"codes table {path}: semantic IDs have differing lengths {sorted(lens.unique().tolist())}")
-    sids = np.stack(df["sid"].map(lambda s: np.asarray(s, dtype=np.int64)).to_list()) if len(df) else np.zeros((0, 0), np.int64)
+    sids = (
+        np.stack(df["sid"].map(lambda s: np.asarray(s, dtype=np.int64)).to_list())
+        if len(df)
+        else np.zeros((0, 0), np.int64)
+    )
     meta_path = path.parent / "sid_meta.json"
     if meta_path.exists():
         try:
@@ -234,8 +251,11 @@ class SIDVocab:
         return np.arange(self.level_offsets[level], self.level_offsets[level] + self.codebook_sizes[level])
 
     def to_dict(self) -> dict:
-        return {"codebook_sizes": list(self.codebook_sizes), "num_user_tokens": self.num_user_tokens,
-                "num_specials": self.num_specials}
+        return {
+            "codebook_sizes": list(self.codebook_sizes),
+            "num_user_tokens": self.num_user_tokens,
+            "num_specials": self.num_specials,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "SIDVocab":

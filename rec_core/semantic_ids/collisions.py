@@ -10,6 +10,7 @@
   Only a prefix with more items than codes is impossible to fix this way; then the TIGER token is appended
   and the info says so.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -32,8 +33,8 @@ def sinkhorn_log(cost: np.ndarray, epsilon: float = 0.003, iters: int = 50) -> n
     n, k = cost.shape
     log_q = -cost.astype(np.float64) / epsilon
     for _ in range(iters):
-        log_q -= _logsumexp(log_q, axis=1) + np.log(n)   # each item carries mass 1/n
-        log_q -= _logsumexp(log_q, axis=0) + np.log(k)   # each code receives mass 1/k
+        log_q -= _logsumexp(log_q, axis=1) + np.log(n)  # each item carries mass 1/n
+        log_q -= _logsumexp(log_q, axis=0) + np.log(k)  # each code receives mass 1/k
     return log_q
 
 
@@ -48,9 +49,16 @@ def _centred(d: np.ndarray) -> np.ndarray:
     return (d - (hi + lo) / 2) / max((hi - lo) / 2, 1e-12)
 
 
-def resolve_collisions(codes: np.ndarray, method: str, *, last_inputs: np.ndarray | None = None,
-                       last_codebook: np.ndarray | None = None, rounds: int = 20, epsilon: float = 0.003,
-                       sk_iters: int = 50) -> tuple[np.ndarray, dict]:
+def resolve_collisions(
+    codes: np.ndarray,
+    method: str,
+    *,
+    last_inputs: np.ndarray | None = None,
+    last_codebook: np.ndarray | None = None,
+    rounds: int = 20,
+    epsilon: float = 0.003,
+    sk_iters: int = 50,
+) -> tuple[np.ndarray, dict]:
     """-> (unique codes, info). `last_inputs` are the vectors the last level quantised (the residuals)
     and `last_codebook` its codes [K, d]; both are needed for "sinkhorn"."""
     codes = np.asarray(codes, dtype=np.int64).copy()

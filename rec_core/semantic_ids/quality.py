@@ -2,6 +2,7 @@
 
 The same functions score our codes and the released LC-Rec / MiniOneRec codes, so the numbers compare.
 """
+
 from __future__ import annotations
 
 import numpy as np

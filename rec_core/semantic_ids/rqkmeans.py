@@ -1,6 +1,7 @@
 """Residual k-means (RQ-KMeans, as in OneRec / MiniOneRec): k-means on the input, then k-means on what is
 left after subtracting each item's centroid, L times. faiss does the clustering (on GPU when faiss has GPU
 support and a GPU is visible)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,9 @@ from rec_core.semantic_ids.codes import SemanticCodes, add_collision_level
 
 
 class ResidualKMeans:
-    def __init__(self, levels: int = 3, codebook_size: int = 256, niter: int = 25, seed: int = 0,
-                 use_gpu: bool | None = None):
+    def __init__(
+        self, levels: int = 3, codebook_size: int = 256, niter: int = 25, seed: int = 0, use_gpu: bool | None = None
+    ):
         self.levels, self.codebook_size, self.niter, self.seed = levels, codebook_size, niter, seed
         self.use_gpu = use_gpu
         self.centroids: list[np.ndarray] = []
@@ -25,8 +27,15 @@ class ResidualKMeans:
         resid = x.copy()
         self.centroids = []
         for level in range(self.levels):
-            km = faiss.Kmeans(x.shape[1], self.codebook_size, niter=self.niter, seed=self.seed + level,
-                              gpu=bool(gpu), verbose=False, max_points_per_centroid=100_000)
+            km = faiss.Kmeans(
+                x.shape[1],
+                self.codebook_size,
+                niter=self.niter,
+                seed=self.seed + level,
+                gpu=bool(gpu),
+                verbose=False,
+                max_points_per_centroid=100_000,
+            )
             km.train(resid)
             cents = km.centroids.astype(np.float32)
             _, assign = km.index.search(resid, 1)
@@ -71,8 +80,14 @@ def squared_distances(x: np.ndarray, cents: np.ndarray) -> np.ndarray:
     return (x * x).sum(1, keepdims=True) - 2 * x @ cents.T + (cents * cents).sum(1)[None, :]
 
 
-def residual_kmeans_codes(item_ids: np.ndarray, embeddings: np.ndarray, levels: int = 3, codebook_size: int = 256,
-                          seed: int = 0, niter: int = 20) -> SemanticCodes:
+def residual_kmeans_codes(
+    item_ids: np.ndarray,
+    embeddings: np.ndarray,
+    levels: int = 3,
+    codebook_size: int = 256,
+    seed: int = 0,
+    niter: int = 20,
+) -> SemanticCodes:
     """Item embeddings -> residual k-means codes + TIGER's collision level, as a codes table: the stand-in for a
     `semantic_ids` run that TIGER (codes_source=kmeans, synthetic data) and the playlist decoder use. Codebooks
     shrink to the item count on tiny catalogues."""

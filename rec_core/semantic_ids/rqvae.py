@@ -6,6 +6,7 @@ dead-code reset (codes whose EMA usage falls below a threshold are re-seeded fro
 commitment loss weighted by beta. Under DDP/DeepSpeed it all-reduces its k-means init and EMA statistics,
 so every rank keeps the same codebooks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,9 +63,14 @@ class RQVAE(nn.Module):
         self.encoder = mlp([in_dim, *cfg.hidden_dims, cfg.latent_dim], cfg.dropout)
         self.decoder = mlp([cfg.latent_dim, *reversed(cfg.hidden_dims), in_dim], cfg.dropout)
         self.rvq = ResidualVQ(
-            dim=cfg.latent_dim, num_quantizers=cfg.levels, codebook_size=cfg.codebook_size,
-            kmeans_init=cfg.kmeans_init, kmeans_iters=cfg.kmeans_iters,
-            threshold_ema_dead_code=cfg.dead_code_threshold, commitment_weight=cfg.beta, decay=cfg.ema_decay,
+            dim=cfg.latent_dim,
+            num_quantizers=cfg.levels,
+            codebook_size=cfg.codebook_size,
+            kmeans_init=cfg.kmeans_init,
+            kmeans_iters=cfg.kmeans_iters,
+            threshold_ema_dead_code=cfg.dead_code_threshold,
+            commitment_weight=cfg.beta,
+            decay=cfg.ema_decay,
         )
 
     def forward(self, x: torch.Tensor) -> RQVAEOutput:
@@ -97,7 +103,9 @@ class RQVAE(nn.Module):
 
 
 @torch.no_grad()
-def rqvae_encode_numpy(model: RQVAE, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rqvae_encode_numpy(
+    model: RQVAE, x: np.ndarray, batch_size: int = 4096
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (codes [n, L] int64, reconstructions [n, d] float32, latents [n, latent] float32), eval mode."""
     model.eval()
     p = next(model.parameters())  # the model may be bf16 under DeepSpeed

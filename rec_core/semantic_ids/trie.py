@@ -8,6 +8,7 @@
 - `NoRepeatListConstraint`: per-list state on top of any trie, for models that emit a LIST of items (playlists):
   no item twice in one list, exactly `length` items, then EOS.
 """
+
 from __future__ import annotations
 
 import math
@@ -118,10 +119,15 @@ class TrieLogitsProcessor(LogitsProcessor):
             _, tokens, start = levels[depth]
             first, count = start[node], (start[node + 1] - start[node]) * ok
             row = torch.repeat_interleave(torch.arange(rows, device=scores.device), count)
-            offset = torch.arange(len(row), device=scores.device) - torch.repeat_interleave(count.cumsum(0) - count, count)
+            offset = torch.arange(len(row), device=scores.device) - torch.repeat_interleave(
+                count.cumsum(0) - count, count
+            )
             mask[row, tokens[first[row] + offset]] = 0
-        mask[~ok, EOS] = 0  # finished or (impossible under the constraint) unknown prefixes: close, as the callback does
+        mask[~ok, EOS] = (
+            0  # finished or (impossible under the constraint) unknown prefixes: close, as the callback does
+        )
         return scores + mask
+
 
 # ---------------------------------------------------------------------------------------------
 # Item lists: no item twice, exact length

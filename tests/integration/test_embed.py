@@ -1,4 +1,5 @@
 """Embedding pipeline on local Ray: resume after a crash, image fallbacks, clear input errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,13 @@ def local_ray():
 def _items(n: int) -> pd.DataFrame:
     words = ["rose", "argan", "matte", "vitamin", "cedar", "coconut", "charcoal", "silk", "mint", "amber"]
     kinds = ["shampoo", "serum", "lipstick", "eyeliner", "cream", "soap"]
-    return pd.DataFrame({
-        "item_id": np.arange(100, 100 + n, dtype=np.int64),
-        "title": [f"{words[i % 10]} {kinds[i % 6]} no {i}" for i in range(n)],
-        "brand": [f"brand{i % 4}" if i % 3 else None for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "item_id": np.arange(100, 100 + n, dtype=np.int64),
+            "title": [f"{words[i % 10]} {kinds[i % 6]} no {i}" for i in range(n)],
+            "brand": [f"brand{i % 4}" if i % 3 else None for i in range(n)],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,7 @@ def tiny_bert(tmp_path_factory):
     """A 2-layer BERT from config (fast to load in an actor) with the MiniLM tokenizer."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
+
     from rec_core.offline_models import resolve_model
 
     if not is_available("minilm"):
@@ -45,21 +49,32 @@ def tiny_bert(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_bert")
     tok = AutoTokenizer.from_pretrained(resolve_model("minilm"))
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(path)
+    BertModel(
+        BertConfig(
+            vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+        )
+    ).save_pretrained(path)
     tok.save_pretrained(path)
     return path
 
 
 def test_crash_then_resume_skips_finished_parts(tmp_path, tiny_bert):
     items = _items(60)
-    cfg = EmbedConfig(encoder=str(tiny_bert), kind="hf_mean", text_fields=["title", "brand"], part_rows=8,
-                      num_actors=1, cpus_per_actor=0.5, batch_size=8, device="cpu")
+    cfg = EmbedConfig(
+        encoder=str(tiny_bert),
+        kind="hf_mean",
+        text_fields=["title", "brand"],
+        part_rows=8,
+        num_actors=1,
+        cpus_per_actor=0.5,
+        batch_size=8,
+        device="cpu",
+    )
     with pytest.raises(InjectedFailure):
         embed_items(items, cfg, out_dir=tmp_path, fail_after_parts=2)
     parts_dir = next(tmp_path.glob("parts-*"))
     first = {p.name: p.stat().st_mtime_ns for p in parts_dir.glob("part-*.parquet")}
-    assert len(first) == 2                      # one actor, killed after its 2nd part
+    assert len(first) == 2  # one actor, killed after its 2nd part
     done_after_crash = sum(len(pd.read_parquet(parts_dir / n)) for n in first)
     assert done_after_crash == 16
 
@@ -96,6 +111,7 @@ def test_crash_then_resume_skips_finished_parts(tmp_path, tiny_bert):
 
 def test_images_missing_and_corrupt_are_counted_and_fall_back(tmp_path):
     from PIL import Image
+
     from tests.unit.test_encoders import build_tiny_llava
 
     if not is_available("minilm"):
@@ -105,13 +121,23 @@ def test_images_missing_and_corrupt_are_counted_and_fall_back(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(good)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image at all")
-    items = pd.DataFrame({
-        "item_id": [1, 2, 3, 4, 5],
-        "title": ["lip balm", "lip balm", "lip balm", "lip balm", "hair oil"],
-        "image_path": [str(good), str(tmp_path / "missing.png"), str(bad), None, str(good)],
-    })
-    cfg = EmbedConfig(encoder=str(model_dir), kind="vlm", text_fields=["title"], image_size=32, part_rows=2,
-                      num_actors=1, cpus_per_actor=0.5, device="cpu")
+    items = pd.DataFrame(
+        {
+            "item_id": [1, 2, 3, 4, 5],
+            "title": ["lip balm", "lip balm", "lip balm", "lip balm", "hair oil"],
+            "image_path": [str(good), str(tmp_path / "missing.png"), str(bad), None, str(good)],
+        }
+    )
+    cfg = EmbedConfig(
+        encoder=str(model_dir),
+        kind="vlm",
+        text_fields=["title"],
+        image_size=32,
+        part_rows=2,
+        num_actors=1,
+        cpus_per_actor=0.5,
+        device="cpu",
+    )
     emb = embed_items(items, cfg, out_dir=tmp_path / "emb")
     s = emb.attrs["embed_stats"]
     assert (s["images_ok"], s["images_missing"], s["images_corrupt"], s["images_none"]) == (2, 1, 1, 1)

@@ -1,4 +1,5 @@
 """The `ncf` job end to end on local Ray: learns, exports attention, resumes, pre-trains, DeepSpeed."""
+
 import json
 
 import pytest
@@ -49,21 +50,40 @@ def test_pretrained_neumf_runs_gmf_and_mlp_first(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_dynamic_mode_with_lora_under_deepspeed_two_workers(ray_local, tmp_path):
-    res = _run(tmp_path, "model=llm_xattn", "lm.mode=dynamic", "lm.lora_rank=2", "lm.lora_targets=[query,value]",
-               "train.deepspeed=true", "train.zero_stage=2", "train.num_workers=2", "train.cpus_per_worker=0.5", "train.epochs=3")
+    res = _run(
+        tmp_path,
+        "model=llm_xattn",
+        "lm.mode=dynamic",
+        "lm.lora_rank=2",
+        "lm.lora_targets=[query,value]",
+        "train.deepspeed=true",
+        "train.zero_stage=2",
+        "train.num_workers=2",
+        "train.cpus_per_worker=0.5",
+        "train.epochs=3",
+    )
     assert res.metrics["test/hr@10"] > RANDOM_HR10 and res.metrics["epochs"] == 3
 
 
 @pytest.mark.slow
 def test_real_ml100k_neumf_beats_random(ray_local, tmp_path, mirror, data_dir):
-    res = _run(tmp_path, "dataset=ml-100k", "model=neumf", f"mirror={mirror}", f"data_dir={data_dir}",
-               "train.epochs=1", "train.batch_size=2048", "data.max_eval_users=300", preset="cpu")
+    res = _run(
+        tmp_path,
+        "dataset=ml-100k",
+        "model=neumf",
+        f"mirror={mirror}",
+        f"data_dir={data_dir}",
+        "train.epochs=1",
+        "train.batch_size=2048",
+        "data.max_eval_users=300",
+        preset="cpu",
+    )
     assert res.metrics["test/hr@10"] > 2 * RANDOM_HR10 and res.metrics["users"] == 943
 
 
 def test_bad_requests_fail_clearly(tmp_path):
-    from jobs.common.job import UserFacingError
     from jobs.common.config import ConfigError
+    from jobs.common.job import UserFacingError
 
     with pytest.raises(UserFacingError, match="pretrain"):
         _run(tmp_path, "model=mlp", "pretrain=true")

@@ -1,4 +1,5 @@
 """The `playlist` job end to end at smoke size on local Ray: corpus -> SIDs -> Ray Train -> eval -> export -> CLI."""
+
 import json
 import os
 import subprocess
@@ -17,16 +18,32 @@ def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp
 
     if not (mirror / "ml-latest-small" / "tags.csv").exists():
         pytest.skip("ml-latest-small is not in the data mirror")
-    res = run_job(JOB, preset="smoke", overrides=[f"mirror={mirror}", f"data_dir={data_dir}"], out_dir=tmp_path, init_runtime=False)
+    res = run_job(
+        JOB,
+        preset="smoke",
+        overrides=[f"mirror={mirror}", f"data_dir={data_dir}"],
+        out_dir=tmp_path,
+        init_runtime=False,
+    )
     m = res.metrics
     assert m["train/final_loss"] < m["train/first_loss"]
-    assert m["validity/invalid_sid_chunks"] == 0 and m["validity/lists_with_repeats"] == 0 and m["validity/lists_wrong_length"] == 0
+    assert (
+        m["validity/invalid_sid_chunks"] == 0
+        and m["validity/lists_with_repeats"] == 0
+        and m["validity/lists_wrong_length"] == 0
+    )
     for key in ("t5_beam", "t5_sample", "retrieval", "popularity"):
         assert 0.0 <= m[f"test/{key}/ndcg@5"] <= 1.0
     assert (tmp_path / "report.md").exists() and (tmp_path / "corpus.parquet").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["corpus/pairs"] > 0
-    r = subprocess.run([sys.executable, "-m", "jobs.cli.playlist", "--checkpoint", str(tmp_path), "--json", "--length", "3", "comedy"],
-                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "jobs.cli.playlist", "--checkpoint", str(tmp_path), "--json", "--length", "3", "comedy"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["items"]) == 3
 

@@ -1,5 +1,6 @@
 """RAG jobs on the embedded local Ray: index build (+ incremental update), sentiment fine-tune with
 Ray Train DDP, and a chat turn over the built index."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,15 +18,20 @@ def built_index(ray_local, mirror, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("rag_index")
     common = [f"data_dir={data_dir}", f"mirror={mirror}", f"index_dir={out / 'index'}"]
     first = run_job(JOB, preset="smoke", overrides=common + ["max_items=40"], out_dir=out / "run1", init_runtime=False)
-    second = run_job(JOB, preset="smoke", overrides=common + ["max_items=50", "sentiment_baseline=false"],
-                     out_dir=out / "run2", init_runtime=False)
+    second = run_job(
+        JOB,
+        preset="smoke",
+        overrides=common + ["max_items=50", "sentiment_baseline=false"],
+        out_dir=out / "run2",
+        init_runtime=False,
+    )
     return out / "index", first.metrics, second.metrics
 
 
 def test_index_build_then_incremental_update(built_index):
     index_dir, first, second = built_index
     assert first["index/items"] == 40 and first["index/embedded"] == 40 and first["index/kind_flat"] == 1
-    assert first["sentiment_logreg/accuracy"] > 0.5                  # frozen-embedding scorer beats chance
+    assert first["sentiment_logreg/accuracy"] > 0.5  # frozen-embedding scorer beats chance
     # the second run only embeds the 10 new movies and adds them to the existing flat index in place
     assert second["index/embedded"] == 10 and second["index/vectors"] == 50 and second["index/incremental"] == 1
     from rec_core.rag.index import VectorIndex
@@ -61,16 +67,32 @@ def test_sentiment_fine_tune_on_ray_train_learns(ray_local, tmp_path):
     from jobs.rag_sentiment import JOB
 
     rng = np.random.default_rng(0)
-    pos, neg = ["great", "wonderful", "loved", "excellent", "superb"], ["awful", "terrible", "hated", "boring", "dreadful"]
-    lines = [f"{rng.choice(['the movie was', 'honestly it felt', 'the acting'])} {rng.choice(pos if i % 2 else neg)}\t{i % 2}"
-             for i in range(240)]
+    pos, neg = (
+        ["great", "wonderful", "loved", "excellent", "superb"],
+        ["awful", "terrible", "hated", "boring", "dreadful"],
+    )
+    lines = [
+        f"{rng.choice(['the movie was', 'honestly it felt', 'the acting'])} {rng.choice(pos if i % 2 else neg)}\t{i % 2}"
+        for i in range(240)
+    ]
     f = tmp_path / "sentences.tsv"
     f.write_text("\n".join(lines) + "\n")
-    res = run_job(JOB, preset="smoke", out_dir=tmp_path / "run", init_runtime=False,
-                  overrides=[f"sentences_file={f}", "max_sentences=null", "train.epochs=10", "train.batch_size=16",
-                           "train.lr=0.003", "model.dropout=0.0"])
+    res = run_job(
+        JOB,
+        preset="smoke",
+        out_dir=tmp_path / "run",
+        init_runtime=False,
+        overrides=[
+            f"sentences_file={f}",
+            "max_sentences=null",
+            "train.epochs=10",
+            "train.batch_size=16",
+            "train.lr=0.003",
+            "model.dropout=0.0",
+        ],
+    )
     m = res.metrics
-    assert m["train/workers"] == 2                                    # DDP over two Ray Train workers
+    assert m["train/workers"] == 2  # DDP over two Ray Train workers
     assert m["test/accuracy"] >= 0.8 and m["valid/accuracy"] >= 0.8  # chance is 0.5
     assert "baseline_logreg/accuracy" in m
     assert (tmp_path / "run" / "model" / "model.pt").exists()

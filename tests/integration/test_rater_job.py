@@ -1,5 +1,6 @@
 """End to end on local Ray (the session `ray_local` fixture): the rater's smoke preset on the real data
 (pulled into a temp data dir, one poster corrupted on disk), then a re-run that must resume from the cache."""
+
 import json
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 from rec_core.paths import default_mirror
 
 MIRROR = default_mirror() or Path("/work/shared/data")
-pytestmark = [pytest.mark.ray, pytest.mark.skipif(not (MIRROR / "tmdb_5000").is_dir(), reason="data mirror not available")]
-
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.skipif(not (MIRROR / "tmdb_5000").is_dir(), reason="data mirror not available"),
+]
 
 
 def pull_with_corrupt_poster(data_dir: Path) -> str:
@@ -73,8 +76,9 @@ def test_ray_xgboost_learns_and_matches_single_process(tmp_path, ray_local):
     cols = {"p.B": ["a", "b", "c"]}
     tasks = cv.make_tasks("p", "B", 0, 2, 0)
     cfg = XGBConfig(max_depth=3, eta=0.2, num_boost_round=60, early_stopping_rounds=10)
-    boosters, _ = fit_on_ray(table, cols, tasks, cfg, num_workers=2, cpus_per_worker=0.5, report_every=20,
-                             storage=tmp_path / "ray")
+    boosters, _ = fit_on_ray(
+        table, cols, tasks, cfg, num_workers=2, cpus_per_worker=0.5, report_every=20, storage=tmp_path / "ray"
+    )
     ray_rmse = cv.fold_metrics(cv.out_of_fold(table, cols, tasks, boosters))["rmse"].mean()
     local, _ = cv.fit_local(table, cols, tasks, cfg, nthread=1)
     local_rmse = cv.fold_metrics(cv.out_of_fold(table, cols, tasks, local))["rmse"].mean()

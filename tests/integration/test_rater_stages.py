@@ -1,5 +1,6 @@
 """The Ray Data stages on local Ray: corrupt posters and malformed LLM replies are counted, not fatal,
 and a re-run resumes from the Parquet parts."""
+
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,6 @@ from data_pipelines.plot_scores import PlotScoreConfig, plot_feature_table, run_
 from data_pipelines.posters import PosterStageConfig, poster_feature_table, run_poster_stage
 
 pytestmark = pytest.mark.ray
-
 
 
 def _posters(root: Path) -> pd.DataFrame:

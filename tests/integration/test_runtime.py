@@ -1,12 +1,13 @@
 """Runtime: an oversize request fails fast with a message, a fitting one runs and writes its files."""
+
 import json
 import time
 
 import pytest
 
+from jobs.common.config import JobConfig
 from jobs.common.job import Job, JobResult, UserFacingError, run_job
 from jobs.common.runtime import ResourceRequestError, check_fits
-from jobs.common.config import JobConfig
 
 pytestmark = pytest.mark.ray
 
@@ -23,12 +24,12 @@ def _run(cfg, ctx):
     def square(x):
         return x * x
 
-    return JobResult(metrics={"sum": sum(ray.get([square.remote(i) for i in range(4)])), "nested": {"a": 1.5}},
-                     report="ok")
+    return JobResult(
+        metrics={"sum": sum(ray.get([square.remote(i) for i in range(4)])), "nested": {"a": 1.5}}, report="ok"
+    )
 
 
-JOB = Job(name="probe", config=Cfg, run=_run, summary="test job",
-          resources=lambda c: {"CPU": c.cpus, "GPU": c.gpus})
+JOB = Job(name="probe", config=Cfg, run=_run, summary="test job", resources=lambda c: {"CPU": c.cpus, "GPU": c.gpus})
 
 
 def test_oversize_request_fails_fast(ray_local, tmp_path):

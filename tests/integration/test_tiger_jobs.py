@@ -1,4 +1,5 @@
 """The tiger / sasrec / evaluate jobs end to end on local Ray with their smoke presets (synthetic chains)."""
+
 import json
 
 import pytest
@@ -72,9 +73,22 @@ def test_tiger_makes_kmeans_codes_through_the_embedding_stage(ray_local, mirror,
     """No codes given: item text goes through the shared Ray Data embedding stage, then residual k-means."""
     from jobs.tiger import JOB
 
-    res = run_job(JOB, preset="smoke", out_dir=tmp_path, overrides=[
-        f"data_dir={data_dir}", f"mirror={mirror}", "dataset=ml-100k", "train.epochs=1", "eval.test_users=100",
-        "eval.compare_users=0", "kmeans_levels=2", "kmeans_codebook=16", "embed.cpus_per_actor=0.5"])
+    res = run_job(
+        JOB,
+        preset="smoke",
+        out_dir=tmp_path,
+        overrides=[
+            f"data_dir={data_dir}",
+            f"mirror={mirror}",
+            "dataset=ml-100k",
+            "train.epochs=1",
+            "eval.test_users=100",
+            "eval.compare_users=0",
+            "kmeans_levels=2",
+            "kmeans_codebook=16",
+            "embed.cpus_per_actor=0.5",
+        ],
+    )
     assert (tmp_path / "codes" / "codes.parquet").exists()
     assert any((tmp_path / "codes" / "embeddings").glob("parts-*/part-*.parquet"))
     assert res.metrics["invalid_ids_constrained"] == 0
@@ -91,8 +105,12 @@ def test_tiger_given_codes_never_embeds(ray_local, tmp_path):
     cfg = JOB.resolve("smoke")
     split, feats = load_sequential("synthetic", None, cfg.max_history, cfg.synthetic, cfg.seed)
     residual_kmeans_codes(split.item_ids, feats, levels=2, codebook_size=8, seed=1).save(tmp_path / "given")
-    res = run_job(JOB, preset="smoke", out_dir=tmp_path / "run", overrides=[
-        f"codes={tmp_path / 'given' / 'codes.parquet'}", "train.epochs=1", "eval.compare_users=0"])
+    res = run_job(
+        JOB,
+        preset="smoke",
+        out_dir=tmp_path / "run",
+        overrides=[f"codes={tmp_path / 'given' / 'codes.parquet'}", "train.epochs=1", "eval.compare_users=0"],
+    )
     assert not (tmp_path / "run" / "codes").exists() and not list((tmp_path / "run").rglob("embeddings"))
     assert res.metrics["invalid_ids_constrained"] == 0 and np.isfinite(res.metrics["test/recall@10"])
 
@@ -101,7 +119,9 @@ def test_tiger_given_codes_never_embeds(ray_local, tmp_path):
 def test_tiger_two_ddp_workers_and_deepspeed(ray_local, tmp_path):
     from jobs.tiger import JOB
 
-    ddp = run_job(JOB, preset="smoke", out_dir=tmp_path / "ddp", overrides=["train.num_workers=2", "train.cpus_per_worker=1"])
+    ddp = run_job(
+        JOB, preset="smoke", out_dir=tmp_path / "ddp", overrides=["train.num_workers=2", "train.cpus_per_worker=1"]
+    )
     assert ddp.metrics["test/recall@10"] > ddp.metrics["most_popular/test/recall@10"] + 0.2
     ds = run_job(JOB, preset="smoke", out_dir=tmp_path / "ds", overrides=["train.deepspeed=true", "train.zero_stage=2"])
     assert ds.metrics["test/recall@10"] > ds.metrics["most_popular/test/recall@10"] + 0.2

@@ -1,10 +1,11 @@
 """The shared Ray Train harness: DDP and DeepSpeed both learn, checkpoint and resume."""
+
 import numpy as np
 import pytest
 import torch
 
-from jobs.common.train import WorkerSession, fit_torch, load_model_state
 from jobs.common.config import TrainConfig
+from jobs.common.train import WorkerSession, fit_torch, load_model_state
 
 pytestmark = pytest.mark.ray
 

@@ -1,5 +1,6 @@
 """The generic Tune driver: sampled values go through the job's own config validation, trials run in
 parallel, ASHA sees per-epoch reports, and the best config is the one that really scored best."""
+
 import json
 import time
 import types
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jobs.common import tune as tune_mod
-from jobs.common.job import Job, JobResult, UserFacingError
 from jobs.common.config import JobConfig, TrainConfig
+from jobs.common.job import Job, JobResult, UserFacingError
 from rec_core.config import StrictModel
 from tune_spaces import asha
 
@@ -29,7 +30,7 @@ def _run(cfg, ctx):
     # a "training curve" whose final score peaks at x = 0.3
     score = 0.0
     for epoch in range(cfg.epochs):
-        score = -(cfg.model.x - 0.3) ** 2 * (epoch + 1) / cfg.epochs
+        score = -((cfg.model.x - 0.3) ** 2) * (epoch + 1) / cfg.epochs
         ctx.report_progress({"valid": {"score": score}, "epoch": epoch})
     return JobResult(metrics={"valid": {"score": score}})
 
@@ -69,8 +70,14 @@ def _reporting_train_loop(config):
 def _trainer_run(cfg, ctx):
     from jobs.common.train import fit_torch
 
-    fit_torch(_reporting_train_loop, {}, TrainConfig(num_workers=1, cpus_per_worker=1.0, epochs=3),
-              ctx.out_dir / "train", "reports", callbacks=ctx.callbacks)
+    fit_torch(
+        _reporting_train_loop,
+        {},
+        TrainConfig(num_workers=1, cpus_per_worker=1.0, epochs=3),
+        ctx.out_dir / "train",
+        "reports",
+        callbacks=ctx.callbacks,
+    )
     return JobResult(metrics={"valid": {"score": 2.0}})
 
 
@@ -82,12 +89,18 @@ def test_trainer_reports_reach_tune_through_the_run_context(ray_local, tmp_path,
     per-epoch report of its trainer arrive in Tune as an intermediate result (what ASHA stops on)."""
     from ray import tune
 
-    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.x": tune.grid_search([0.0])},
-                                scheduler=lambda cfg: None, METRIC="valid/score", MODE="max")
+    mod = types.SimpleNamespace(
+        param_space=lambda cfg: {"model.x": tune.grid_search([0.0])},
+        scheduler=lambda cfg: None,
+        METRIC="valid/score",
+        MODE="max",
+    )
     monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
     s = tune_mod.tune_job(TRAINER_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
     assert s.num_trials == 1 and s.best_metrics["done"] == 1
-    rows = [json.loads(line) for f in tmp_path.rglob("result.json") for line in f.read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for f in tmp_path.rglob("result.json") for line in f.read_text().splitlines() if line.strip()
+    ]
     assert [r["epoch"] for r in rows if r.get("from_trainer") == 1] == [0, 1, 2]
 
 
@@ -117,8 +130,13 @@ def test_train_run_killed_mid_training_gives_its_cpus_back(ray_local, tmp_path):
         def fit(self, run_dir: str):
             from jobs.common.train import fit_torch
 
-            fit_torch(_slow_train_loop, {"marker": f"{run_dir}/training"},
-                      TrainConfig(num_workers=1, cpus_per_worker=1.0), Path(run_dir), "slow")
+            fit_torch(
+                _slow_train_loop,
+                {"marker": f"{run_dir}/training"},
+                TrainConfig(num_workers=1, cpus_per_worker=1.0),
+                Path(run_dir),
+                "slow",
+            )
 
     driver = TrialDriver.remote()
     driver.fit.remote(str(tmp_path))
@@ -135,8 +153,12 @@ def test_train_run_killed_mid_training_gives_its_cpus_back(ray_local, tmp_path):
 def test_space_key_not_in_config_fails_before_any_trial(ray_local, tmp_path, monkeypatch):
     from ray import tune
 
-    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.nope": tune.choice([1])},
-                                scheduler=lambda cfg: None, METRIC="valid/score", MODE="max")
+    mod = types.SimpleNamespace(
+        param_space=lambda cfg: {"model.nope": tune.choice([1])},
+        scheduler=lambda cfg: None,
+        METRIC="valid/score",
+        MODE="max",
+    )
     monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
     with pytest.raises(Exception, match=r"model\.nope: unknown key"):
         tune_mod.tune_job(JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
@@ -180,8 +202,12 @@ def test_trial_with_a_whole_cpu_actor_pool_does_not_starve_ray_data_tasks(ray_lo
     repartition). A trial that held even 0.01 CPU itself left 0.99 and the trial hung (the rater's tune)."""
     from ray import tune
 
-    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.x": tune.grid_search([0.0])},
-                                scheduler=lambda cfg: None, METRIC="valid/score", MODE="max")
+    mod = types.SimpleNamespace(
+        param_space=lambda cfg: {"model.x": tune.grid_search([0.0])},
+        scheduler=lambda cfg: None,
+        METRIC="valid/score",
+        MODE="max",
+    )
     monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
     s = tune_mod.tune_job(DATA_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
     assert s.best_metrics["valid/score"] == float(sum(x * x for x in range(200)))
@@ -209,8 +235,12 @@ def test_summary_counts_failed_trials_and_names_their_error_files(ray_local, tmp
 def test_every_trial_failing_is_an_error_that_names_the_files(ray_local, tmp_path, monkeypatch):
     from ray import tune
 
-    mod = types.SimpleNamespace(param_space=lambda cfg: {"model.x": tune.grid_search([0.7, 0.9])},
-                                scheduler=lambda cfg: asha(cfg.epochs), METRIC="valid/score", MODE="max")
+    mod = types.SimpleNamespace(
+        param_space=lambda cfg: {"model.x": tune.grid_search([0.7, 0.9])},
+        scheduler=lambda cfg: asha(cfg.epochs),
+        METRIC="valid/score",
+        MODE="max",
+    )
     monkeypatch.setattr(tune_mod, "space_module", lambda name: mod)
     with pytest.raises(UserFacingError, match="all 2 trials failed") as e:
         tune_mod.tune_job(FRAGILE_JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)

@@ -1,5 +1,6 @@
 """`genrec bench`: sections that need a GPU leave their last figures alone on a machine without one; every
 section imports and turns its stored markdown into flat JSON figures; the JSON writer takes numbers only."""
+
 import importlib
 import json
 
@@ -34,9 +35,15 @@ def test_sequential_baselines_table_has_a_row_per_model_and_dataset():
 
     m = {f"{p}test/{k}": 0.01 for p in ("", "most_popular/") for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")}
     m["epochs_trained"] = 4
-    runs = [(d, loss, m, 10.0, [f"dataset={d}", f"loss={loss}"]) for d in ("instruments", "ml-latest-small") for loss in ("bce", "ce")]
+    runs = [
+        (d, loss, m, 10.0, [f"dataset={d}", f"loss={loss}"])
+        for d in ("instruments", "ml-latest-small")
+        for loss in ("bce", "ce")
+    ]
     text = render(runs)
-    rows = [line for line in text.splitlines() if line.startswith("| instruments") or line.startswith("| ml-latest-small")]
+    rows = [
+        line for line in text.splitlines() if line.startswith("| instruments") or line.startswith("| ml-latest-small")
+    ]
     assert len(rows) == 6 and sum("MostPopular" in r for r in rows) == 2
     assert text.count("`genrec run sasrec --preset cpu") == 4
     f = figures(text)
@@ -50,25 +57,56 @@ def test_every_section_imports_and_its_stored_json_matches_its_markdown(name):
     assert callable(mod.bench) and callable(mod.figures)
     md = (bench.RESULTS / f"{name}.md").read_text()
     stored = json.loads((bench.RESULTS / f"{name}.json").read_text())
-    assert stored == {**bench.figures(name, md), "measured_on": bench.measured_on_from_md(md), "command": bench.command(name)}
+    assert stored == {
+        **bench.figures(name, md),
+        "measured_on": bench.measured_on_from_md(md),
+        "command": bench.command(name),
+    }
     nums = {k: v for k, v in stored.items() if k not in ("measured_on", "command")}
     assert len(nums) >= 10 and all(type(v) in (int, float) for v in nums.values())
 
 
 def test_sections_are_the_nine_modules():
-    assert bench.available_sections() == ["ncf", "playlist", "rag", "rater", "semantic_ids", "semantic_ids_gpu",
-                                          "sequential_baselines", "tiger", "tiger_gpu"]
+    assert bench.available_sections() == [
+        "ncf",
+        "playlist",
+        "rag",
+        "rater",
+        "semantic_ids",
+        "semantic_ids_gpu",
+        "sequential_baselines",
+        "tiger",
+        "tiger_gpu",
+    ]
 
 
 def test_json_writer_takes_flat_numbers_plus_measured_on_and_command(tmp_path):
-    write_section(tmp_path, "demo", "## Demo\n", {"rqvae/beauty/recon_cosine": 0.54, "xgboost/tmdb_cv/ray_over_single": 17.8,
-                                                 "items": 12101}, "2026-11-27, x86_64, 2 CPUs", "genrec bench demo")
+    write_section(
+        tmp_path,
+        "demo",
+        "## Demo\n",
+        {"rqvae/beauty/recon_cosine": 0.54, "xgboost/tmdb_cv/ray_over_single": 17.8, "items": 12101},
+        "2026-11-27, x86_64, 2 CPUs",
+        "genrec bench demo",
+    )
     obj = json.loads((tmp_path / "demo.json").read_text())
-    assert obj == {"rqvae/beauty/recon_cosine": 0.54, "xgboost/tmdb_cv/ray_over_single": 17.8, "items": 12101,
-                   "measured_on": "2026-11-27, x86_64, 2 CPUs", "command": "genrec bench demo"}
+    assert obj == {
+        "rqvae/beauty/recon_cosine": 0.54,
+        "xgboost/tmdb_cv/ray_over_single": 17.8,
+        "items": 12101,
+        "measured_on": "2026-11-27, x86_64, 2 CPUs",
+        "command": "genrec bench demo",
+    }
     assert (tmp_path / "demo.md").read_text() == "## Demo\n"
-    for bad in ({"a/b": "0.5"}, {"a/b": None}, {"a/b": True}, {"a/b": float("nan")}, {"a/b": {"c": 1}}, {"A/B": 1},
-                {"command": 1}):
+    for bad in (
+        {"a/b": "0.5"},
+        {"a/b": None},
+        {"a/b": True},
+        {"a/b": float("nan")},
+        {"a/b": {"c": 1}},
+        {"A/B": 1},
+        {"command": 1},
+    ):
         with pytest.raises(ValueError):
             write_section(tmp_path, "demo", "## changed\n", bad, "2026-11-27", "genrec bench demo")
     with pytest.raises(ValueError):

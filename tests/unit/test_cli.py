@@ -1,4 +1,5 @@
 """The genrec CLI: listing, clear errors, exit codes."""
+
 import pytest
 from typer.testing import CliRunner
 

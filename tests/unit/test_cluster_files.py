@@ -1,5 +1,6 @@
 """The declarative cluster files parse, match the schemas they are written for, and keep the
 promises their comments make (head runs no work, workers scale from zero, one Ray version)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import pytest
 import yaml
 
 from jobs.common import runtime
-from jobs.common.submit import entrypoint_job, load_runtime_env, rayjob_entrypoints
 from jobs.common.config import JobConfig, RuntimeConfig, resolve_config
+from jobs.common.submit import entrypoint_job, load_runtime_env, rayjob_entrypoints
 from rec_core.paths import REPO_ROOT
 
 CLUSTER = REPO_ROOT / "cluster"
@@ -69,8 +70,15 @@ def test_runtime_env_excludes_ship_code_but_not_data(tmp_path):
     from ray._private.runtime_env.packaging import create_package
 
     keep = ["rec_core/data/loader.py", "jobs/presets/tiger/gpu.yaml", "jobs/tiger.py", "cluster/runtime_env.yaml"]
-    drop = [".git/config", "runs/tiger-1/metrics.json", "emb/items.parquet", "ckpt/model.safetensors",
-            "rec_core/__pycache__/x.cpython-311.pyc", ".venv/bin/python", "m/model.gguf"]
+    drop = [
+        ".git/config",
+        "runs/tiger-1/metrics.json",
+        "emb/items.parquet",
+        "ckpt/model.safetensors",
+        "rec_core/__pycache__/x.cpython-311.pyc",
+        ".venv/bin/python",
+        "m/model.gguf",
+    ]
     for rel in keep + drop:
         (tmp_path / "repo" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "repo" / rel).write_text("x")
@@ -119,7 +127,7 @@ def test_launcher_shape(path):
     assert gpu[0]["docker"]["worker_image"].endswith("-gpu")
     assert cfg["docker"]["image"].endswith("-cpu")
     # The project reaches every node and is installed there.
-    (remote, local), = cfg["file_mounts"].items()
+    ((remote, local),) = cfg["file_mounts"].items()
     assert local == "."
     assert any(f"pip install -q -e {remote}" in c for c in cfg["setup_commands"])
     assert any("torch==" in c for c in cfg["setup_commands"])
@@ -164,9 +172,12 @@ def _check_cluster_spec(spec: dict, where: str) -> None:
                 assert limits["nvidia.com/gpu"] == "1" and c["image"].endswith("-gpu"), where
             else:
                 assert "nvidia.com/gpu" not in limits, where
-    claims = {v["persistentVolumeClaim"]["claimName"]
-              for t in [head["template"]] + [g["template"] for g in groups]
-              for v in t["spec"].get("volumes", []) if "persistentVolumeClaim" in v}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for t in [head["template"]] + [g["template"] for g in groups]
+        for v in t["spec"].get("volumes", [])
+        if "persistentVolumeClaim" in v
+    }
     pvc = load_all(KUBERAY / "storage.yaml")[0]
     assert claims == {pvc["metadata"]["name"]}, where
 

@@ -1,4 +1,5 @@
 """Typed configs: presets, dotted overrides, and errors that name the key."""
+
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobs.common.config import ConfigError, JobConfig, TrainConfig, parse_override, resolve_config
-
 from rec_core.config import StrictModel
 
 
@@ -23,8 +23,12 @@ class Cfg(JobConfig):
 
 
 def test_layers_then_overrides_win():
-    cfg = resolve_config(Cfg, {"dataset": "toys", "model": {"d_model": 32}}, {"model": {"dropout": 0.2}},
-                         overrides=["model.d_model=128", "train.lr=3e-4", "ks=[1,2]"])
+    cfg = resolve_config(
+        Cfg,
+        {"dataset": "toys", "model": {"d_model": 32}},
+        {"model": {"dropout": 0.2}},
+        overrides=["model.d_model=128", "train.lr=3e-4", "ks=[1,2]"],
+    )
     assert (cfg.dataset, cfg.model.d_model, cfg.model.dropout) == ("toys", 128, 0.2)
     assert cfg.train.lr == pytest.approx(3e-4) and cfg.ks == [1, 2]
 

@@ -1,4 +1,5 @@
 """`genrec data` sub-commands via typer's CliRunner."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Every mirrored dataset parses to the published counts and the contract schema."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,14 @@ from rec_core.data.fetch import in_mirror
 EXPECTED = {
     "beauty": {"users": 22363, "items": 12101, "interactions": 198502},
     "instruments": {"users": 24772, "items": 9922, "interactions": 206153, "released_sids": 9922},
-    "industrial_scientific": {"users": 0, "items": 3686, "interactions": 0, "released_sids": 3686, "valid_rows": 4532, "test_rows": 4533},
+    "industrial_scientific": {
+        "users": 0,
+        "items": 3686,
+        "interactions": 0,
+        "released_sids": 3686,
+        "valid_rows": 4532,
+        "test_rows": 4533,
+    },
     "ml-latest-small": {"users": 610, "items": 9724, "interactions": 100836, "tags": 3683},
     "ml-100k": {"users": 943, "items": 1682, "interactions": 100000},
     "tmdb_5000": {"users": 0, "items": 4803, "interactions": 0},

@@ -1,5 +1,6 @@
 """Bad copies of real mirror files: truncated or malformed sources raise DataFormatError naming the file and
 line/field; a modified file fails the checksum; nothing half-written is left behind."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,12 @@ def bad_mirror(tmp_path: Path, mirror: Path, name: str) -> Path:
 def trust_copies(monkeypatch, name: str, root: Path) -> None:
     """Register the damaged copies' hashes so the test reaches the parser (checksums are tested separately)."""
     spec = SPECS[name]
-    files = tuple(dataclasses.replace(f, sha256=sha256_file(root / spec.mirror_subpath / f.path), git_blob_sha1=None)
-                  if (root / spec.mirror_subpath / f.path).is_file() else f for f in spec.files)
+    files = tuple(
+        dataclasses.replace(f, sha256=sha256_file(root / spec.mirror_subpath / f.path), git_blob_sha1=None)
+        if (root / spec.mirror_subpath / f.path).is_file()
+        else f
+        for f in spec.files
+    )
     monkeypatch.setitem(SPECS, name, dataclasses.replace(spec, files=files))
 
 
@@ -52,7 +57,7 @@ def test_truncated_ratings_csv(tmp_path, mirror, monkeypatch):
     root = bad_mirror(tmp_path, mirror, "ml-latest-small")
     path = root / "ml-latest-small" / "ratings.csv"
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 12])  # cut inside the last row: "610,170875,3" … 
+    path.write_bytes(data[: len(data) - 12])  # cut inside the last row: "610,170875,3" …
     trust_copies(monkeypatch, "ml-latest-small", root)
     with pytest.raises(DataFormatError) as ei:
         pull("ml-latest-small", tmp_path / "data", root)
@@ -92,7 +97,9 @@ def test_bad_item_id_in_sequence(tmp_path, mirror, monkeypatch):
     lines[9] = lines[9] + " 99999"
     path.write_text("\n".join(lines))
     trust_copies(monkeypatch, "beauty", root)
-    with pytest.raises(DataFormatError, match=r"sequential_data.txt, line 5, field 'item \d+': expected an integer, found '12x'"):
+    with pytest.raises(
+        DataFormatError, match=r"sequential_data.txt, line 5, field 'item \d+': expected an integer, found '12x'"
+    ):
         pull("beauty", tmp_path / "data", root)
     lines[4] = lines[4][:-4]
     path.write_text("\n".join(lines))
@@ -132,7 +139,9 @@ def test_u_item_wrong_width_and_uci_bad_label(tmp_path, mirror, monkeypatch):
     lines[2] = lines[2][:-1] + "2"
     path.write_text("\n".join(lines))
     trust_copies(monkeypatch, "uci_sentiment", root)
-    with pytest.raises(DataFormatError, match=r"yelp_labelled.txt, line 3, field 'label': label must be 0 or 1, found '2'"):
+    with pytest.raises(
+        DataFormatError, match=r"yelp_labelled.txt, line 3, field 'label': label must be 0 or 1, found '2'"
+    ):
         pull("uci_sentiment", tmp_path / "data", root)
 
 
@@ -164,8 +173,11 @@ def _instruments_with_text(tmp_path: Path, mirror: Path, monkeypatch, drop: int 
     from rec_core.data.fetch import git_blob_sha1
 
     root = bad_mirror(tmp_path, mirror, "instruments")
-    meta = {str(i): {"title": f"Guitar part {i}", "description": "", "brand": "Acme", "categories": "Musical Instruments"}
-            for i in range(9922) if i != drop}
+    meta = {
+        str(i): {"title": f"Guitar part {i}", "description": "", "brand": "Acme", "categories": "Musical Instruments"}
+        for i in range(9922)
+        if i != drop
+    }
     path = root / "amazon_instruments_lcrec" / "Instruments.item.json"
     path.write_text(json.dumps(meta))
     spec = SPECS["instruments"]
@@ -186,8 +198,11 @@ def test_instruments_item_text_is_joined_when_present(tmp_path, mirror, monkeypa
 
 def test_instruments_item_text_with_other_ids_is_rejected(tmp_path, mirror, monkeypatch):
     root = _instruments_with_text(tmp_path, mirror, monkeypatch, drop=17)
-    with pytest.raises(DataFormatError, match=r"Instruments.item.json: its item ids are not those of Instruments.item2id "
-                                              r"\(0 unknown, 1 missing, e.g. 17\)"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"Instruments.item.json: its item ids are not those of Instruments.item2id "
+        r"\(0 unknown, 1 missing, e.g. 17\)",
+    ):
         pull("instruments", tmp_path / "data", root)
     assert leftovers(tmp_path / "data") == []
 
@@ -201,7 +216,10 @@ def test_optional_file_is_checked_by_git_blob_id(tmp_path, mirror):
     f.write_bytes(b"hello\n")
     assert git_blob_sha1(f) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object` of "hello\n"
     if shutil.which("git"):
-        assert git_blob_sha1(f) == subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True).stdout.strip()
+        assert (
+            git_blob_sha1(f)
+            == subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True).stdout.strip()
+        )
     # A copy that is not LETTER's file (here: any other content) fails the registered blob id.
     root = bad_mirror(tmp_path, mirror, "instruments")
     (root / "amazon_instruments_lcrec" / "Instruments.item.json").write_text('{"0": {"title": "x"}}')

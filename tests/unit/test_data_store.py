@@ -1,5 +1,6 @@
 """pull() end to end without the mirror: downloads over a local HTTP server and file:// URLs, checksum
 rejection, atomic output. Synthetic files in the real formats, so these run in CI without any data."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,12 @@ U_ITEM = "10|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|
          "20|Caf\xe9 (1996)|01-Jan-1996||http://y|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n"  # fmt: skip
 U_GENRE = "".join(f"g{k}|{k}\n" for k in range(19)) + "\n"
 U_USER = "1|24|M|technician|85711\n2|53|F|other|94043\n"
-ML100K = {"u.data": U_DATA.encode(), "u.item": U_ITEM.encode("latin-1"), "u.genre": U_GENRE.encode(), "u.user": U_USER.encode()}
+ML100K = {
+    "u.data": U_DATA.encode(),
+    "u.item": U_ITEM.encode("latin-1"),
+    "u.genre": U_GENRE.encode(),
+    "u.user": U_USER.encode(),
+}
 
 
 def sha(b: bytes) -> str:
@@ -65,7 +71,9 @@ def ml100k_server(tmp_path, monkeypatch):
             zf.writestr(f"ml-100k/{n}", b)
     with _Server(root) as srv:
         spec = SPECS["ml-100k"]
-        files = tuple(dataclasses.replace(f, url=f"{srv.url}/ml-100k.zip", sha256=sha(ML100K[f.path])) for f in spec.files)
+        files = tuple(
+            dataclasses.replace(f, url=f"{srv.url}/ml-100k.zip", sha256=sha(ML100K[f.path])) for f in spec.files
+        )
         monkeypatch.setitem(SPECS, "ml-100k", dataclasses.replace(spec, files=files))
         yield srv
 
@@ -106,7 +114,11 @@ def test_checksum_mismatch_keeps_previous_good_copy(ml100k_server, tmp_path, mon
     pull("ml-100k", data_dir)
     before = (data_dir / "ml-100k" / "meta.json").read_text()
     spec = SPECS["ml-100k"]
-    monkeypatch.setitem(SPECS, "ml-100k", dataclasses.replace(spec, files=tuple(dataclasses.replace(f, sha256="f" * 64) for f in spec.files)))
+    monkeypatch.setitem(
+        SPECS,
+        "ml-100k",
+        dataclasses.replace(spec, files=tuple(dataclasses.replace(f, sha256="f" * 64) for f in spec.files)),
+    )
     with pytest.raises(ChecksumError):
         pull("ml-100k", data_dir, force=True)
     assert (data_dir / "ml-100k" / "meta.json").read_text() == before and leftovers(data_dir) == ["ml-100k"]
@@ -131,11 +143,15 @@ def test_file_url_download(tmp_path, monkeypatch):
 def test_unreachable_url_is_a_clear_error(tmp_path, monkeypatch):
     spec = SPECS["imdb_top_1000"]
     url = "http://127.0.0.1:9/imdb_top_1000.csv"  # discard port: connection refused
-    monkeypatch.setitem(SPECS, "imdb_top_1000", dataclasses.replace(spec, files=(dataclasses.replace(spec.files[0], url=url),)))
+    monkeypatch.setitem(
+        SPECS, "imdb_top_1000", dataclasses.replace(spec, files=(dataclasses.replace(spec.files[0], url=url),))
+    )
     with pytest.raises(DatasetUnavailableError, match="download of http://127.0.0.1:9/imdb_top_1000.csv failed"):
         pull("imdb_top_1000", tmp_path / "data")
     assert leftovers(tmp_path / "data") == []
-    assert not any((tmp_path / "data" / ".downloads").glob("*")) if (tmp_path / "data" / ".downloads").exists() else True
+    assert (
+        not any((tmp_path / "data" / ".downloads").glob("*")) if (tmp_path / "data" / ".downloads").exists() else True
+    )
 
 
 def test_corrupt_zip_is_not_cached(tmp_path, monkeypatch):
@@ -144,7 +160,13 @@ def test_corrupt_zip_is_not_cached(tmp_path, monkeypatch):
     (root / "ml-100k.zip").write_bytes(b"PK\x03\x04 this is not a zip")
     with _Server(root) as srv:
         spec = SPECS["ml-100k"]
-        monkeypatch.setitem(SPECS, "ml-100k", dataclasses.replace(spec, files=tuple(dataclasses.replace(f, url=f"{srv.url}/ml-100k.zip") for f in spec.files)))
+        monkeypatch.setitem(
+            SPECS,
+            "ml-100k",
+            dataclasses.replace(
+                spec, files=tuple(dataclasses.replace(f, url=f"{srv.url}/ml-100k.zip") for f in spec.files)
+            ),
+        )
         with pytest.raises(DatasetUnavailableError, match="is not a valid zip"):
             pull("ml-100k", tmp_path / "data")
     assert not list((tmp_path / "data" / ".downloads").glob("*ml-100k.zip"))
@@ -197,7 +219,9 @@ def test_ml_1m_download_records_unverified_hash(tmp_path, monkeypatch):
     """ml-1m's ratings.dat has no reference hash: the pull records what it got and marks it unverified."""
     files = {
         "ratings.dat": b"1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n",
-        "movies.dat": "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Am\xe9lie (2001)::Comedy|Romance\n".encode("latin-1"),
+        "movies.dat": "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Am\xe9lie (2001)::Comedy|Romance\n".encode(
+            "latin-1"
+        ),
         "users.dat": b"1::F::1::10::48067\n2::M::56::16::70072\n",
     }
     root = tmp_path / "www"
@@ -207,7 +231,9 @@ def test_ml_1m_download_records_unverified_hash(tmp_path, monkeypatch):
             zf.writestr(f"ml-1m/{n}", b)
     spec = SPECS["ml-1m"]
     new = tuple(
-        dataclasses.replace(f, url=(root / "ml-1m.zip").as_uri(), sha256=None if f.sha256 is None else sha(files[f.path]))
+        dataclasses.replace(
+            f, url=(root / "ml-1m.zip").as_uri(), sha256=None if f.sha256 is None else sha(files[f.path])
+        )
         for f in spec.files
     )
     monkeypatch.setitem(SPECS, "ml-1m", dataclasses.replace(spec, files=new))
@@ -241,14 +267,20 @@ def test_optional_file_that_cannot_be_downloaded_is_skipped(tmp_path, monkeypatc
 
     spec = SPECS["instruments"]
     src = mirror / spec.mirror_subpath
-    files = tuple(dataclasses.replace(f, url="http://127.0.0.1:9/Instruments.item.json") if f.optional
-                  else dataclasses.replace(f, url=(src / f.path).as_uri()) for f in spec.files)
+    files = tuple(
+        dataclasses.replace(f, url="http://127.0.0.1:9/Instruments.item.json")
+        if f.optional
+        else dataclasses.replace(f, url=(src / f.path).as_uri())
+        for f in spec.files
+    )
     assert sum(f.optional for f in files) == 1
     monkeypatch.setitem(SPECS, "instruments", dataclasses.replace(spec, files=files))
     items = pd.read_parquet(pull("instruments", tmp_path / "data") / "items.parquet")
     assert len(items) == 9922 and items["title"].isna().all()
     # A required file behind the same dead URL is still an error.
-    files = tuple(dataclasses.replace(f, url="http://127.0.0.1:9/x") if f.path == "Instruments.item2id" else f for f in files)
+    files = tuple(
+        dataclasses.replace(f, url="http://127.0.0.1:9/x") if f.path == "Instruments.item2id" else f for f in files
+    )
     monkeypatch.setitem(SPECS, "instruments", dataclasses.replace(spec, files=files))
     with pytest.raises(DatasetUnavailableError, match="download of http://127.0.0.1:9/x failed"):
         pull("instruments", tmp_path / "data2")

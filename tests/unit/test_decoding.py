@@ -4,14 +4,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rec_core.generative.data import encode_inputs
 from rec_core.generative.decoding import DecodeStats, beam_search_items
 from rec_core.generative.model import TigerModelConfig, build_tiger
-from rec_core.generative.data import encode_inputs
 from rec_core.semantic_ids.codes import EOS, SIDVocab
 from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 
-TINY = TigerModelConfig(num_layers=1, num_decoder_layers=1, d_model=16, num_heads=2, d_kv=8, d_ff=32, dropout=0.0,
-                        num_user_tokens=8)
+TINY = TigerModelConfig(
+    num_layers=1, num_decoder_layers=1, d_model=16, num_heads=2, d_kv=8, d_ff=32, dropout=0.0, num_user_tokens=8
+)
 
 
 def random_catalogue(rng, sizes, n_items):
@@ -39,8 +40,13 @@ def test_trie_rejects_duplicate_ids():
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sizes=st.lists(st.integers(2, 6), min_size=1, max_size=3), n_items=st.integers(1, 40),
-       beams=st.integers(1, 6), batch=st.integers(1, 4), seed=st.integers(0, 10_000))
+@given(
+    sizes=st.lists(st.integers(2, 6), min_size=1, max_size=3),
+    n_items=st.integers(1, 40),
+    beams=st.integers(1, 6),
+    batch=st.integers(1, 4),
+    seed=st.integers(0, 10_000),
+)
 def test_constrained_beam_search_only_yields_valid_distinct_items(sizes, n_items, beams, batch, seed):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -61,8 +67,12 @@ def test_constrained_beam_search_only_yields_valid_distinct_items(sizes, n_items
 
 
 @settings(max_examples=40, deadline=None)
-@given(sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4), n_items=st.integers(1, 60),
-       rows=st.integers(1, 12), seed=st.integers(0, 10_000))
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+    n_items=st.integers(1, 60),
+    rows=st.integers(1, 12),
+    seed=st.integers(0, 10_000),
+)
 def test_tensor_trie_mask_equals_the_callback_mask(sizes, n_items, rows, seed):
     """The batched processor gives transformers' prefix_allowed_tokens_fn mask for every prefix depth, including
     prefixes that leave the trie (closed with EOS by both)."""
@@ -133,8 +143,16 @@ def test_explicit_cache_keeps_the_beams_of_the_default_one():
     torch.manual_seed(0)
     model = build_tiger(TINY.model_copy(update={"num_layers": 2, "num_decoder_layers": 2}), vocab).eval()
     ids, mask = encode_inputs(vocab, tok, [1, 2], [[0, 1], [2]], 20)
-    kw = dict(input_ids=ids, attention_mask=mask, num_beams=5, num_return_sequences=5, do_sample=False,
-              max_new_tokens=4, return_dict_in_generate=True, output_scores=True)
+    kw = dict(
+        input_ids=ids,
+        attention_mask=mask,
+        num_beams=5,
+        num_return_sequences=5,
+        do_sample=False,
+        max_new_tokens=4,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
     from rec_core.generative.decoding import fresh_decoder_cache
 
     a, b = model.generate(**kw), model.generate(**kw, cache=fresh_decoder_cache())

@@ -1,4 +1,5 @@
 """The demo hands an upstream job's output to a later job by path (Job.uses), only on the same dataset."""
+
 from __future__ import annotations
 
 from jobs.common.registry import get_job

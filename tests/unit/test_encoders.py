@@ -1,5 +1,6 @@
 """Encoder wrappers: real MiniLM (offline package) and a tiny from-config LLaVA saved to disk and loaded
 back through the same `from_pretrained` path a hub model would take."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,23 +16,54 @@ needs_minilm = pytest.mark.skipif(not is_available("minilm"), reason="pip instal
 
 def build_tiny_llava(path: Path) -> Path:
     """A 2-layer LLaVA (CLIP vision tower + Llama text) with the MiniLM tokenizer plus an <image> token."""
-    from transformers import (AutoTokenizer, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
     import torch
+    from transformers import (
+        AutoTokenizer,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(resolve_model("minilm"))
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     ip = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                          image_size=32, patch_size=8, projection_dim=32)
-    tc = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                     num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
-    cfg = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=tok.convert_tokens_to_ids("<image>"),
-                      vision_feature_layer=-1)
+    vc = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=32,
+    )
+    tc = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    cfg = LlavaConfig(
+        vision_config=vc,
+        text_config=tc,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+    )
     LlavaForConditionalGeneration(cfg).save_pretrained(path)
-    LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=8, vision_feature_select_strategy="default",
-                   image_token="<image>", num_additional_image_tokens=1).save_pretrained(path)
+    LlavaProcessor(
+        image_processor=ip,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    ).save_pretrained(path)
     return path
 
 
@@ -58,7 +90,8 @@ def test_hf_mean_pooling_matches_sentence_transformers():
 @needs_minilm
 def test_sentence_embeddings_carry_meaning():
     e = build_encoder("sentence_transformers", "minilm", device="cpu").encode(
-        ["shampoo for dry hair", "conditioner for dry hair", "electric guitar strings"])
+        ["shampoo for dry hair", "conditioner for dry hair", "electric guitar strings"]
+    )
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2
 
 
@@ -69,9 +102,9 @@ def test_vlm_encoder_uses_image_and_falls_back_to_text(tiny_llava):
     img_b = 255 - img_a
     out = enc.encode(["lipstick", "lipstick", "lipstick", "shampoo"], [img_a, img_b, None, None])
     assert out.shape == (4, 32) and np.isfinite(out).all()
-    assert not np.allclose(out[0], out[1])   # the image changes the vector
-    assert not np.allclose(out[0], out[2])   # text-only fallback differs from image+text
-    assert not np.allclose(out[2], out[3])   # and the text matters
+    assert not np.allclose(out[0], out[1])  # the image changes the vector
+    assert not np.allclose(out[0], out[2])  # text-only fallback differs from image+text
+    assert not np.allclose(out[2], out[3])  # and the text matters
     again = enc.encode(["lipstick"], [None])
     np.testing.assert_allclose(again[0], out[2], atol=1e-5)  # batching does not change a text-only vector
 

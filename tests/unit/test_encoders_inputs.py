@@ -1,4 +1,5 @@
 """Embedding-stage inputs without Ray: text assembly, image loading, fingerprints, part files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,14 @@ from data_pipelines.images import load_image
 
 
 def test_assemble_texts_labels_fields_and_flattens_categories():
-    df = pd.DataFrame({"item_id": [1, 2], "title": ["Rose Balm", None], "brand": ["Acme", float("nan")],
-                       "categories": [[["Beauty", "Lips"], ["Beauty"]], []]})
+    df = pd.DataFrame(
+        {
+            "item_id": [1, 2],
+            "title": ["Rose Balm", None],
+            "brand": ["Acme", float("nan")],
+            "categories": [[["Beauty", "Lips"], ["Beauty"]], []],
+        }
+    )
     texts = assemble_texts(df, ["title", "brand", "categories", "description"])
     assert texts == ["Title: Rose Balm; Brand: Acme; Categories: Beauty, Lips", ""]
     assert assemble_texts(df, ["title"]) == ["Rose Balm", ""]

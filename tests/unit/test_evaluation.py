@@ -56,4 +56,3 @@ def test_most_popular_through_the_harness():
     f = frame([(0, [1], 1), (1, [3], 2), (2, [], 4)])
     res = evaluate_ranker(ScoreRanker(pop.scores), f, ks=(1, 5))
     assert res.ranks.tolist() == [0, 1, 4]
-

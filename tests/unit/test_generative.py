@@ -8,11 +8,10 @@ from hypothesis import strategies as st
 from rec_core.baselines import MostPopular
 from rec_core.evaluation import ScoreRanker, evaluate_ranker
 from rec_core.generative.data import TigerCollator, WindowDataset, encode_inputs, sliding_windows
-from rec_core.generative.model import num_parameters
+from rec_core.generative.model import TigerModelConfig, build_tiger, num_parameters
 from rec_core.generative.ranker import GenerativeRanker
 from rec_core.generative.synthetic import chain_dataset
 from rec_core.generative.train import fit_plain
-from rec_core.generative.model import TigerModelConfig, build_tiger
 from rec_core.semantic_ids.codes import EOS, PAD, CodesError, SemanticCodes, SIDVocab, load_codes, released_codes
 from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 
@@ -42,7 +41,15 @@ def test_paper_sized_model():
     v = SIDVocab((256, 256, 256, 4), 2000)
     m = build_tiger(TigerModelConfig(), v)
     c = m.config
-    assert (c.num_layers, c.num_decoder_layers, c.d_model, c.num_heads, c.d_kv, c.d_ff, c.dropout_rate) == (4, 4, 128, 6, 64, 1024, 0.1)
+    assert (c.num_layers, c.num_decoder_layers, c.d_model, c.num_heads, c.d_kv, c.d_ff, c.dropout_rate) == (
+        4,
+        4,
+        128,
+        6,
+        64,
+        1024,
+        0.1,
+    )
     assert c.vocab_size == v.size and m.generation_config.do_sample is False
     assert 4e6 < num_parameters(m) < 1.5e7
 
@@ -91,8 +98,9 @@ def test_trained_tiger_beats_most_popular_on_chains():
     tok = vocab.item_tokens(codes.aligned(split.item_ids))
     ds = WindowDataset(*sliding_windows(split.train))
     loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, collate_fn=TigerCollator(vocab, tok, ds))
-    cfg = TigerModelConfig(num_layers=1, num_decoder_layers=1, d_model=32, num_heads=2, d_kv=16, d_ff=64, dropout=0.0,
-                           num_user_tokens=50)
+    cfg = TigerModelConfig(
+        num_layers=1, num_decoder_layers=1, d_model=32, num_heads=2, d_kv=16, d_ff=64, dropout=0.0, num_user_tokens=50
+    )
     model = build_tiger(cfg, vocab)
     hist = fit_plain(model, loader, epochs=12, lr=3e-3, warmup_steps=10)
     assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]

@@ -1,4 +1,5 @@
 """The layer rules in pyproject.toml cover every workflow, and the tree keeps one home per concept."""
+
 from __future__ import annotations
 
 try:
@@ -31,8 +32,16 @@ def test_rec_core_may_not_import_ray():
 
 def test_one_home_for_the_semantic_id_code():
     """The modules the semantic-ID code was once copied across are gone for good."""
-    gone = ["rec_core/quantizers", "rec_core/decoding.py", "rec_core/decoding_playlist.py", "rec_core/generative/codes.py",
-            "rec_core/generative/vocab.py", "rec_core/playlist/codes.py", "jobs/benchmarks", "jobs/bench.py"]
+    gone = [
+        "rec_core/quantizers",
+        "rec_core/decoding.py",
+        "rec_core/decoding_playlist.py",
+        "rec_core/generative/codes.py",
+        "rec_core/generative/vocab.py",
+        "rec_core/playlist/codes.py",
+        "jobs/benchmarks",
+        "jobs/bench.py",
+    ]
     assert [g for g in gone if (REPO_ROOT / g).exists()] == []
     for name in ("codes", "rqvae", "rqkmeans", "collisions", "quality", "trie"):
         assert (REPO_ROOT / "rec_core" / "semantic_ids" / f"{name}.py").exists()

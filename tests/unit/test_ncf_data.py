@@ -1,4 +1,5 @@
 """NCF data: negative sampling never returns a seen item, the validation carve, metadata text."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,7 +47,14 @@ def test_prepare_carves_validation_from_train():
 
 
 def test_item_texts_counts_missing_and_skips_empty_fields():
-    items = pd.DataFrame({"item_id": [1, 2], "title": ["Heat (1995)", "Up (2009)"], "genres": ["Crime|Drama", None], "tags": ["", "pixar"]})
+    items = pd.DataFrame(
+        {
+            "item_id": [1, 2],
+            "title": ["Heat (1995)", "Up (2009)"],
+            "genres": ["Crime|Drama", None],
+            "tags": ["", "pixar"],
+        }
+    )
     texts, stats = item_texts(items, np.array([1, 2, 3]), ["title", "year", "genres", "tags"])
     assert texts == ["Heat (1995). genres: Crime|Drama", "Up (2009). tags: pixar", ""]
     assert stats["items_without_metadata"] == 1

@@ -1,5 +1,6 @@
 """LLM fusion: cache vs dynamic give the same forward, attention weights are a distribution over real
 tokens, InfoNCE behaves, LoRA trains only adapters, a causal LM (GPT-2 shape) loads from a path."""
+
 import pytest
 import torch
 from pydantic import ValidationError
@@ -50,7 +51,14 @@ def test_cache_and_dynamic_mode_give_the_same_forward(kind, data):
 
 def test_half_precision_cache_is_close_to_dynamic(data):
     torch.manual_seed(0)
-    cached = build_model("llm_xattn", data.num_users, data.num_items, CFG, _lm(mode="cache").model_copy(update={"cache_dtype": "float16"}), data.item_texts)
+    cached = build_model(
+        "llm_xattn",
+        data.num_users,
+        data.num_items,
+        CFG,
+        _lm(mode="cache").model_copy(update={"cache_dtype": "float16"}),
+        data.item_texts,
+    )
     dynamic = build_model("llm_xattn", data.num_users, data.num_items, CFG, _lm(mode="dynamic"), data.item_texts)
     dynamic.load_state_dict(cached.state_dict(), strict=False)
     u, i = torch.randint(0, data.num_users, (16,)), torch.randint(0, data.num_items, (16,))
@@ -82,7 +90,14 @@ def test_contrastive_loss_only_in_training_and_when_weighted(data):
     u, i = torch.zeros(8, dtype=torch.long), torch.arange(8)
     assert m.train()(u, i)[1] is not None
     assert m.eval()(u, i)[1] is None
-    off = build_model("llm_xattn", data.num_users, data.num_items, CFG.model_copy(update={"contrastive_weight": 0.0}), _lm(), data.item_texts)
+    off = build_model(
+        "llm_xattn",
+        data.num_users,
+        data.num_items,
+        CFG.model_copy(update={"contrastive_weight": 0.0}),
+        _lm(),
+        data.item_texts,
+    )
     assert off.train()(u, i)[1] is None and not hasattr(off.item_tower, "id_view")
 
 
@@ -96,7 +111,14 @@ def test_info_nce_prefers_aligned_views():
 
 def test_lora_trains_adapters_only(data):
     torch.manual_seed(0)
-    m = build_model("llm_xattn", data.num_users, data.num_items, CFG, _lm(mode="dynamic", lora_rank=2, lora_targets=["query", "value"]), data.item_texts)
+    m = build_model(
+        "llm_xattn",
+        data.num_users,
+        data.num_items,
+        CFG,
+        _lm(mode="dynamic", lora_rank=2, lora_targets=["query", "value"]),
+        data.item_texts,
+    )
     lm = m.item_tower.meta.lm
     trainable = {n for n, p in lm.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
@@ -124,7 +146,9 @@ def test_causal_lm_from_a_local_path_with_last_token_pooling(tmp_path, data):
     GPT2Model(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=32)).save_pretrained(tmp_path)
     lm = LMConfig(name=str(tmp_path), max_length=10, pooling="last", cache_dtype="float32", mode="dynamic", lora_rank=2)
     m = build_model("llm_concat", data.num_users, data.num_items, CFG, lm, data.item_texts)
-    assert any("lora_" in n for n, p in m.named_parameters() if p.requires_grad)  # peft's default GPT-2 targets (c_attn)
+    assert any(
+        "lora_" in n for n, p in m.named_parameters() if p.requires_grad
+    )  # peft's default GPT-2 targets (c_attn)
     logits, _ = m(torch.tensor([0, 1]), torch.tensor([3, 4]))
     assert logits.shape == (2,) and torch.isfinite(logits).all()
 

@@ -1,11 +1,20 @@
 """NCF models: shapes, pre-trained NeuMF init, and that every variant learns a clustered pattern."""
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rec_core.ncf import LMConfig, NCFModelConfig, build_model, evaluate, neumf_from_pretrained, prepare, synthetic_split
+from rec_core.ncf import (
+    LMConfig,
+    NCFModelConfig,
+    build_model,
+    evaluate,
+    neumf_from_pretrained,
+    prepare,
+    synthetic_split,
+)
 from rec_core.ncf.models import NCF
 from rec_core.ncf.train import train_local
 

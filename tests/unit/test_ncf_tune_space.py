@@ -1,12 +1,15 @@
 """Every sampled point of the NCF search spaces resolves to a valid job config."""
+
 import pytest
 
-from jobs.ncf import JOB
 from jobs.common.tune import _to_override
+from jobs.ncf import JOB
 from tune_spaces import ncf as space_mod
 
 
-@pytest.mark.parametrize("overrides", [["model=neumf"], ["model=llm_xattn"], ["model=llm_xattn", "lm.mode=dynamic"], ["model=llm_concat"]])
+@pytest.mark.parametrize(
+    "overrides", [["model=neumf"], ["model=llm_xattn"], ["model=llm_xattn", "lm.mode=dynamic"], ["model=llm_concat"]]
+)
 def test_space_samples_resolve(overrides):
     base = JOB.resolve("smoke", None, overrides)
     space = space_mod.param_space(base)

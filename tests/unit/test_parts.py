@@ -1,4 +1,5 @@
 """data_pipelines.parts without Ray: frame parts, done keys, the settings stamp."""
+
 from __future__ import annotations
 
 import pandas as pd

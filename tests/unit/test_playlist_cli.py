@@ -1,4 +1,5 @@
 """`genrec playlist`: one-shot, --json, and the interactive REPL driven through a pseudo-terminal."""
+
 import json
 import os
 import pty
@@ -16,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-    return tiny_export(tmp_path_factory.mktemp("pl"), train_tiny(steps=2))  # the CLI needs a loadable model, not a good one
+    return tiny_export(
+        tmp_path_factory.mktemp("pl"), train_tiny(steps=2)
+    )  # the CLI needs a loadable model, not a good one
 
 
 def _env():
@@ -33,7 +36,20 @@ def _cli(*args, stdin=None):
 
 
 def test_one_shot_json_and_plain(export_dir):
-    r = _cli("--checkpoint", export_dir, "--json", "--length", "4", "--mode", "sample", "--temperature", "0.8", "--seed", "3", "happy comedy")
+    r = _cli(
+        "--checkpoint",
+        export_dir,
+        "--json",
+        "--length",
+        "4",
+        "--mode",
+        "sample",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "3",
+        "happy comedy",
+    )
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)
     assert obj["text"] == "happy comedy" and obj["mode"] == "sample"
@@ -76,7 +92,21 @@ def test_repl_through_pty(export_dir):
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI with the pty as its terminal
         os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "jobs.cli.playlist", "--checkpoint", export_dir, "--length", "5", "--num-beams", "3"], _env())
+        os.execve(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "jobs.cli.playlist",
+                "--checkpoint",
+                export_dir,
+                "--length",
+                "5",
+                "--num-beams",
+                "3",
+            ],
+            _env(),
+        )
     try:
         _read_until(fd, b"playlist> ")
         os.write(fd, b"scary horror night\n")

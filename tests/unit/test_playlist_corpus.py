@@ -6,24 +6,30 @@ from rec_core.playlist.corpus import CorpusConfig, build_corpus, session_title, 
 
 
 def frames():
-    items = pd.DataFrame({
-        "item_id": [1, 2, 3, 4, 5, 6],
-        "title": [f"M{i}" for i in range(1, 7)],
-        "genres": [["Comedy"], ["Comedy", "Romance"], ["Horror"], ["Comedy"], ["Horror", "Thriller"], ["Drama"]],
-        "tags": [["funny"], ["funny", "cute"], [], ["funny"], ["gore"], []],
-    })
-    inter = pd.DataFrame({
-        "user_id": [1] * 6 + [2] * 3,
-        "item_id": [1, 2, 4, 3, 5, 6, 1, 2, 6],
-        "timestamp": [10, 20, 30, 10_000, 10_010, 10_020, 5, 6, 7],
-        "rating": [5.0, 4.0, 4.5, 4.0, 4.0, 1.0, 4.0, 4.0, 4.0],
-    })
-    tags = pd.DataFrame({
-        "user_id": [1, 1, 2, 2, 1],
-        "item_id": [4, 1, 2, 4, 3],
-        "tag": ["Funny ", "funny", "FUNNY", "funny", "gore"],
-        "timestamp": [1, 2, 3, 4, 5],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [1, 2, 3, 4, 5, 6],
+            "title": [f"M{i}" for i in range(1, 7)],
+            "genres": [["Comedy"], ["Comedy", "Romance"], ["Horror"], ["Comedy"], ["Horror", "Thriller"], ["Drama"]],
+            "tags": [["funny"], ["funny", "cute"], [], ["funny"], ["gore"], []],
+        }
+    )
+    inter = pd.DataFrame(
+        {
+            "user_id": [1] * 6 + [2] * 3,
+            "item_id": [1, 2, 4, 3, 5, 6, 1, 2, 6],
+            "timestamp": [10, 20, 30, 10_000, 10_010, 10_020, 5, 6, 7],
+            "rating": [5.0, 4.0, 4.5, 4.0, 4.0, 1.0, 4.0, 4.0, 4.0],
+        }
+    )
+    tags = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 2, 1],
+            "item_id": [4, 1, 2, 4, 3],
+            "tag": ["Funny ", "funny", "FUNNY", "funny", "gore"],
+            "timestamp": [1, 2, 3, 4, 5],
+        }
+    )
     return inter, items, tags
 
 

@@ -1,4 +1,5 @@
 """Constrained lists: only valid semantic IDs, no item twice, exactly the requested length."""
+
 import random
 
 import pytest
@@ -6,10 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rec_core.playlist.model import ModelConfig, PlaylistT5, build_constraint
 from rec_core.semantic_ids.codes import EOS, ItemTokens
 from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 from rec_core.semantic_ids.trie import NoRepeatListConstraint, SIDTrie
-from rec_core.playlist.model import ModelConfig, PlaylistT5, build_constraint
 
 
 @st.composite
@@ -87,10 +88,14 @@ def test_model_generate_respects_constraint(mode):
     rng = random.Random(0)
     sids = rng.sample([(a, b, c) for a in range(3) for b in range(3) for c in range(2)], 12)
     vocab = ItemTokens.compact(list(range(12)), sids)
-    cfg = ModelConfig(d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8, text_embed_init="random")
+    cfg = ModelConfig(
+        d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8, text_embed_init="random"
+    )
     model = PlaylistT5(cfg, text_vocab_size=50, sid_vocab_size=vocab.size).eval()
     ids = torch.randint(1, 50, (3, 6))
-    out = model.generate_lists(ids, torch.ones_like(ids), build_constraint(vocab, 8), mode=mode, num_beams=3, temperature=1.5, seed=1)
+    out = model.generate_lists(
+        ids, torch.ones_like(ids), build_constraint(vocab, 8), mode=mode, num_beams=3, temperature=1.5, seed=1
+    )
     for seq in out.tolist():
         items, bad = vocab.decode_list(seq[1:])
         assert bad == 0 and len(items) == 8 and len(set(items)) == 8

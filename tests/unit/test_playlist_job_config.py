@@ -1,5 +1,6 @@
 """The playlist job's config: its embedding stage reproduces the catalogue encode it always did, and the job
 asks Ray for the peak of that stage and the trainer."""
+
 from jobs.playlist import JOB
 
 

@@ -1,4 +1,5 @@
 """PlaylistT5 learns a text -> list mapping (in-process, no Ray) and exports a model the CLI can load."""
+
 import random
 
 import numpy as np
@@ -7,11 +8,11 @@ import pytest
 import torch
 
 from rec_core.playlist.baselines import popularity_list
-from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes
-from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
 from rec_core.playlist.metrics import list_metrics
 from rec_core.playlist.model import ModelConfig, PairCollator, build_model
+from rec_core.semantic_ids.codes import ItemTokens, SemanticCodes
+from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 
 POOLS = {
     "happy comedy": list(range(100, 108)),
@@ -19,8 +20,18 @@ POOLS = {
     "space adventure": list(range(300, 308)),
     "sad drama": list(range(400, 408)),
 }
-TINY = ModelConfig(d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16, dropout=0.0,
-                   max_text_tokens=8, text_embed_init="minilm", freeze_text_embed=True)
+TINY = ModelConfig(
+    d_model=32,
+    d_ff=64,
+    num_layers=1,
+    num_decoder_layers=1,
+    num_heads=2,
+    d_kv=16,
+    dropout=0.0,
+    max_text_tokens=8,
+    text_embed_init="minilm",
+    freeze_text_embed=True,
+)
 
 
 def synthetic_pairs(n: int, seed: int):
@@ -62,8 +73,15 @@ def tiny_export(tmp_dir, trained) -> str:
     model, vocab, tok, _, _ = trained
     codes = SemanticCodes(vocab.item_ids, vocab.sids, vocab.vocab.codebook_sizes)
     titles = pd.DataFrame({"item_id": vocab.item_ids, "title": [f"Movie {i}" for i in vocab.item_ids]})
-    meta = {"model": TINY.model_dump(), "text_vocab_size": len(tok), "sid_vocab_size": vocab.size, "tokenizer": "minilm",
-            "max_items": 5, "default_length": 5, "text_embed_shape": list(model.text_embed.weight.shape)}
+    meta = {
+        "model": TINY.model_dump(),
+        "text_vocab_size": len(tok),
+        "sid_vocab_size": vocab.size,
+        "tokenizer": "minilm",
+        "max_items": 5,
+        "default_length": 5,
+        "text_embed_shape": list(model.text_embed.weight.shape),
+    }
     return str(export_model(tmp_dir / "model", model.state_dict(), meta, codes, titles))
 
 

@@ -1,4 +1,5 @@
 """Semantic IDs: quantizers, collision handling and quality metrics (rec_core only, no Ray)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,8 @@ from rec_core.semantic_ids.rqvae import RQVAE, RQVAEConfig
 
 def _codes(max_rows=60, levels=(1, 4), k=4):
     return st.integers(*levels).flatmap(
-        lambda L: arrays(np.int64, st.tuples(st.integers(1, max_rows), st.just(L)), elements=st.integers(0, k - 1)))
+        lambda L: arrays(np.int64, st.tuples(st.integers(1, max_rows), st.just(L)), elements=st.integers(0, k - 1))
+    )
 
 
 @given(_codes())
@@ -27,8 +29,8 @@ def test_tiger_token_makes_ids_unique_and_keeps_prefix(codes):
     assert (out[:, :-1] == codes).all()
     assert len(np.unique(out, axis=0)) == len(codes)
     _, inv, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
-    assert (out[:, -1] < counts[inv.reshape(-1)]).all()          # 0..group size-1
-    assert (out[counts[inv.reshape(-1)] == 1, -1] == 0).all()     # unique items get 0
+    assert (out[:, -1] < counts[inv.reshape(-1)]).all()  # 0..group size-1
+    assert (out[counts[inv.reshape(-1)] == 1, -1] == 0).all()  # unique items get 0
 
 
 def test_code_stats_known_example():
@@ -66,11 +68,11 @@ def test_sinkhorn_marginals_are_uniform(n, k, seed):
 @given(st.integers(2, 3), st.integers(3, 8), st.integers(5, 80), st.integers(0, 10_000))
 def test_sinkhorn_resolution_is_unique_and_keeps_prefixes(levels, k, n, seed):
     rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 2, (n, levels))            # few distinct tuples: heavy collisions
+    codes = rng.integers(0, 2, (n, levels))  # few distinct tuples: heavy collisions
     inputs, book = rng.normal(size=(n, 4)), rng.normal(size=(k, 4))
     out, info = resolve_collisions(codes, "sinkhorn", last_inputs=inputs, last_codebook=book)
     assert len(np.unique(out, axis=0)) == n
-    assert (out[:, : levels - 1] == codes[:, : levels - 1]).all()   # only the last level moves
+    assert (out[:, : levels - 1] == codes[:, : levels - 1]).all()  # only the last level moves
     groups = np.unique(codes[:, :-1], axis=0, return_counts=True)[1]
     assert info["extra_token_fallback"] == bool(groups.max() > k)
     assert out.shape[1] == levels + int(info["extra_token_fallback"])
@@ -149,9 +151,9 @@ def test_rqvae_learns_without_codebook_collapse():
     m.eval()
     codes = m.encode(x).numpy()
     s = code_stats(codes, [32, 32])
-    assert s["usage_l1"] > 0.6 and s["usage_l2"] > 0.6    # collapse would leave a handful of codes
+    assert s["usage_l1"] > 0.6 and s["usage_l2"] > 0.6  # collapse would leave a handful of codes
     assert s["perplexity_l1"] > 10
     recon = m.decode(torch.as_tensor(codes)).detach().numpy()
-    collapsed = np.broadcast_to(x.numpy().mean(0), x.shape)   # what one code per level would give at best
+    collapsed = np.broadcast_to(x.numpy().mean(0), x.shape)  # what one code per level would give at best
     assert reconstruction_stats(x.numpy(), recon)["recon_cosine"] > 0.6
     assert reconstruction_stats(x.numpy(), collapsed)["recon_cosine"] < 0.3

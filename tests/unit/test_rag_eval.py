@@ -1,11 +1,19 @@
 """Retrieval evaluation on synthetic behaviour with a learnable pattern, latency helpers, the tune space."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rec_core.rag.eval import evaluate_retrieval, latency_queries, liked_matrix, percentiles_ms, relevant_sets, set_metrics
+from rec_core.rag.eval import (
+    evaluate_retrieval,
+    latency_queries,
+    liked_matrix,
+    percentiles_ms,
+    relevant_sets,
+    set_metrics,
+)
 
 
 def _clustered(n_items=120, n_clusters=8, n_users=400, seed=0):
@@ -20,7 +28,7 @@ def _clustered(n_items=120, n_clusters=8, n_users=400, seed=0):
         p = weight[members] / weight[members].sum()
         for i in rng.choice(members, size=6, replace=False, p=p):
             rows.append((u, int(i), 5.0))
-        rows.append((u, int(rng.integers(n_items)), 2.0))          # a dislike: never counts as a like
+        rows.append((u, int(rng.integers(n_items)), 2.0))  # a dislike: never counts as a like
     centres = rng.normal(size=(n_clusters, 16))
     v = centres[cl] + 0.3 * rng.normal(size=(n_items, 16))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -47,7 +55,9 @@ def test_relevance_excludes_seed_and_respects_min_co_likes():
 
 
 def test_set_metrics():
-    assert set_metrics(np.array([5, 1, 2]), np.array([1, 9]), k=2) == pytest.approx((0.5, (1 / np.log2(3)) / (1 + 1 / np.log2(3))))
+    assert set_metrics(np.array([5, 1, 2]), np.array([1, 9]), k=2) == pytest.approx(
+        (0.5, (1 / np.log2(3)) / (1 + 1 / np.log2(3)))
+    )
     assert set_metrics(np.array([1, 9]), np.array([1, 9]), k=2) == (1.0, 1.0)
 
 

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from rec_core.rater.models import char_tokenizer, tiny_causal_lm
-from rec_core.rater.plot_scoring import (ANSWERS, AnswerTrie, PlotScoreReply, ReplyParseError, expected_scores,
-                                         parse_score_reply, score_overviews_json, score_overviews_token_prob)
+from rec_core.rater.plot_scoring import (
+    ANSWERS,
+    AnswerTrie,
+    PlotScoreReply,
+    ReplyParseError,
+    expected_scores,
+    parse_score_reply,
+    score_overviews_json,
+    score_overviews_token_prob,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +32,7 @@ def test_trie_handles_multi_token_ten(tiny):
 @torch.no_grad()
 def _brute_force(model, tok, prompt):
     """P(answer) by teacher forcing each full answer, times P(stop) when it prefixes a longer one."""
+
     def next_probs(text_ids):
         logits = model(input_ids=torch.tensor([text_ids])).logits[0, -1]
         return torch.softmax(logits.float(), -1).numpy()
@@ -61,17 +70,23 @@ def test_low_answer_mass_is_a_counted_failure(tiny):
     assert ok["failure"] is None and 0 <= ok["plot_novelty"] <= 10 and ok["plot_novelty_top"].count(":") == 3
 
 
-@pytest.mark.parametrize("text,expect", [
-    ('{"plot_novelty": 7, "emotion_complexity": 3}', (7, 3)),
-    ('Sure! {"plot_novelty": 10, "emotion_complexity": 0, "why": "x"} hope it helps', (10, 0)),
-    ('{"plot_novelty": 11, "emotion_complexity": 3} {"plot_novelty": 2, "emotion_complexity": 4}', (2, 4)),
-])
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        ('{"plot_novelty": 7, "emotion_complexity": 3}', (7, 3)),
+        ('Sure! {"plot_novelty": 10, "emotion_complexity": 0, "why": "x"} hope it helps', (10, 0)),
+        ('{"plot_novelty": 11, "emotion_complexity": 3} {"plot_novelty": 2, "emotion_complexity": 4}', (2, 4)),
+    ],
+)
 def test_parse_valid_replies(text, expect):
     r = parse_score_reply(text)
     assert isinstance(r, PlotScoreReply) and (r.plot_novelty, r.emotion_complexity) == expect
 
 
-@pytest.mark.parametrize("text", ["", "seven", '{"plot_novelty": "high"}', '{"plot_novelty": 7', '{"plot_novelty": -1, "emotion_complexity": 2}'])
+@pytest.mark.parametrize(
+    "text",
+    ["", "seven", '{"plot_novelty": "high"}', '{"plot_novelty": 7', '{"plot_novelty": -1, "emotion_complexity": 2}'],
+)
 def test_parse_malformed_replies_raise(text):
     with pytest.raises(ReplyParseError):
         parse_score_reply(text)
@@ -81,7 +96,7 @@ def test_json_mode_retries_once_and_keeps_raw_response_of_failures():
     calls = []
     replies = [
         ['{"plot_novelty": 8, "emotion_complexity": 6}', "I think it is good", "{{{"],  # first attempt
-        ['{"plot_novelty": 4, "emotion_complexity": 5}', "still no json"],            # retry of items 1, 2
+        ['{"plot_novelty": 4, "emotion_complexity": 5}', "still no json"],  # retry of items 1, 2
     ]
 
     def fake_generate(prompts):

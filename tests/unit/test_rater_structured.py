@@ -9,18 +9,32 @@ from rec_core.rater.tmdb import parse_json_names
 
 
 def _movies(n=6):
-    genres = [json.dumps([{"id": 18, "name": "Drama"}]), json.dumps([{"id": 35, "name": "Comedy"}, {"id": 18, "name": "Drama"}])]
-    return pd.DataFrame({
-        "item_id": np.arange(n) + 100, "title": [f"Movie {i}" for i in range(n)],
-        "budget": [0, 1_000_000, 5_000_000, 0, 2_000, 10] , "revenue": [0, 3_000_000, 1, 0, 5, 6],
-        "runtime": [0, 100, 120, 90, np.nan, 80], "release_date": ["2001-05-04", "1999-12-31", None, "bad", "2010-01-01", "2012-02-02"],
-        "genres": [genres[i % 2] for i in range(n)], "keywords": ["[]", "not json", None, "[]", "[]", "[]"],
-        "production_companies": ["[]"] * n, "production_countries": [json.dumps([{"name": "United States of America"}])] * n,
-        "spoken_languages": ["[]"] * n, "original_language": ["en", "fr", "en", "en", "ja", "en"],
-        "overview": ["a b c", None, "x", "y y", "z", "w"], "tagline": [None, "t", None, None, "t", None],
-        "homepage": [None] * n, "popularity": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "vote_count": [10, 100, 50, 49, 1000, 0],
-        "vote_average": [5.0, 6.0, 7.0, 8.0, 6.5, 0.0],
-    })
+    genres = [
+        json.dumps([{"id": 18, "name": "Drama"}]),
+        json.dumps([{"id": 35, "name": "Comedy"}, {"id": 18, "name": "Drama"}]),
+    ]
+    return pd.DataFrame(
+        {
+            "item_id": np.arange(n) + 100,
+            "title": [f"Movie {i}" for i in range(n)],
+            "budget": [0, 1_000_000, 5_000_000, 0, 2_000, 10],
+            "revenue": [0, 3_000_000, 1, 0, 5, 6],
+            "runtime": [0, 100, 120, 90, np.nan, 80],
+            "release_date": ["2001-05-04", "1999-12-31", None, "bad", "2010-01-01", "2012-02-02"],
+            "genres": [genres[i % 2] for i in range(n)],
+            "keywords": ["[]", "not json", None, "[]", "[]", "[]"],
+            "production_companies": ["[]"] * n,
+            "production_countries": [json.dumps([{"name": "United States of America"}])] * n,
+            "spoken_languages": ["[]"] * n,
+            "original_language": ["en", "fr", "en", "en", "ja", "en"],
+            "overview": ["a b c", None, "x", "y y", "z", "w"],
+            "tagline": [None, "t", None, None, "t", None],
+            "homepage": [None] * n,
+            "popularity": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "vote_count": [10, 100, 50, 49, 1000, 0],
+            "vote_average": [5.0, 6.0, 7.0, 8.0, 6.5, 0.0],
+        }
+    )
 
 
 def test_pre_release_policy_has_no_post_release_signal():

@@ -3,7 +3,15 @@ import pandas as pd
 import xgboost as xgb
 
 from rec_core.rater.stats import regression_metrics, repeated_kfold
-from rec_core.rater.xgb import XGBConfig, fold_matrices, gain_importance, inner_valid_mask, mean_abs_shap, predict, train_booster
+from rec_core.rater.xgb import (
+    XGBConfig,
+    fold_matrices,
+    gain_importance,
+    inner_valid_mask,
+    mean_abs_shap,
+    predict,
+    train_booster,
+)
 
 
 def _synthetic(n=600, seed=0):

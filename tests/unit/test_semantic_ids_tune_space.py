@@ -1,5 +1,6 @@
 """Every sampled point of the semantic-ID search space resolves to a valid config that the preset's data
 can train: a space fixed at 256 codes sent the smoke preset (400 items, batch 128) into a failing trial."""
+
 import pytest
 from ray import tune
 

@@ -1,4 +1,5 @@
 """Sequential (TIGER/LC-Rec) and NCF (leave-one-out + 99 negatives) splits."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """`genrec submit`: the entrypoint it builds, the runtime env it ships, the errors it gives, and
 (with ray[default] installed) a real submission to a local Ray head started by the test."""
+
 from __future__ import annotations
 
 import http.server
@@ -53,13 +54,21 @@ def test_build_entrypoint_plain():
 
 
 def test_build_entrypoint_quotes_values_and_adds_options():
-    cmd = build_entrypoint("rag_index", "cpu", ['rag.prompt=Say "hi" to $USER; rm -rf /'], out="/mnt/runs/a b",
-                           allow_autoscale=True)
+    cmd = build_entrypoint(
+        "rag_index", "cpu", ['rag.prompt=Say "hi" to $USER; rm -rf /'], out="/mnt/runs/a b", allow_autoscale=True
+    )
     assert shlex.split(cmd) == [
-        "python", "-m", "jobs.rag_index", "--preset", "cpu",
-        "--set", 'rag.prompt=Say "hi" to $USER; rm -rf /',
-        "--set", "runtime.allow_autoscale=true",
-        "--out", "/mnt/runs/a b",
+        "python",
+        "-m",
+        "jobs.rag_index",
+        "--preset",
+        "cpu",
+        "--set",
+        'rag.prompt=Say "hi" to $USER; rm -rf /',
+        "--set",
+        "runtime.allow_autoscale=true",
+        "--out",
+        "/mnt/runs/a b",
     ]
 
 
@@ -300,8 +309,7 @@ class _ScriptedClient:
 
 
 def test_follow_returns_final_status_and_prints_each_line_once():
-    client = _ScriptedClient(["PENDING", "RUNNING", "RUNNING", "SUCCEEDED"],
-                             ["", "a\n", "a\nb\n", "a\nb\nc\n"])
+    client = _ScriptedClient(["PENDING", "RUNNING", "RUNNING", "SUCCEEDED"], ["", "a\n", "a\nb\n", "a\nb\nc\n"])
     seen: list[str] = []
     assert follow(client, "sid", poll_s=0, echo=seen.append) == "SUCCEEDED"
     assert "".join(s + "\n" for s in seen) == "a\nb\nc\n"
@@ -335,12 +343,27 @@ def local_ray_head():
         pytest.skip(missing)
     temp_dir = tempfile.mkdtemp(prefix="gr-submit-", dir="/tmp")
     dash = _free_port()
-    ports = {"--port": _free_port(), "--dashboard-port": dash, "--ray-client-server-port": _free_port(),
-             "--dashboard-agent-listen-port": _free_port(), "--dashboard-agent-grpc-port": _free_port(),
-             "--metrics-export-port": _free_port(), "--runtime-env-agent-port": _free_port()}
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus=1",
-           "--object-store-memory=100000000", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-           f"--temp-dir={temp_dir}", "--disable-usage-stats"] + [f"{k}={v}" for k, v in ports.items()]
+    ports = {
+        "--port": _free_port(),
+        "--dashboard-port": dash,
+        "--ray-client-server-port": _free_port(),
+        "--dashboard-agent-listen-port": _free_port(),
+        "--dashboard-agent-grpc-port": _free_port(),
+        "--metrics-export-port": _free_port(),
+        "--runtime-env-agent-port": _free_port(),
+    }
+    cmd = [
+        str(Path(sys.executable).parent / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=1",
+        "--object-store-memory=100000000",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+    ] + [f"{k}={v}" for k, v in ports.items()]
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
     log = open(Path(temp_dir) / "ray-start.log", "wb")
@@ -389,12 +412,19 @@ def test_submit_to_local_ray_ships_working_dir_and_env(local_ray_head, tmp_path)
     (tmp_path / "code" / "runs" / "big.bin").write_text("excluded")
     env_file = tmp_path / "env.yaml"
     env_file.write_text(f"working_dir: {tmp_path / 'code'}\nexcludes: ['/runs/']\nenv_vars: {{GENREC_PROBE: '42'}}\n")
-    probe = ("import os; print(open('marker.txt').read(), os.environ['GENREC_PROBE'], "
-             "os.path.exists('runs/big.bin'))")
+    probe = "import os; print(open('marker.txt').read(), os.environ['GENREC_PROBE'], os.path.exists('runs/big.bin'))"
     lines: list[str] = []
-    sid = submit("probe", local_ray_head, None, runtime_env_file=env_file,
-                 entrypoint=shlex.join([sys.executable, "-c", probe]), wait=True, poll_s=0.5,
-                 timeout_s=180, echo=lines.append)
+    sid = submit(
+        "probe",
+        local_ray_head,
+        None,
+        runtime_env_file=env_file,
+        entrypoint=shlex.join([sys.executable, "-c", probe]),
+        wait=True,
+        poll_s=0.5,
+        timeout_s=180,
+        echo=lines.append,
+    )
     assert sid.startswith("genrec-probe-")
     assert "shipped 42 False" in "\n".join(lines)
 
@@ -403,9 +433,18 @@ def test_submit_to_local_ray_ships_working_dir_and_env(local_ray_head, tmp_path)
 @pytest.mark.ray
 def test_failed_job_raises_with_its_final_status(local_ray_head):
     with pytest.raises(JobFailed) as info:
-        submit("boom", local_ray_head, None, runtime_env_file=None,
-               entrypoint=shlex.join([sys.executable, "-c", "raise SystemExit(3)"]),
-               wait=True, logs=False, poll_s=0.5, timeout_s=180, echo=lambda s: None)
+        submit(
+            "boom",
+            local_ray_head,
+            None,
+            runtime_env_file=None,
+            entrypoint=shlex.join([sys.executable, "-c", "raise SystemExit(3)"]),
+            wait=True,
+            logs=False,
+            poll_s=0.5,
+            timeout_s=180,
+            echo=lambda s: None,
+        )
     assert info.value.status == "FAILED"
     assert f"ray job logs {info.value.submission_id}" in str(info.value)
 
@@ -415,12 +454,22 @@ def test_failed_job_raises_with_its_final_status(local_ray_head):
 def test_default_runtime_env_runs_a_driver_that_connects_back(local_ray_head):
     """The shipped cluster/runtime_env.yaml end to end: the checkout is uploaded as working_dir, and
     a driver that calls runtime.init_ray() (as every job does) joins the job's cluster."""
-    probe = ("from jobs.common.runtime import init_ray; ray = init_ray(); "
-             "print('driver-cpus', ray.cluster_resources().get('CPU'))")
+    probe = (
+        "from jobs.common.runtime import init_ray; ray = init_ray(); "
+        "print('driver-cpus', ray.cluster_resources().get('CPU'))"
+    )
     lines: list[str] = []
     try:
-        submit("probe", local_ray_head, None, entrypoint=shlex.join([sys.executable, "-c", probe]),
-               wait=True, poll_s=0.5, timeout_s=240, echo=lines.append)
+        submit(
+            "probe",
+            local_ray_head,
+            None,
+            entrypoint=shlex.join([sys.executable, "-c", probe]),
+            wait=True,
+            poll_s=0.5,
+            timeout_s=240,
+            echo=lines.append,
+        )
     except JobFailed:
         pytest.fail("job failed; its log:\n" + "\n".join(lines))
     assert "driver-cpus 1.0" in "\n".join(lines)

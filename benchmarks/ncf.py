@@ -184,12 +184,12 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         f"each user's last remaining interaction; test figures are read at the epoch with the best validation NDCG@10. "
         f"Mean ± std over up to {n_seeds} training seed(s) (the `seeds` column says how many finished; the split is "
         f"fixed, seed 0). Sizes chosen to finish on a shared 2-core CPU: {epochs} epoch(s) per model (the pre-trained "
-        f"NeuMF adds its epoch(s) on top of the GMF and MLP rows it starts from), factors {NCF_SIZES['factors']}, MLP {NCF_SIZES['layers']}, "
-        f"{TRAIN['num_negatives']} negatives per positive, batch {TRAIN['batch_size']}, Adam lr {TRAIN['lr']}; LLM variants "
-        f"read item text = title (year), genres (+ tags on ml-latest-small) with all-MiniLM-L6-v2 (frozen, states cached, "
-        f"{LM['max_length']} tokens), fused into a {NCF_SIZES['meta_dim']}-d space; cross-attention uses "
-        f"{NCF_SIZES['attn_heads']} heads and InfoNCE weight {NCF_SIZES['contrastive_weight']}, temperature "
-        f"{NCF_SIZES['temperature']}."
+        f"NeuMF adds its epoch(s) on top of the GMF and MLP rows it starts from), factors {NCF_SIZES['factors']}, MLP "
+        f"{NCF_SIZES['layers']}, {TRAIN['num_negatives']} negatives per positive, batch {TRAIN['batch_size']}, Adam lr "
+        f"{TRAIN['lr']}; LLM variants read item text = title (year), genres (+ tags on ml-latest-small) with "
+        f"all-MiniLM-L6-v2 (frozen, states cached, {LM['max_length']} tokens), fused into a {NCF_SIZES['meta_dim']}-d "
+        f"space; cross-attention uses {NCF_SIZES['attn_heads']} heads and InfoNCE weight "
+        f"{NCF_SIZES['contrastive_weight']}, temperature {NCF_SIZES['temperature']}."
         + (f" Total training time of this table: {train_s / 60:.1f} min." if train_s else ""),
         "",
     ]
@@ -213,10 +213,10 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         lines += ["", _gains(res), ""]
     lines += [
         "Published anchor (He et al. 2017, **MovieLens-1M**, not these datasets; ML-1M ratings are not in the local "
-        "mirror): NeuMF with pre-training HR@10 **0.726**, NDCG@10 **0.445** (factors 8-64, tuned epochs). Our rows use "
-        "smaller data, a few epochs and no tuning, so they are a like-for-like comparison between our variants, not a "
-        "reproduction of that figure. The seed project claimed +3-5 % NDCG@10 from the LLM features; the gains line "
-        "above is what we measured.",
+        "mirror): NeuMF with pre-training HR@10 **0.726**, NDCG@10 **0.445** (factors 8-64, tuned epochs). Our rows "
+        "use smaller data, a few epochs and no tuning, so they are a like-for-like comparison between our variants, "
+        "not a reproduction of that figure. The seed project claimed +3-5 % NDCG@10 from the LLM features; the gains "
+        "line above is what we measured.",
         "",
         "### Cache vs dynamic LM mode (training speed, LLM-xattn on ml-100k)",
         "",
@@ -232,7 +232,8 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         "Reproduce: `python -m benchmarks.run --set sections=[ncf]`"
         + (" --set quick=true" if quick else "")
         + "; one row through "
-        "Ray Train: `genrec run ncf --preset cpu --set model=llm_xattn --set train.epochs=1` (dataset=ml-latest-small to switch).",
+        "Ray Train: `genrec run ncf --preset cpu --set model=llm_xattn --set train.epochs=1` "
+        "(dataset=ml-latest-small to switch).",
     ]
     return "\n".join(lines)
 

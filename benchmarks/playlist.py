@@ -150,7 +150,8 @@ def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = No
         else "",
         "",
         f"Validity: invalid IDs {int(m.get('validity/invalid_sid_chunks', -1))}, lists with repeats "
-        f"{int(m.get('validity/lists_with_repeats', -1))}, wrong length {int(m.get('validity/lists_wrong_length', -1))}.",
+        f"{int(m.get('validity/lists_with_repeats', -1))}, wrong length "
+        f"{int(m.get('validity/lists_wrong_length', -1))}.",
         "",
         f"Command: `{COMMAND if preset == 'cpu' else 'genrec run playlist --preset smoke'}` (run dir `{out}`).",
     ]

@@ -103,11 +103,13 @@ def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str
     if "lora/test/accuracy" in sen:
         lines.append(
             f"| MiniLM-L6 + linear head, LoRA r={LORA_RANK} (peft, query/value; lr {LORA_LR:g}), same trainer "
-            f"({sen.get('lora/train/epochs', 0):.0f} epoch(s)) | {f(sen['lora/test/accuracy'])} | {f(sen['lora/test/f1'])} |"
+            f"({sen.get('lora/train/epochs', 0):.0f} epoch(s)) | {f(sen['lora/test/accuracy'])} | "
+            f"{f(sen['lora/test/f1'])} |"
         )
     if "baseline_logreg/accuracy" in sen:
         lines.append(
-            f"| logistic regression on frozen MiniLM (mean-pooled) | {f(sen['baseline_logreg/accuracy'])} | {f(sen['baseline_logreg/f1'])} |"
+            f"| logistic regression on frozen MiniLM (mean-pooled) | {f(sen['baseline_logreg/accuracy'])} | "
+            f"{f(sen['baseline_logreg/f1'])} |"
         )
     if "sentiment_logreg/accuracy" in idx:
         lines.append(
@@ -123,8 +125,8 @@ def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str
     lines += [
         "### Retrieval from MovieLens behaviour (ml-latest-small)",
         "",
-        f"For each of {ret['seeds']} seed movies (≥ 20 users rated them ≥ 4), the relevant set is the top 10 other movies "
-        "by users who liked both (≥ 3 such users); ranking over "
+        f"For each of {ret['seeds']} seed movies (≥ 20 users rated them ≥ 4), the relevant set is the top 10 other "
+        "movies by users who liked both (≥ 3 such users); ranking over "
         f"{ret['candidates']:,} indexed MovieLens movies, seed excluded. `jaccard` divides shared likers by the union "
         "(popularity-corrected); `co_likes` is the raw count (favours popular movies).",
         "",
@@ -145,13 +147,14 @@ def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str
     ]
     if "with_llm" in lat:
         lines.append(
-            f"| with the LLM answer ({lat['llm_name']}, ≤ {max_new_tokens} new tokens, greedy) | {lat['with_llm']['p50_ms']:.0f} | "
-            f"{lat['with_llm']['p95_ms']:.0f} | {lat['with_llm']['n']} |"
+            f"| with the LLM answer ({lat['llm_name']}, ≤ {max_new_tokens} new tokens, greedy) | "
+            f"{lat['with_llm']['p50_ms']:.0f} | {lat['with_llm']['p95_ms']:.0f} | {lat['with_llm']['n']} |"
         )
     lines += [
         "",
-        f"Fallback (LLM-only) rate on these queries: {lat['fallback_rate']:.1%}. Index: {idx.get('index/items', 0):,.0f} movies, "
-        f"faiss `{'flat' if idx.get('index/kind_flat') else 'ivf/hnsw'}`. Latency on a shared CPU is indicative only.",
+        f"Fallback (LLM-only) rate on these queries: {lat['fallback_rate']:.1%}. Index: "
+        f"{idx.get('index/items', 0):,.0f} movies, faiss `{'flat' if idx.get('index/kind_flat') else 'ivf/hnsw'}`. "
+        "Latency on a shared CPU is indicative only.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -40,10 +40,11 @@ def bench(quick: bool) -> str:
     lines = [
         "## GenAI rater (TMDB 5000 vote_average, XGBoost on Ray)",
         "",
-        f"Dataset: TMDB 5000, movies with vote_count >= {cfg.data.min_votes} ({m['counts/movies']:.0f} movies). Protocol: "
-        f"{cfg.cv.n_folds}-fold CV × {len(cfg.cv.seeds)} seeds, the same folds for A (structured) and B (structured + GenAI: "
-        f"{cfg.posters.group_label()}, LLM plot scores by `{cfg.plots.model}` on {m.get('counts/plot_scored', 0):.0f} overviews, "
-        f"MiniLM overview PCA). ΔRMSE CI: Nadeau-Bengio corrected resampled t. Command: `genrec run rater --preset {preset}`.",
+        f"Dataset: TMDB 5000, movies with vote_count >= {cfg.data.min_votes} ({m['counts/movies']:.0f} movies). "
+        f"Protocol: {cfg.cv.n_folds}-fold CV × {len(cfg.cv.seeds)} seeds, the same folds for A (structured) and B "
+        f"(structured + GenAI: {cfg.posters.group_label()}, LLM plot scores by `{cfg.plots.model}` on "
+        f"{m.get('counts/plot_scored', 0):.0f} overviews, MiniLM overview PCA). ΔRMSE CI: Nadeau-Bengio corrected "
+        f"resampled t. Command: `genrec run rater --preset {preset}`.",
         "",
         "| leakage policy | A RMSE | B RMSE | ΔRMSE (B−A) [95 % CI] | verdict | public anchor |",
         "|---|---|---|---|---|---|",
@@ -65,13 +66,14 @@ def bench(quick: bool) -> str:
     )
     if "speed/ray_wall_s" in m:
         lines.append(
-            f"**XGBoost on Ray vs single process** (the {m['speed/tasks']:.0f} fold models of one repetition, same data, same run): "
-            f"`XGBoostTrainer` with {m['speed/ray_workers']:.0f} workers {m['speed/ray_wall_s']:.1f} s vs `xgboost.train` "
-            f"with {m['speed/single_threads']:.0f} threads {m['speed/single_wall_s']:.1f} s → **{m['speed/time_ratio_ray_over_single']:.1f}×** "
-            f"the single-process time (worker-group start + collective sync dominate at this size). Quality: RMSE "
-            f"{m['speed/ray_rmse']:.4f} vs {m['speed/single_rmse']:.4f} (|Δ| {m['speed/rmse_abs_diff']:.4f}), "
-            f"held-out prediction correlation {m['speed/pred_corr']:.3f}: distributed `hist` uses per-worker row "
-            "sampling and a merged quantile sketch, so models are close but not bit-identical.\n"
+            f"**XGBoost on Ray vs single process** (the {m['speed/tasks']:.0f} fold models of one repetition, same "
+            f"data, same run): `XGBoostTrainer` with {m['speed/ray_workers']:.0f} workers {m['speed/ray_wall_s']:.1f} "
+            f"s vs `xgboost.train` with {m['speed/single_threads']:.0f} threads {m['speed/single_wall_s']:.1f} s → "
+            f"**{m['speed/time_ratio_ray_over_single']:.1f}×** the single-process time (worker-group start + "
+            f"collective sync dominate at this size). Quality: RMSE {m['speed/ray_rmse']:.4f} vs "
+            f"{m['speed/single_rmse']:.4f} (|Δ| {m['speed/rmse_abs_diff']:.4f}), held-out prediction correlation "
+            f"{m['speed/pred_corr']:.3f}: distributed `hist` uses per-worker row sampling and a merged quantile "
+            "sketch, so models are close but not bit-identical.\n"
         )
     if "counts/plot_overviews_per_s_per_actor" in m:
         lines.append(
@@ -85,15 +87,15 @@ def bench(quick: bool) -> str:
     j = _json_mode_failure_rate(cfg.plots.model, n_json, out / "json_mode_plot_scores")
     lines.append(
         f"JSON generation instead (same model, schema validation + one retry, {n_json} overviews): parse-failure rate "
-        f"**{j['plot_failure_rate']:.0%}** ({j['plot_failures']}/{j['plot_scored']}); e.g. raw replies {j['example_raw']!s}. "
-        "This is why the token-probability method is the default for small models."
+        f"**{j['plot_failure_rate']:.0%}** ({j['plot_failures']}/{j['plot_scored']}); e.g. raw replies "
+        f"{j['example_raw']!s}. This is why the token-probability method is the default for small models."
     )
     return "\n".join(lines)
 
 
 def figures(md: str) -> dict:
-    """cv/<policy>/<a|b>/rmse[_sd], delta/<policy>/rmse/<delta|ci_low|ci_high>, baseline_mean/rmse, xgboost/tmdb_cv/* (Ray vs
-    single process) and plot_scores/* (LLM scoring), from `bench`'s markdown."""
+    """cv/<policy>/<a|b>/rmse[_sd], delta/<policy>/rmse/<delta|ci_low|ci_high>, baseline_mean/rmse, xgboost/tmdb_cv/*
+    (Ray vs single process) and plot_scores/* (LLM scoring), from `bench`'s markdown."""
     import re
 
     from benchmarks.results_io import md_tables, num, nums, put
@@ -116,8 +118,8 @@ def figures(md: str) -> dict:
         (r"on (\d+) overviews", ("counts/plot_scored",)),
         (r"Predicting the training mean: RMSE ([\d.]+)", ("baseline_mean/rmse",)),
         (
-            r"the (\d+) fold models of one repetition.*?with (\d+) workers ([\d.]+) s vs `xgboost.train` with (\d+) threads "
-            r"([\d.]+) s → \*\*([\d.]+)×\*\*",
+            r"the (\d+) fold models of one repetition.*?with (\d+) workers ([\d.]+) s vs `xgboost.train` with (\d+) "
+            r"threads ([\d.]+) s → \*\*([\d.]+)×\*\*",
             (
                 "xgboost/tmdb_cv/tasks",
                 "xgboost/tmdb_cv/ray_workers",

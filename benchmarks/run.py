@@ -49,7 +49,7 @@ def available_sections() -> list[str]:
     )
 
 
-_NOT_SECTIONS = {"run", "results_io"}
+_NOT_SECTIONS = {"run", "results_io", "smoke_equivalence"}  # tools, not BENCHMARKS.md sections
 
 
 def command(name: str, quick: bool = False) -> str:
@@ -67,7 +67,10 @@ def machine_line() -> str:
         gpu, tv = "unknown", "?"
     import ray
 
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}; Python {platform.python_version()}, torch {tv}, Ray {ray.__version__}"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}; Python {platform.python_version()}, torch {tv}, "
+        f"Ray {ray.__version__}"
+    )
 
 
 def write_json_from_md(name: str) -> Path:
@@ -85,10 +88,11 @@ def figures(name: str, md: str) -> dict:
 def assemble(output: Path) -> str:
     parts = [
         "# Benchmarks\n",
-        "Produced by `genrec bench` (`python -m benchmarks.run`); each section was measured by the command it names, on the "
-        "machine it names. Speed is reported as a ratio against a reference measured in the same run, never as a bare "
-        "time on a shared CPU. Published anchors are quoted beside our numbers with what differs. Each section is stored "
-        "as [benchmarks/results/](benchmarks/results/)<section>.md, with its figures as flat JSON in <section>.json.\n",
+        "Produced by `genrec bench` (`python -m benchmarks.run`); each section was measured by the command it names, "
+        "on the machine it names. Speed is reported as a ratio against a reference measured in the same run, never as "
+        "a bare time on a shared CPU. Published anchors are quoted beside our numbers with what differs. Each section "
+        "is stored as [benchmarks/results/](benchmarks/results/)<section>.md, with its figures as flat JSON in "
+        "<section>.json.\n",
     ]
     for f in sorted(RESULTS.glob("*.md")):
         parts.append(f.read_text().rstrip() + "\n")

@@ -226,10 +226,10 @@ def quality(work: Path, quick: bool) -> str:
         "Instruments: our codes from its item text vs LC-Rec's released 4-level IDs; Industrial_and_Scientific: ours "
         "vs MiniOneRec's released 3-level IDs."
         if instruments_text
-        else "The Instruments data here has **no item text** (Instruments.item.json is not in the mirror), so we cannot "
-        "embed Instruments: its row is LC-Rec's released 4-level IDs scored by our code; Industrial_and_Scientific "
-        "(MiniOneRec, with text) is the like-for-like comparison: our codes vs MiniOneRec's released 3-level IDs on "
-        "its 3,686 items."
+        else "The Instruments data here has **no item text** (Instruments.item.json is not in the mirror), so we "
+        "cannot embed Instruments: its row is LC-Rec's released 4-level IDs scored by our code; "
+        "Industrial_and_Scientific (MiniOneRec, with text) is the like-for-like comparison: our codes vs MiniOneRec's "
+        "released 3-level IDs on its 3,686 items."
     )
     return "\n".join(
         [

@@ -51,8 +51,9 @@ def rqvae_epoch_times(x: np.ndarray, work: Path, epochs: int = 4) -> str:
         rows.append(f"| {label} | {per:.3f} | {base / per:.2f} | {loss:.4f} |")
     return "\n".join(
         [
-            f"{len(x):,} embeddings (384-d), gpu-preset RQ-VAE (384-2048-1024-512-256-128-64-32, 3 x 256 codes), batch 1024, "
-            f"{epochs} epochs; median training-step time per epoch after the first (k-means init) epoch, evaluation excluded.",
+            f"{len(x):,} embeddings (384-d), gpu-preset RQ-VAE (384-2048-1024-512-256-128-64-32, 3 x 256 codes), batch "
+            f"1024, {epochs} epochs; median training-step time per epoch after the first (k-means init) epoch, "
+            "evaluation excluded.",
             "",
             "| setup | s / epoch | speed-up vs fp32 | last-epoch loss |",
             "|---|---:|---:|---:|",

@@ -227,8 +227,8 @@ def render(r: dict) -> str:
     codes = Path(r["codes"])
     n_users = (
         (
-            f"a fixed random {tg.get('_users', 3000) if tg else 3000:,} of the 22,363 users (the same users for TIGER and "
-            "MostPopular)"
+            f"a fixed random {tg.get('_users', 3000) if tg else 3000:,} of the 22,363 users (the same users for TIGER "
+            "and MostPopular)"
         )
         if not quick
         else "500 users"
@@ -236,9 +236,9 @@ def render(r: dict) -> str:
     lines = [
         "## TIGER generative retrieval (Beauty)",
         "",
-        "Protocol: Amazon Beauty 5-core, P5/TIGER preprocessing (22,363 users, 12,101 items); per user last item = test, "
-        "second last = valid, history = last 20 items; full ranking over all 12,101 items; no history masking for any "
-        f"model; test figures on {n_users}; every row computed by the same harness "
+        "Protocol: Amazon Beauty 5-core, P5/TIGER preprocessing (22,363 users, 12,101 items); per user last item = "
+        "test, second last = valid, history = last 20 items; full ranking over all 12,101 items; no history masking "
+        f"for any model; test figures on {n_users}; every row computed by the same harness "
         "(`rec_core.evaluation.evaluate_ranker`). TIGER decodes with a prefix trie (20 beams), so every returned ID is "
         "a real item.",
         "",
@@ -329,10 +329,13 @@ def render(r: dict) -> str:
         return "\n".join(lines)
     lines += [
         f"| plain PyTorch loop | {ov['plain_s']:.1f} | 1.00 |",
-        f"| Ray Train (1 worker): training epochs only | {ov['ray_epochs_s']:.1f} | {ov['ray_epochs_s'] / ov['plain_s']:.2f} |",
-        f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | {ov['ray_total_s'] / ov['plain_s']:.2f} |",
+        f"| Ray Train (1 worker): training epochs only | {ov['ray_epochs_s']:.1f} | "
+        f"{ov['ray_epochs_s'] / ov['plain_s']:.2f} |",
+        f"| Ray Train (1 worker): incl. worker start-up, checkpoint, shutdown | {ov['ray_total_s']:.1f} | "
+        f"{ov['ray_total_s'] / ov['plain_s']:.2f} |",
         "",
-        f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, batch 128, "
+        f"Synthetic chains ({ov['users']} users, 200 items, {ov['windows']} windows), 2+2-layer d_model-64 T5, "
+        "batch 128, "
         + (
             f"{ov['threads']} torch threads in both runs (the Ray worker holds {ov['threads']} CPUs), "
             if "threads" in ov
@@ -346,7 +349,8 @@ def render(r: dict) -> str:
             if "load_avg_start" in ov
             else "the machine's load was not recorded for this run. "
         )
-        + "Ray runs its workers at nice 15, so any other process on the machine slows the Ray run more than the plain one.",
+        + "Ray runs its workers at nice 15, so any other process on the machine slows the Ray run "
+        "more than the plain one.",
     ]
     return "\n".join(lines)
 

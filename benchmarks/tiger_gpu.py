@@ -134,8 +134,8 @@ def render(m: dict, wall: float, limit: float, users: int, sets: list[str], devi
         "",
         "Same protocol and harness as the CPU section above, but the paper's model size (4+4 layers, d_model 128, "
         f"6 heads x 64, FFN 1024, dropout 0.1), bf16 autocast, 20 beams, evaluated on "
-        f"a fixed random {users:,} of the 22,363 users (the same users for MostPopular). Training was capped at {limit} s (`train.time_limit_s`), "
-        "with 1k warm-up steps instead of the preset's 10k: "
+        f"a fixed random {users:,} of the 22,363 users (the same users for MostPopular). Training was capped at "
+        f"{limit} s (`train.time_limit_s`), with 1k warm-up steps instead of the preset's 10k: "
         f"{int(m['epochs_trained'])} epochs, ~{steps:,} steps of 256, where the paper trains ~200k steps, so this is "
         "an early point on the paper's curve, not a reproduction.",
         "",
@@ -158,8 +158,8 @@ def render(m: dict, wall: float, limit: float, users: int, sets: list[str], devi
         "| decoding | users/s | vs unconstrained | invalid share |",
         "|---|---:|---:|---:|",
         *(
-            f"| {label} | {dec[k]['users_per_s']:.0f} | {dec[k]['users_per_s'] / dec['unconstrained']['users_per_s']:.2f}x "
-            f"| {dec[k]['invalid_share']:.3f} |"
+            f"| {label} | {dec[k]['users_per_s']:.0f} | "
+            f"{dec[k]['users_per_s'] / dec['unconstrained']['users_per_s']:.2f}x | {dec[k]['invalid_share']:.3f} |"
             for k, label in (
                 ("constrained", "trie as tensors (`TrieLogitsProcessor`, default)"),
                 ("constrained_callback", "trie through `prefix_allowed_tokens_fn` (transformers' per-beam callback)"),
@@ -167,7 +167,8 @@ def render(m: dict, wall: float, limit: float, users: int, sets: list[str], devi
             )
         ),
         "",
-        f"Full evaluation ran at {m['eval_users_per_s']:.0f} users/s on the {'GPU' if m.get('eval_on_gpu') else 'CPU'}.",
+        f"Full evaluation ran at {m['eval_users_per_s']:.0f} users/s on the "
+        f"{'GPU' if m.get('eval_on_gpu') else 'CPU'}.",
         "",
         "Command: `genrec run tiger --preset gpu "
         + " ".join(f"--set {s}" for s in sets if not s.startswith("codes="))

@@ -90,7 +90,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             (ctx.out_dir / job.name / "error.txt").write_text(traceback.format_exc())
             metrics[job.name] = {"failed": 1}
             lines.append(
-                f"| {job.name} | FAILED: {type(e).__name__}: {str(e)[:200]} | {time.perf_counter() - t0:.1f} | see {job.name}/error.txt |"
+                f"| {job.name} | FAILED: {type(e).__name__}: {str(e)[:200]} | {time.perf_counter() - t0:.1f} "
+                f"| see {job.name}/error.txt |"
             )
     report = "## Pipelines\n\n" + "\n".join(lines) + "\n"
     (ctx.out_dir / "report.md").write_text(report)

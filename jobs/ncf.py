@@ -287,7 +287,8 @@ def _report(cfg: Config, m: dict, history: list[dict], explanation: list[dict]) 
     ]
     for h in history:
         lines.append(
-            f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} | {h.get('test/ndcg@10', float('nan')):.4f} | {h.get('epoch_s', float('nan')):.2f} |"
+            f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} "
+            f"| {h.get('test/ndcg@10', float('nan')):.4f} | {h.get('epoch_s', float('nan')):.2f} |"
         )
     if explanation:
         lines += ["", "### What the ID query attended to (top metadata tokens; `attention.json` has all weights)", ""]

@@ -95,7 +95,7 @@ class Config(JobConfig):
     tokenizer: str = Field("minilm", description="WordPiece tokenizer of the encoder (alias, HF id or path)")
 
 
-# ----------------------------------------------------------------------------------------- data: corpus, embeddings, codes
+# --------------------------------------------------------------------------- data: corpus, embeddings, codes
 @dataclass
 class Prepared:
     corpus_stats: dict
@@ -395,14 +395,19 @@ def render_report(
         for split in ("train", "valid", "test"):
             if f"{src}/{split}/pairs" in s:
                 lines.append(f"| {src} | {split} | {s[f'{src}/{split}/pairs']} | {s[f'{src}/{split}/texts']} |")
+    sid_source = (
+        f"codes table {cfg.sids.codes_path}"
+        if cfg.sids.codes_path
+        else f"residual k-means over {cfg.embed.encoder} embeddings of title + genres, {cfg.sids.levels} levels x "
+        f"{cfg.sids.codebook_size} codes + a collision level"
+    )
     lines += [
         "",
         f"Total pairs {s['pairs']}, distinct texts {s['texts']}, mean list length {s['mean_list_len']:.2f}, "
         f"catalogue {s['distinct_items']} movies. Dropped: "
         + ", ".join(f"{k[8:]}={v}" for k, v in s.items() if k.startswith("dropped/")),
         "",
-        f"Semantic IDs: {'codes table ' + str(cfg.sids.codes_path) if cfg.sids.codes_path else f'residual k-means over {cfg.embed.encoder} embeddings of title + genres, {cfg.sids.levels} levels x {cfg.sids.codebook_size} codes + a collision level'}"
-        f" (code sizes per level {list(prep.vocab.vocab.codebook_sizes)}).",
+        f"Semantic IDs: {sid_source} (code sizes per level {list(prep.vocab.vocab.codebook_sizes)}).",
         "",
         f"## Held-out texts ({n_texts} texts, {n_pairs} pairs; generated lists of {cfg.eval.length})",
         "",
@@ -440,7 +445,8 @@ def render_report(
     ]
     for h in history:
         lines.append(
-            f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/recall@10', float('nan')):.4f} | {h.get('valid/ndcg@10', float('nan')):.4f} |"
+            f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid/recall@10', float('nan')):.4f} "
+            f"| {h.get('valid/ndcg@10', float('nan')):.4f} |"
         )
     lines += ["", "## Examples (beam)", ""]
     for t, items in examples.items():

@@ -100,7 +100,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             )
             texts = pd.concat([texts, sent], ignore_index=True)
         print(
-            f"[rag_index] {len(catalogue)} movies, {len(stale)} to embed (+{len(texts) - len(stale)} review sentences), "
+            f"[rag_index] {len(catalogue)} movies, {len(stale)} to embed "
+            f"(+{len(texts) - len(stale)} review sentences), "
             f"{cfg.embed.num_actors} Ray Data actor(s)"
         )
         t1 = time.perf_counter()
@@ -156,7 +157,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     report = (
         f"Catalogue: {len(catalogue)} movies from {', '.join(cfg.sources)}; store now holds {n_store}.\n\n"
         f"Embedded {len(new_ids)} new or changed movies with `{cfg.embed.encoder}` in {embed_s:.1f} s (Ray Data, "
-        f"{cfg.embed.num_actors} actor(s)); faiss index `{index.kind}` ({mode}), {index.ntotal} vectors, dim {meta['dim']}.\n\n"
+        f"{cfg.embed.num_actors} actor(s)); faiss index `{index.kind}` ({mode}), {index.ntotal} vectors, "
+        f"dim {meta['dim']}.\n\n"
         f"Index directory: `{out}` (chat with `genrec rag chat --index {out}`).\n"
     )
     if cfg.sentiment_baseline:

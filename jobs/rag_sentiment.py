@@ -251,7 +251,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "",
         "Per source (fine-tuned): " + ", ".join(f"{s} acc {m['accuracy']:.3f}" for s, m in by_source.items()),
         "",
-        "The seed project's 89.3 % accuracy / 88.7 % F1 is DistilBERT on full IMDb reviews: other data, not comparable.",
+        "The seed project's 89.3 % accuracy / 88.7 % F1 is DistilBERT on full IMDb reviews: other data, "
+        "not comparable.",
         "",
         f"Model: `{model_dir}` (use with `genrec rag chat --sentiment-model {model_dir}`).",
     ]

@@ -167,7 +167,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     report = "\n".join(
         [
             f"SASRec ({cfg.loss.upper()} loss) on `{cfg.dataset}`: {n_items} items, {len(split.test)} users. "
-            f"Trained {len(hist)} epochs in {fit_s:.0f} s; full ranking, history masked: {cfg.eval.exclude_history}; users: "
+            f"Trained {len(hist)} epochs in {fit_s:.0f} s; full ranking, history masked: {cfg.eval.exclude_history}; "
+            "users: "
             f"{'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users}'}.",
             "",
             metrics_table({f"SASRec-{cfg.loss.upper()}": ours, "MostPopular": pop}),

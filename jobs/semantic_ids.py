@@ -169,8 +169,8 @@ def load_items(cfg: Config, ctx: RunContext) -> pd.DataFrame:
         raise UserFacingError(
             f"dataset {cfg.dataset!r} has no item text in the fields {cfg.embed.text_fields} (columns: "
             f"{list(items.columns)}). The Instruments mirror ships SIDs but no text: put Instruments.item.json "
-            f"(LETTER's) beside its other files and run `genrec data pull instruments --from MIRROR --force`, pull it without "
-            f"a mirror (downloads the text), or use dataset=industrial_scientific"
+            f"(LETTER's) beside its other files and run `genrec data pull instruments --from MIRROR --force`, "
+            f"pull it without a mirror (downloads the text), or use dataset=industrial_scientific"
         )
     return items.reset_index(drop=True)
 
@@ -264,9 +264,11 @@ def quality_report(cfg, before, after, recon, info, released, estats) -> str:
     levels = max(s.get("levels", 0) for s in rows.values())
     return "\n".join(
         [
-            f"## Semantic IDs: {cfg.quantizer}, {cfg.levels} levels x {cfg.codebook_size} codes, collision handling `{cfg.collision}`",
+            f"## Semantic IDs: {cfg.quantizer}, {cfg.levels} levels x {cfg.codebook_size} codes, "
+            f"collision handling `{cfg.collision}`",
             "",
-            f"Items: {estats['items']} embedded with `{cfg.embed.encoder}` ({cfg.embed.kind}, fields {cfg.embed.text_fields}); "
+            f"Items: {estats['items']} embedded with `{cfg.embed.encoder}` ({cfg.embed.kind}, "
+            f"fields {cfg.embed.text_fields}); "
             f"{estats['reused']} reused from finished parts, {estats['computed']} computed.",
             "",
             f"Reconstruction: mean cosine **{recon['recon_cosine']:.4f}**, MSE {recon['recon_mse']:.6f}.",
@@ -292,7 +294,8 @@ JOB = Job(
     resources=resources,
     in_demo=True,
     demo_order=10,
-    summary="item text -> embeddings (Ray Data) -> RQ-VAE (Ray Train/DeepSpeed) or residual k-means -> unique semantic IDs",
+    summary="item text -> embeddings (Ray Data) -> RQ-VAE (Ray Train/DeepSpeed) or residual k-means "
+    "-> unique semantic IDs",
 )
 
 if __name__ == "__main__":

@@ -311,22 +311,25 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             }
     pop = most_popular_metrics(split, cfg.eval)
     hist = result.history
+    engine = f"DeepSpeed ZeRO-{cfg.train.zero_stage}" if cfg.train.deepspeed else "DDP"
+    best_valid = max((h.get("valid/ndcg@10", -1) for h in hist), default=float("nan"))
+    users = "all" if cfg.eval.test_users is None else f"a fixed random {cfg.eval.test_users} (same for every row)"
     report = "\n".join(
         [
-            f"TIGER on `{cfg.dataset}`: {len(split.item_ids)} items, {len(split.test)} users, {len(windows[2])} training windows; "
-            f"semantic IDs {codes.levels} levels, codebooks {list(codes.codebook_sizes)}; vocabulary {vocab.size} tokens.",
+            f"TIGER on `{cfg.dataset}`: {len(split.item_ids)} items, {len(split.test)} users, "
+            f"{len(windows[2])} training windows; semantic IDs {codes.levels} levels, codebooks "
+            f"{list(codes.codebook_sizes)}; vocabulary {vocab.size} tokens.",
             f"Trained {len(hist)} epochs in {fit_s:.0f} s on {cfg.train.num_workers} worker(s) "
-            f"({'DeepSpeed ZeRO-' + str(cfg.train.zero_stage) if cfg.train.deepspeed else 'DDP'}, {cfg.train.precision}); "
-            f"best valid NDCG@10 (subset of {len(valid_sub)}) {max((h.get('valid/ndcg@10', -1) for h in hist), default=float('nan')):.4f}.",
-            f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: {cfg.eval.exclude_history}, "
-            f"users: {'all' if cfg.eval.test_users is None else f'a fixed random {cfg.eval.test_users} (same for every row)'}. "
-            f"Invalid IDs returned: {invalid_constrained}.",
+            f"({engine}, {cfg.train.precision}); best valid NDCG@10 (subset of {len(valid_sub)}) {best_valid:.4f}.",
+            f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: "
+            f"{cfg.eval.exclude_history}, users: {users}. Invalid IDs returned: {invalid_constrained}.",
             "",
             metrics_table({"TIGER": tiger, "MostPopular": pop}),
             "",
             "Decoding on the same model and test subset: "
             + ", ".join(
-                f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, R@10 {v['recall@10']:.4f}"
+                f"{k}: {v['users_per_s']:.1f} users/s, invalid share {v['invalid_share']:.3f}, "
+                f"R@10 {v['recall@10']:.4f}"
                 for k, v in decode.items()
             ),
             "",

@@ -48,7 +48,8 @@ def list_cmd(
     for r in rows:
         yn = lambda b: "yes" if b else "-"  # noqa: E731
         typer.echo(
-            f"{r['name']:<22} {yn(r['present']):<8} {yn(r['in_mirror']):<7} {yn(r['download_only']):<14} {r['licence'][:70]}"
+            f"{r['name']:<22} {yn(r['present']):<8} {yn(r['in_mirror']):<7} {yn(r['download_only']):<14} "
+            f"{r['licence'][:70]}"
         )
 
 

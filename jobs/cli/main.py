@@ -19,7 +19,7 @@ import typer
 
 from jobs.common.config import ConfigError
 from jobs.common.job import UserFacingError, default_out_dir, run_job
-from jobs.common.registry import all_jobs, get_job
+from jobs.common.registry import get_job
 
 app = typer.Typer(
     help="genrec-ray: distributed training of GenAI recommenders on Ray.",
@@ -57,7 +57,9 @@ def _job(name: str):
 @app.command("list")
 def list_jobs() -> None:
     """List the jobs, their presets and whether the demo runs them."""
-    rows = [(j.name, ",".join(j.presets()), "demo" if j.in_demo else "", j.summary) for j in all_jobs()]
+    from jobs.common.registry import job_cards
+
+    rows = [(c.name, ",".join(c.presets), "demo" if c.in_demo else "", c.summary) for c in job_cards()]
     w = max((len(r[0]) for r in rows), default=4)
     p = max((len(r[1]) for r in rows), default=7)
     for name, presets, demo, summary in rows:
@@ -251,7 +253,8 @@ def _bench_runner():
     runner = importlib.import_module("benchmarks.run")
     if Path(runner.__file__).resolve().parent != (REPO_ROOT / "benchmarks").resolve():
         _fail(
-            f"`benchmarks` resolves to {runner.__file__}, not {REPO_ROOT / 'benchmarks'}: another package of that name shadows the checkout's"
+            f"`benchmarks` resolves to {runner.__file__}, not {REPO_ROOT / 'benchmarks'}: another package of that "
+            "name shadows the checkout's"
         )
     return runner
 

@@ -83,7 +83,7 @@ def playlist(
         pl = Playlister.load(path)
     except (FileNotFoundError, ValueError, KeyError) as e:
         typer.echo(f"error: cannot load playlist model from {path}: {e}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if length > len(pl.vocab.item_ids):
         typer.echo(f"error: --length {length} exceeds the {len(pl.vocab.item_ids)} items the model knows", err=True)
         raise typer.Exit(2)

@@ -12,7 +12,10 @@ rag_app = typer.Typer(
     help="RAG movie recommender: chat in the terminal or serve the web chat page.", no_args_is_help=True
 )
 
-_LLM_HELP = "smollm2 (offline default) | openai (OpenAI-compatible endpoint) | tiny (random test model) | none (ranked list only)"
+_LLM_HELP = (
+    "smollm2 (offline default) | openai (OpenAI-compatible endpoint) | tiny (random test model) "
+    "| none (ranked list only)"
+)
 
 
 def build_config(

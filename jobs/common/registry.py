@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import jobs
-from jobs.common.job import Job
+from jobs.common.job import PRESET_DIR, Job
 
 _NOT_JOBS = {"cli", "__main__"}
 
@@ -37,3 +40,52 @@ def all_jobs() -> list[Job]:
         except KeyError:
             continue
     return out
+
+
+@dataclass(frozen=True)
+class JobCard:
+    """What `genrec list` shows of a job, read from its source without importing it (a job module imports torch,
+    transformers, Ray...: seconds each)."""
+
+    name: str
+    summary: str
+    in_demo: bool
+    presets: tuple[str, ...]
+
+
+def job_cards() -> list[JobCard]:
+    """One card per job, from the literal keyword arguments of `JOB = Job(...)` in each module; a module whose JOB is
+    not written that way is imported instead."""
+    cards = []
+    for name in job_names():
+        kwargs = _literal_job_kwargs(Path(jobs.__path__[0]) / f"{name}.py")
+        if kwargs is None or "summary" not in kwargs:
+            try:
+                j = get_job(name)
+            except KeyError:
+                continue
+            kwargs = {"summary": j.summary, "in_demo": j.in_demo}
+        presets = tuple(sorted(p.stem for p in (PRESET_DIR / name).glob("*.yaml")))
+        cards.append(JobCard(name, kwargs["summary"], bool(kwargs.get("in_demo", False)), presets))
+    return cards
+
+
+def _literal_job_kwargs(path: Path) -> dict | None:
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "JOB" for t in node.targets)
+            and isinstance(node.value, ast.Call)
+        ):
+            out = {}
+            for kw in node.value.keywords:
+                try:
+                    out[kw.arg] = ast.literal_eval(kw.value)
+                except ValueError:
+                    continue  # config=Config, run=run, ...: not needed for a card
+            return out
+    return None

@@ -7,8 +7,8 @@ A job opts in with `tune_spaces/<job>.py` defining
 Each trial resolves the job's config with the sampled values as `--set` overrides (so a trial's config
 is validated exactly like a CLI run), then runs the job's own `run()`. Trainers built inside it forward
 their per-epoch reports to Tune through the `TuneReportCallback` in the trial's `RunContext.callbacks`
-(each job passes `ctx.callbacks` to its trainers); jobs without a trainer call `ctx.report_progress`. (`Tuner(trainer)` is not supported under Ray Train V2: the driver-function
-pattern is the documented one.)
+(each job passes `ctx.callbacks` to its trainers); jobs without a trainer call `ctx.report_progress`.
+(`Tuner(trainer)` is not supported under Ray Train V2: the driver-function pattern is the documented one.)
 """
 
 from __future__ import annotations

@@ -130,7 +130,10 @@ SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="instruments",
-            description="Amazon 2018 Musical_Instruments, LC-Rec/LETTER split + released 4-level semantic IDs (item text only with Instruments.item.json)",
+            description=(
+                "Amazon 2018 Musical_Instruments, LC-Rec/LETTER split + released 4-level semantic IDs "
+                "(item text only with Instruments.item.json)"
+            ),
             mirror_subpath="amazon_instruments_lcrec",
             files=(
                 SourceFile(
@@ -171,7 +174,9 @@ SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="industrial_scientific",
-            description="Amazon 2018 Industrial_and_Scientific (MiniOneRec): item text + 3-level SIDs + valid/test rows only",
+            description=(
+                "Amazon 2018 Industrial_and_Scientific (MiniOneRec): item text + 3-level SIDs + valid/test rows only"
+            ),
             mirror_subpath="amazon_industrial_scientific_minionerec",
             files=(
                 SourceFile(
@@ -201,7 +206,9 @@ SPECS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="ml-latest-small",
-            description="MovieLens latest-small (2018-09): 100,836 ratings; items with year, genres, tags, tmdb_id, poster",
+            description=(
+                "MovieLens latest-small (2018-09): 100,836 ratings; items with year, genres, tags, tmdb_id, poster"
+            ),
             mirror_subpath="ml-latest-small",
             files=_grouplens(
                 "ml-latest-small",
@@ -244,7 +251,9 @@ SPECS: dict[str, DatasetSpec] = {
                     f"{GROUPLENS}/ml-1m.zip",
                     None,
                     member="ml-1m/ratings.dat",
-                    note="no reference sha256 could be verified offline: the hash is recorded on first pull, not checked",
+                    note=(
+                        "no reference sha256 could be verified offline: the hash is recorded on first pull, not checked"
+                    ),
                 ),
                 *_grouplens(
                     "ml-1m",
@@ -269,10 +278,15 @@ SPECS: dict[str, DatasetSpec] = {
                     f"{GH}/ellenfg/Predicting_Oscars/aa03c87401dbb1d8b070b00324c603635e5e6b72/tmdb_5000_movies.csv.zip",
                     "1e0584a8dd374120e4ed4f2b81f0d2bd0eb95a554708e4a350d00ed5c46d2825",
                     member="tmdb_5000_movies.csv",
-                    note="the Kaggle original needs a login; this pinned GitHub copy has the published size and matched a second copy",
+                    note=(
+                        "the Kaggle original needs a login; "
+                        "this pinned GitHub copy has the published size and matched a second copy"
+                    ),
                 ),
             ),
-            licence="TMDb API terms (via Kaggle): non-commercial research use; not endorsed by TMDb; do not redistribute.",
+            licence=(
+                "TMDb API terms (via Kaggle): non-commercial research use; not endorsed by TMDb; do not redistribute."
+            ),
             parser=parsers.parse_tmdb,
         ),
         DatasetSpec(
@@ -282,7 +296,10 @@ SPECS: dict[str, DatasetSpec] = {
             files=tuple(
                 SourceFile(f"posters/{m}.jpg", f"{_POSTERS}/{m}.jpg", sha) for m, _t, _i, _n, _b, sha in POSTERS
             ),
-            licence="Poster artwork is copyrighted by the studios (most likely fetched from TMDb); local test fixtures only.",
+            licence=(
+                "Poster artwork is copyrighted by the studios (most likely fetched from TMDb); "
+                "local test fixtures only."
+            ),
             parser=parsers.parse_posters,
         ),
         DatasetSpec(
@@ -297,7 +314,10 @@ SPECS: dict[str, DatasetSpec] = {
                     note="identity with the Kaggle original could not be checked (no reference hash)",
                 ),
             ),
-            licence="Kaggle page states CC0 for the compilation; IMDb data and poster images carry IMDb's terms. Research/testing only.",
+            licence=(
+                "Kaggle page states CC0 for the compilation; IMDb data and poster images carry IMDb's terms. "
+                "Research/testing only."
+            ),
             parser=parsers.parse_imdb_top_1000,
         ),
         DatasetSpec(
@@ -310,7 +330,10 @@ SPECS: dict[str, DatasetSpec] = {
                     _UCI,
                     h,
                     member=f"sentiment labelled sentences/{n}",
-                    note="hash of the mirror copy (GitHub tara-thomas/DM2020-Lab1-Homework1@9573c26); assumed identical to UCI's zip member",
+                    note=(
+                        "hash of the mirror copy (GitHub tara-thomas/DM2020-Lab1-Homework1@9573c26); "
+                        "assumed identical to UCI's zip member"
+                    ),
                 )
                 for n, h in [
                     ("amazon_cells_labelled.txt", "47003fc0a0d4840b00e96e715b6189bad09e7443a3da41c4cbe12ffc79f86ae3"),

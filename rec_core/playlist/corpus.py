@@ -11,8 +11,8 @@ Two sources, both real user behaviour:
    `session_gap_s` apart. Each session is cut into consecutive chunks of `max_items`; a chunk with fewer than
    `min_items` movies is dropped. A chunk is titled by the words of its items' genres and tags: the genres
    carried by at least `genre_share` of its movies (at most two: the most common, ties broken by the rarer
-   genre in the whole catalogue; written in alphabetical order) followed by the most common tag among its movies when at least two of them
-   carry it. A chunk with no such genre is dropped (it has no title).
+   genre in the whole catalogue; written in alphabetical order) followed by the most common tag among its movies
+   when at least two of them carry it. A chunk with no such genre is dropped (it has no title).
 
 Whole texts are held out: the distinct texts are shuffled with the seed and split into train/valid/test by
 `valid_frac` / `test_frac`, and every pair goes where its text goes, so no test text is ever seen in training.

@@ -59,7 +59,8 @@ class PlaylistT5(nn.Module):
             pad_token_id=PAD,
             eos_token_id=EOS,
             decoder_start_token_id=PAD,
-            tie_word_embeddings=True,  # T5 default: decoder input and output share the SID table (output scaled by d_model**-0.5)
+            # T5 default: decoder input and output share the SID table (output scaled by d_model**-0.5)
+            tie_word_embeddings=True,
         )
         self.t5 = T5ForConditionalGeneration(t5cfg)
         if pretrained_text_embed is not None:

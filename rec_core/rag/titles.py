@@ -18,7 +18,8 @@ from rapidfuzz import fuzz, process
 
 _WORD_RE = re.compile(r"[\w'’:&\-]+", re.UNICODE)
 _CLAUSE_SPLIT = re.compile(
-    r"[.!?;\n]+|,?\s+\b(?:but|however|whereas|although|though|while|yet)\b\s+|,\s+(?=(?:not|no|except|definitely not)\b)",
+    r"[.!?;\n]+|,?\s+\b(?:but|however|whereas|although|though|while|yet)\b\s+"
+    r"|,\s+(?=(?:not|no|except|definitely not)\b)",
     re.IGNORECASE,
 )
 _ARTICLE = re.compile(r"^(the|a|an)\s+")

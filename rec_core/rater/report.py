@@ -118,14 +118,18 @@ def build_report(
         )
     lines.append(
         f"- Folds: {cfg.cv.n_folds}-fold × {len(cfg.cv.seeds)} seeds, identical for A and B; XGBoost on Ray Train "
-        f"with {cfg.cv.num_workers} workers (`XGBoostTrainer`), early stopping on an inner {cfg.xgb.inner_valid_fraction:.0%} split."
+        f"with {cfg.cv.num_workers} workers (`XGBoostTrainer`), early stopping on an inner "
+        f"{cfg.xgb.inner_valid_fraction:.0%} split."
     )
     desc = {
         "poster": f"poster = **{cfg.posters.group_label()}**",
         "plot": f"LLM plot scores by `{cfg.plots.model}` ({cfg.plots.method}"
         + (f", first {cfg.plots.max_overviews} overviews; the rest missing" if cfg.plots.max_overviews else "")
         + ")",
-        "embedding": f"overview embeddings `{cfg.features.embed_encoder}` reduced to {cfg.features.embed_components} PCA components",
+        "embedding": (
+            f"overview embeddings `{cfg.features.embed_encoder}` reduced to {cfg.features.embed_components} "
+            "PCA components"
+        ),
     }
     groups = cfg.features.genai_groups
     lines.append(
@@ -188,9 +192,10 @@ def build_report(
         lines += ["", "## XGBoost on Ray vs single process (same tasks, same run)", ""]
         lines.append(
             f"{speed['ray_workers']} Ray Train workers: {speed['ray_wall_s']:.1f} s; single-process `xgboost.train` "
-            f"({speed['single_threads']} threads): {speed['single_wall_s']:.1f} s → ratio {speed['time_ratio_ray_over_single']:.2f}. "
-            f"Quality: RMSE {speed['ray_rmse']:.4f} (Ray) vs {speed['single_rmse']:.4f} (single), |Δ| = "
-            f"{speed['rmse_abs_diff']:.4f}; correlation of held-out predictions {speed['pred_corr']:.4f}."
+            f"({speed['single_threads']} threads): {speed['single_wall_s']:.1f} s → ratio "
+            f"{speed['time_ratio_ray_over_single']:.2f}. Quality: RMSE {speed['ray_rmse']:.4f} (Ray) vs "
+            f"{speed['single_rmse']:.4f} (single), |Δ| = {speed['rmse_abs_diff']:.4f}; correlation of held-out "
+            f"predictions {speed['pred_corr']:.4f}."
         )
     lines += ["", "## Case examples", ""]
     lines += _poster_examples(examples.get("posters"), cfg, movies)

@@ -59,13 +59,13 @@ class PairedComparison:
     def verdict(self, metric: str = "RMSE", lower_is_better: bool = True) -> str:
         if self.within_noise:
             return (
-                f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = {self.p_value:.3g}): "
-                f"within noise — the GenAI features do not measurably change {metric}."
+                f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = "
+                f"{self.p_value:.3g}): within noise — the GenAI features do not measurably change {metric}."
             )
         better = (self.delta < 0) == lower_is_better
         return (
-            f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = {self.p_value:.3g}): "
-            f"B is {'better' if better else 'worse'} than A beyond fold noise."
+            f"Δ{metric} = {self.delta:+.4f} (95 % CI {self.ci_low:+.4f} … {self.ci_high:+.4f}, p = "
+            f"{self.p_value:.3g}): B is {'better' if better else 'worse'} than A beyond fold noise."
         )
 
 

@@ -72,7 +72,8 @@ def test_sentiment_fine_tune_on_ray_train_learns(ray_local, tmp_path):
         ["awful", "terrible", "hated", "boring", "dreadful"],
     )
     lines = [
-        f"{rng.choice(['the movie was', 'honestly it felt', 'the acting'])} {rng.choice(pos if i % 2 else neg)}\t{i % 2}"
+        f"{rng.choice(['the movie was', 'honestly it felt', 'the acting'])} "
+        f"{rng.choice(pos if i % 2 else neg)}\t{i % 2}"
         for i in range(240)
     ]
     f = tmp_path / "sentences.tsv"

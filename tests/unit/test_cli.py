@@ -71,3 +71,22 @@ def test_run_job_help_lists_the_jobs_keys(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli_main.main()
     assert "Config keys" not in capsys.readouterr().out
+
+
+def test_list_reads_the_jobs_without_importing_them():
+    """`genrec list` must stay fast: it reads each JOB = Job(...) from source, and says what importing it would."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from typer.testing import CliRunner; from jobs.cli.main import app; "
+        "r = CliRunner().invoke(app, ['list']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in sys.modules if m.startswith('jobs.') and m.count('.') == 1))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['jobs.cli', 'jobs.common']"
+    from jobs.common.registry import all_jobs, job_cards
+
+    assert {(c.name, c.summary, c.in_demo, c.presets) for c in job_cards()} == {
+        (j.name, j.summary, j.in_demo, tuple(j.presets())) for j in all_jobs()
+    }

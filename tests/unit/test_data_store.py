@@ -219,9 +219,9 @@ def test_ml_1m_download_records_unverified_hash(tmp_path, monkeypatch):
     """ml-1m's ratings.dat has no reference hash: the pull records what it got and marks it unverified."""
     files = {
         "ratings.dat": b"1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n",
-        "movies.dat": "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Am\xe9lie (2001)::Comedy|Romance\n".encode(
-            "latin-1"
-        ),
+        "movies.dat": (
+            "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Am\xe9lie (2001)::Comedy|Romance\n"
+        ).encode("latin-1"),
         "users.dat": b"1::F::1::10::48067\n2::M::56::16::70072\n",
     }
     root = tmp_path / "www"

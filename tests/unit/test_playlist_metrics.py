@@ -52,5 +52,8 @@ def test_text_retrieval_ranks_by_cosine_with_the_given_encode():
     import numpy as np
 
     item_emb = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32)  # not normalised: retrieval does it
-    encode = lambda texts: np.array([[0.0, 1.0] if t == "up" else [1.0, 0.1] for t in texts], np.float32)
+
+    def encode(texts):
+        return np.array([[0.0, 1.0] if t == "up" else [1.0, 0.1] for t in texts], np.float32)
+
     assert TextRetrieval(encode, [10, 20, 30], item_emb).lists(["up", "right"], 2) == [[20, 30], [10, 30]]

@@ -45,7 +45,7 @@ def test_shuffled_targets_keep_each_list_as_a_set(lists, seed):
     seen = []
     wrap = ShuffledTargets(lambda rows: seen.extend(rows) or {"n": len(rows)}, seed)
     assert wrap([(f"t{i}", lst) for i, lst in enumerate(lists)]) == {"n": len(lists)}
-    for (text, got), lst in zip(seen, lists):
+    for (_text, got), lst in zip(seen, lists):
         assert sorted(got) == sorted(lst)
     # Same seed, same orders (a resumed run repeats them); the input lists are not mutated.
     again = []

@@ -140,7 +140,7 @@ def test_rqvae_learns_without_codebook_collapse():
     m = RQVAE(32, RQVAEConfig(hidden_dims=[64], latent_dim=8, levels=2, codebook_size=32, ema_decay=0.8))
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
     losses = []
-    for step in range(120):
+    for _step in range(120):
         idx = torch.randint(0, len(x), (256,))
         out = m(x[idx])
         opt.zero_grad()

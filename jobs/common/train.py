@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from jobs.common.config import TrainConfig
+from jobs.common.progress import epoch_lines
 
 MODEL_FILE = "model.pt"
 STATE_FILE = "train_state.pt"
@@ -101,7 +102,8 @@ def fit_torch(
     callbacks: Sequence = (),
 ) -> TorchRunResult:
     """Run `train_loop(loop_cfg)` on `train.num_workers` Ray Train workers. Resumes when possible.
-    The workers read the TrainConfig with `train_config_from_loop(loop_cfg)`."""
+    The workers read the TrainConfig with `train_config_from_loop(loop_cfg)`; the driver prints a line per reported
+    epoch (jobs.common.progress)."""
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -111,19 +113,20 @@ def fit_torch(
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = dict(loop_cfg)
     cfg["__train__"] = train.model_dump()
-    trainer = TorchTrainer(
-        train_loop,
-        train_loop_config=cfg,
-        scaling_config=ScalingConfig(
-            num_workers=train.num_workers,
-            use_gpu=train.use_gpu,
-            resources_per_worker=train.resources_per_worker(),
-        ),
-        torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
-        run_config=run_config(run_dir, name, score_metric, score_mode, callbacks=callbacks),
-        datasets=datasets,
-    )
-    result = trainer.fit()
+    with epoch_lines(name, train.epochs) as progress:
+        trainer = TorchTrainer(
+            train_loop,
+            train_loop_config=cfg,
+            scaling_config=ScalingConfig(
+                num_workers=train.num_workers,
+                use_gpu=train.use_gpu,
+                resources_per_worker=train.resources_per_worker(),
+            ),
+            torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
+            run_config=run_config(run_dir, name, score_metric, score_mode, callbacks=[*callbacks, progress]),
+            datasets=datasets,
+        )
+        result = trainer.fit()
     if result.error:
         raise result.error
     latest = Path(result.checkpoint.path) if result.checkpoint else None

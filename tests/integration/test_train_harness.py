@@ -68,3 +68,13 @@ def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false
     # resume=false ignores those checkpoints and starts over.
     res3 = _fit(tmp_path, epochs=2, resume=False)
     assert res3.metrics["start_epoch"] == 0 and [h["epoch"] for h in res3.history] == [0, 1]
+
+
+def test_driver_prints_a_line_per_epoch(ray_local, tmp_path, capsys):
+    """Users watch long runs: each reported epoch reaches the driver's stdout with its loss and the time left."""
+    res = _fit(tmp_path, epochs=4)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[lin] epoch")]
+    assert [ln.split()[2] for ln in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    losses = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
+    assert losses == pytest.approx([h["loss"] for h in res.history], abs=1e-4)
+    assert "ETA 0 s" in lines[-1]

@@ -129,5 +129,9 @@ def run_actor_stage(
         for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
             write_part(out_dir, batch)
     done = read_parts(out_dir)
-    # Concurrent runs sharing a stage dir (Tune trials) may both write an item: keep one row each.
-    return None if done is None else done.drop_duplicates("item_id", keep="first").reset_index(drop=True)
+    if done is None:
+        return None
+    # Concurrent runs sharing a stage dir (Tune trials) may both write an item: keep one row each. Parts finish in
+    # any order, so rows are put in item order: means over them are then the same to the last bit in every run.
+    done = done.drop_duplicates("item_id", keep="first")
+    return done.sort_values("item_id", kind="stable").reset_index(drop=True)

@@ -73,6 +73,12 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     resume: bool = Field(True, description="resume from the newest checkpoint in the run dir")
+    max_failures: int = Field(
+        3,
+        ge=0,
+        description="times Ray Train restarts the worker group after a worker or node dies (spot preemption); "
+        "the restarted workers resume from the newest checkpoint, losing at most checkpoint_every epochs",
+    )
     time_limit_s: float | None = Field(
         None,
         gt=0,

@@ -68,8 +68,10 @@ def run_config(
     score_mode: str = "max",
     keep: int | None = 2,
     callbacks: Sequence = (),
+    max_failures: int = 0,
 ):
-    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, no retries, the run's callbacks."""
+    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, `max_failures` restarts of the
+    worker group (each resumes from the newest checkpoint), the run's callbacks."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     ckpt = (
@@ -85,7 +87,7 @@ def run_config(
         name=name,
         storage_path=str(Path(run_dir).resolve()),
         checkpoint_config=ckpt,
-        failure_config=FailureConfig(max_failures=0),
+        failure_config=FailureConfig(max_failures=max_failures),
         callbacks=list(callbacks),
     )
 
@@ -123,7 +125,14 @@ def fit_torch(
                 resources_per_worker=train.resources_per_worker(),
             ),
             torch_config=TorchConfig(backend="nccl" if train.use_gpu else "gloo"),
-            run_config=run_config(run_dir, name, score_metric, score_mode, callbacks=[*callbacks, progress]),
+            run_config=run_config(
+                run_dir,
+                name,
+                score_metric,
+                score_mode,
+                callbacks=[*callbacks, progress],
+                max_failures=train.max_failures,
+            ),
             datasets=datasets,
         )
         result = trainer.fit()
@@ -364,7 +373,8 @@ class WorkerSession:
                 self.model.load_checkpoint(str(d), tag=DS_TAG)
             else:
                 self.module.load_state_dict(torch.load(d / MODEL_FILE, map_location=self.device, weights_only=True))
-            state = torch.load(d / STATE_FILE, map_location="cpu", weights_only=False)
+            # weights_only: a checkpoint from shared storage must not be able to run code when loaded
+            state = torch.load(d / STATE_FILE, map_location="cpu", weights_only=True)
             if "optimizer" in state and not self.train.deepspeed:
                 self.optimizer.load_state_dict(state["optimizer"])
             self.start_epoch = int(state["epoch"]) + 1

@@ -151,7 +151,7 @@ def build_or_load_cache(
     path = Path(cache_dir) / f"lm_{cache_key(cfg, texts, seed)}.pt" if cache_dir else None
     if path is not None and path.exists():
         try:
-            cache = torch.load(path, map_location="cpu")
+            cache = torch.load(path, map_location="cpu", weights_only=True)
             if cache.get("states") is not None or not need_tokens:
                 # one file serves both: a token-state cache also answers a pooled-only request
                 return cache if need_tokens else {**cache, "states": None}

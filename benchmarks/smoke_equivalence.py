@@ -35,7 +35,11 @@ def is_timing(key: str) -> bool:
 
 def record(out: Path) -> dict:
     from jobs.common import runtime
-    from jobs.common.config import RuntimeConfig
+
+    try:
+        from jobs.common.config import RuntimeConfig
+    except ImportError:  # a tree from before the move (recording the "before" side)
+        from rec_core.config import RuntimeConfig
     from jobs.common.job import run_job
     from jobs.common.registry import get_job
 

@@ -66,9 +66,25 @@ def hand_over(job: Job, sub_cfg, done: dict[str, tuple], out_dir) -> list[str]:
     return applied
 
 
+def summary_row(job: Job, metrics: dict | None, seconds: float, error: BaseException | None = None) -> str:
+    """One row of the demo's table: pipeline | headline metric | its baseline in the same run | time. A failed
+    stage gets its error on one line (a multi-line message would break the table)."""
+    name = f"[{job.name}]({job.name}/report.md)"
+    if error is not None:
+        msg = " ".join(f"{type(error).__name__}: {error}".split()).replace("|", "/")[:160]
+        return f"| {job.name} | FAILED: {msg} | see {job.name}/error.txt | {seconds:.0f} |"
+    key, base = job.headline or (None, None)
+
+    def cell(k: str | None) -> str:
+        v = (metrics or {}).get(k) if k else None
+        return f"{k} = {v:.4g}" if isinstance(v, (int, float)) else "—"
+
+    return f"| {name} | {cell(key)} | {cell(base)} | {seconds:.0f} |"
+
+
 def run(cfg: Config, ctx: RunContext) -> JobResult:
     metrics: dict[str, dict] = {}
-    lines = ["| pipeline | status | time (s) | headline metrics |", "|---|---|---:|---|"]
+    lines = ["| pipeline | headline metric | its baseline (same run) | time (s) |", "|---|---|---|---:|"]
     failed = []
     done: dict[str, object] = {}  # job name -> its config, for the jobs that finished
     for job in demo_jobs(cfg):
@@ -76,28 +92,25 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         sub_cfg.runtime = cfg.runtime
         for handed in hand_over(job, sub_cfg, done, ctx.out_dir):
             print(f"demo: {job.name} takes {handed} from this run")
+        print(f"demo: {job.name} ({cfg.sub_preset})", flush=True)
         t0 = time.perf_counter()
         try:
             res = run_job(job, preset=cfg.sub_preset, cfg=sub_cfg, out_dir=ctx.out_dir / job.name, init_runtime=False)
-            m = res.metrics
-            metrics[job.name] = m
+            metrics[job.name] = res.metrics
             done[job.name] = sub_cfg
-            head = ", ".join(f"{k}={v:.4g}" for k, v in list(m.items())[:4] if isinstance(v, (int, float)))
-            lines.append(f"| [{job.name}]({job.name}/report.md) | ok | {time.perf_counter() - t0:.1f} | {head} |")
+            lines.append(summary_row(job, res.metrics, time.perf_counter() - t0))
         except Exception as e:  # keep going: one broken pipeline must not hide the others' results
             failed.append(job.name)
             (ctx.out_dir / job.name).mkdir(parents=True, exist_ok=True)
             (ctx.out_dir / job.name / "error.txt").write_text(traceback.format_exc())
             metrics[job.name] = {"failed": 1}
-            lines.append(
-                f"| {job.name} | FAILED: {type(e).__name__}: {str(e)[:200]} | {time.perf_counter() - t0:.1f} "
-                f"| see {job.name}/error.txt |"
-            )
+            lines.append(summary_row(job, None, time.perf_counter() - t0, error=e))
     report = "## Pipelines\n\n" + "\n".join(lines) + "\n"
     (ctx.out_dir / "report.md").write_text(report)
     if failed:
         raise UserFacingError(
-            f"demo: {len(failed)} pipeline(s) failed: {', '.join(failed)} (see {ctx.out_dir}/<job>/error.txt)"
+            f"demo: {len(failed)} pipeline(s) failed: {', '.join(failed)} (see {ctx.out_dir}/<job>/error.txt)\n\n"
+            + "\n".join(lines)
         )
     return JobResult(metrics=metrics, report=report)
 

@@ -311,6 +311,7 @@ JOB = Job(
     resources=resources,
     in_demo=True,
     demo_order=60,
+    headline=("test/ndcg@10", None),
 )
 
 if __name__ == "__main__":

@@ -183,6 +183,7 @@ JOB = Job(
     resources=resources,
     in_demo=True,
     demo_order=50,
+    headline=("index/vectors", None),
 )
 
 if __name__ == "__main__":

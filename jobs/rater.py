@@ -462,6 +462,7 @@ JOB = Job(
     resources=resources,
     in_demo=True,
     demo_order=40,
+    headline=("cv/pre_release/B/rmse", "cv/pre_release/A/rmse"),
 )
 
 if __name__ == "__main__":

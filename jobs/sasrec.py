@@ -187,6 +187,7 @@ JOB = Job(
     run=run,
     summary="SASRec baseline (CE or BCE loss) in the shared evaluation harness",
     resources=lambda cfg: cfg.train.resources(),
+    headline=("test/recall@10", "most_popular/test/recall@10"),
 )
 
 if __name__ == "__main__":

@@ -296,6 +296,7 @@ JOB = Job(
     demo_order=10,
     summary="item text -> embeddings (Ray Data) -> RQ-VAE (Ray Train/DeepSpeed) or residual k-means "
     "-> unique semantic IDs",
+    headline=("quality/recon_cosine", None),
 )
 
 if __name__ == "__main__":

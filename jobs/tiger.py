@@ -369,6 +369,7 @@ JOB = Job(
     demo_order=20,
     uses={"codes": "semantic_ids/codes.parquet"},
     summary="TIGER generative retrieval: T5 over semantic IDs, constrained beam search, Recall/NDCG@K",
+    headline=("test/recall@10", "most_popular/test/recall@10"),
 )
 
 if __name__ == "__main__":

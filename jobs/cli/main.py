@@ -76,8 +76,10 @@ def run(
     address: Optional[str] = typer.Option(
         None, "--address", help="Ray address; default RAY_ADDRESS or an embedded local Ray"
     ),
+    as_json: bool = typer.Option(False, "--json", help="print the flat metrics as JSON instead of the report"),
 ) -> None:
-    """Run a job on the embedded local Ray (or --address). Writes config.json, metrics.json, report.md."""
+    """Run a job on the embedded local Ray (or --address). Writes config.json, metrics.json, report.md, and prints
+    the report (its tables) at the end."""
     j = _job(job)
     all_sets = list(sets) + ([f"runtime.address={address}"] if address else [])
     out_dir = out or default_out_dir(job)
@@ -85,8 +87,8 @@ def run(
         res = run_job(j, preset=preset, config_file=config, overrides=all_sets, out_dir=out_dir)
     except (ConfigError, UserFacingError) as e:
         _fail(str(e))
-    typer.echo(json.dumps(res.metrics, indent=2, sort_keys=True))
-    typer.echo(f"run dir: {out_dir}", err=True)
+    typer.echo(json.dumps(res.metrics, indent=2, sort_keys=True) if as_json else (out_dir / "report.md").read_text())
+    typer.echo(f"run dir: {out_dir} (metrics.json, report.md, config.json)", err=True)
 
 
 @app.command("config")

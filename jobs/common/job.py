@@ -74,6 +74,8 @@ class Job:
     # Upstream outputs this job can take by path: {config key: "<job>/<file in its run dir>"}. When both run in
     # one demo on the same dataset, the demo hands the upstream file over instead of having it made again.
     uses: Mapping[str, str] = field(default_factory=dict)
+    # What a summary shows of a run: (headline metric, the same-run baseline it beats or None) as metrics.json keys.
+    headline: tuple[str, str | None] | None = None
 
     def presets(self) -> list[str]:
         d = PRESET_DIR / self.name

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from jobs.common.config import RuntimeConfig
@@ -56,7 +57,7 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     address = rt.address or os.environ.get("RAY_ADDRESS")
     if address:
         log.info("connecting to Ray at %s", address)
-        ray.init(address=address, log_to_driver=not quiet, runtime_env=_runtime_env_for_remote())
+        _say_dashboard(ray.init(address=address, log_to_driver=not quiet, runtime_env=_runtime_env_for_remote()))
         return ray
     # Local workers must import this project even when it is not pip-installed (a plain checkout).
     pp = os.environ.get("PYTHONPATH", "")
@@ -73,10 +74,17 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     store_gb = rt.object_store_gb or (_SMALL_STORE_GB if _machine_gb() < _SMALL_MACHINE_GB else None)
     if store_gb:
         kwargs["object_store_memory"] = int(store_gb * 2**30)
-    ray.init(**kwargs)
+    _say_dashboard(ray.init(**kwargs))
     # Ray Data's progress bars are the per-stage bars users expect on long runs; keep them, but not
     # the verbose per-operator logging on an embedded laptop cluster.
     return ray
+
+
+def _say_dashboard(ctx) -> None:
+    """Where to watch the run: the dashboard's URL, once, on stderr (stdout carries the job's own output)."""
+    url = getattr(ctx, "dashboard_url", None)
+    if url:
+        print(f"Ray dashboard: {url if '://' in url else 'http://' + url}", file=sys.stderr, flush=True)
 
 
 def _dashboard_usable() -> bool:

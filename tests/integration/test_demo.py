@@ -20,4 +20,7 @@ def test_demo_smoke_runs_every_pipeline(ray_local, tmp_path, monkeypatch):
         sub = json.loads((tmp_path / "run" / name / "metrics.json").read_text())
         assert sub, f"{name} wrote no metrics"
         assert f"{name}/wall_time_s" in res.metrics
-    assert "| ok |" in (tmp_path / "run" / "report.md").read_text()
+    table = (tmp_path / "run" / "report.md").read_text()
+    assert "FAILED" not in table and all(f"[{name}]({name}/report.md)" in table for name in names)
+    # the headline and its same-run baseline, e.g. TIGER against MostPopular
+    assert "test/recall@10 = " in table and "most_popular/test/recall@10 = " in table

@@ -90,3 +90,19 @@ def test_list_reads_the_jobs_without_importing_them():
     assert {(c.name, c.summary, c.in_demo, c.presets) for c in job_cards()} == {
         (j.name, j.summary, j.in_demo, tuple(j.presets())) for j in all_jobs()
     }
+
+
+def test_run_prints_the_report_and_json_only_when_asked(tmp_path, monkeypatch):
+    from jobs.cli import main as cli_main
+    from jobs.common.job import JobResult
+
+    def fake_run_job(job, preset, config_file, overrides, out_dir):
+        (out_dir / "report.md").parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.md").write_text("| model | R@10 |\n|---|---:|\n| TIGER | 0.1 |\n")
+        return JobResult(metrics={"test/recall@10": 0.1})
+
+    monkeypatch.setattr(cli_main, "run_job", fake_run_job)
+    r = runner.invoke(app, ["run", "tiger", "--out", str(tmp_path)])
+    assert r.exit_code == 0 and "| TIGER | 0.1 |" in r.output and '"test/recall@10"' not in r.output
+    r = runner.invoke(app, ["run", "tiger", "--out", str(tmp_path), "--json"])
+    assert r.exit_code == 0 and '"test/recall@10": 0.1' in r.output and "| TIGER |" not in r.output

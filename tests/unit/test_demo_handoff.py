@@ -34,3 +34,19 @@ def test_no_handoff_over_a_key_set_by_hand(tmp_path):
 def test_no_handoff_when_the_producer_did_not_finish(tmp_path):
     tiger, cfg, _ = _setup(tmp_path)
     assert hand_over(tiger, cfg, {}, tmp_path) == [] and cfg.codes is None
+
+
+def test_summary_row_shows_headline_baseline_and_time():
+    from jobs.demo import summary_row
+
+    tiger = get_job("tiger")
+    row = summary_row(tiger, {"test/recall@10": 0.1234567, "most_popular/test/recall@10": 0.01}, 12.3)
+    assert row == "| [tiger](tiger/report.md) | test/recall@10 = 0.1235 | most_popular/test/recall@10 = 0.01 | 12 |"
+    assert summary_row(get_job("ncf"), {"test/ndcg@10": 0.5}, 1.0).endswith("| test/ndcg@10 = 0.5 | — | 1 |")
+
+
+def test_a_failed_stage_is_one_table_row():
+    from jobs.demo import summary_row
+
+    row = summary_row(get_job("rater"), None, 3.0, error=ValueError("bad file\nline 2 | col 3\n\nmore"))
+    assert "\n" not in row and row.count("|") == 5 and "FAILED: ValueError: bad file line 2 / col 3 more" in row

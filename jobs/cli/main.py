@@ -28,6 +28,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="more log lines (debug)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="warnings and errors only"),
+) -> None:
+    """genrec-ray: distributed training of GenAI recommenders on Ray."""
+    from jobs.common.runtime import configure_logging
+
+    configure_logging(verbose, quiet)
+
+
 from jobs.cli.data import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data", help="datasets: list, pull (official source or --from mirror), stats")

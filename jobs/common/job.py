@@ -111,7 +111,12 @@ class Job:
         )
         p.add_argument("--out", type=Path, help="run directory (default runs/<job>-<time>)")
         p.add_argument("--address", help="Ray cluster address (default RAY_ADDRESS or an embedded local Ray)")
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (debug)")
+        p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
         a = p.parse_args(argv)
+        from jobs.common.runtime import configure_logging
+
+        configure_logging(a.verbose, a.quiet)
         sets = list(a.sets) + ([f"runtime.address={a.address}"] if a.address else [])
         try:
             res = run_job(self, preset=a.preset, config_file=a.config, overrides=sets, out_dir=a.out)

@@ -171,3 +171,34 @@ def shutdown() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+# Our packages log progress at INFO ("downloading ...", "embedding: N items"); third-party libraries stay at WARNING.
+OWN_LOGGERS = ("rec_core", "data_pipelines", "jobs", "tune_spaces", "benchmarks")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test runner or a notebook may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def configure_logging(verbose: int = 0, quiet: bool = False) -> int:
+    """One stderr handler for this project's loggers: INFO by default, DEBUG with -v, WARNING with -q. Returns the
+    level. Idempotent (a second call replaces the handler)."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.set_name("genrec")
+    for name in OWN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if h.get_name() != "genrec"] + [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    return level

@@ -10,3 +10,36 @@ def test_dashboard_url_is_printed_on_stderr(capsys):
     assert capsys.readouterr().err.strip() == "Ray dashboard: http://127.0.0.1:8265"
     _say_dashboard(types.SimpleNamespace(dashboard_url=""))  # Ray without its dashboard: nothing to say
     assert capsys.readouterr().err == ""
+
+
+def test_our_info_logs_are_shown_by_default_and_hidden_by_quiet(capsys):
+    import logging
+
+    from jobs.common.runtime import configure_logging
+
+    try:
+        assert configure_logging() == logging.INFO
+        logging.getLogger("rec_core.data.fetch").info("downloading beauty")
+        logging.getLogger("some_library").info("chatter")
+        err = capsys.readouterr().err
+        assert "INFO rec_core.data.fetch: downloading beauty" in err and "chatter" not in err
+        assert configure_logging(quiet=True) == logging.WARNING
+        logging.getLogger("jobs.tiger").info("hidden")
+        assert "hidden" not in capsys.readouterr().err
+        assert configure_logging(verbose=1) == logging.DEBUG
+        logging.getLogger("jobs").debug("detail")
+        assert "detail" in capsys.readouterr().err and len(logging.getLogger("jobs").handlers) == 1
+    finally:
+        for name in ("rec_core", "data_pipelines", "jobs", "tune_spaces", "benchmarks"):
+            lg = logging.getLogger(name)
+            lg.handlers, lg.propagate = [], True
+            lg.setLevel(logging.NOTSET)
+
+
+def test_cli_takes_verbose_and_quiet():
+    from typer.testing import CliRunner
+
+    from jobs.cli.main import app
+
+    for flags in (["-q"], ["-v"], ["-vv"], []):
+        assert CliRunner().invoke(app, [*flags, "list"]).exit_code == 0

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import faiss
 import numpy as np
 from pydantic import Field
 
 from rec_core.config import StrictModel
+from rec_core.optional import import_faiss
+
+faiss = import_faiss()
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 

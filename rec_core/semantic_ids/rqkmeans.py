@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rec_core.optional import import_faiss
 from rec_core.semantic_ids.codes import SemanticCodes, add_collision_level
 
 
@@ -18,7 +19,7 @@ class ResidualKMeans:
         self.centroids: list[np.ndarray] = []
 
     def fit(self, x: np.ndarray) -> "ResidualKMeans":
-        import faiss
+        faiss = import_faiss()
 
         x = np.ascontiguousarray(x, dtype=np.float32)
         if len(x) < self.codebook_size:
@@ -67,7 +68,7 @@ class ResidualKMeans:
 
 
 def nearest(x: np.ndarray, cents: np.ndarray) -> np.ndarray:
-    import faiss
+    faiss = import_faiss()
 
     index = faiss.IndexFlatL2(cents.shape[1])
     index.add(np.ascontiguousarray(cents, dtype=np.float32))

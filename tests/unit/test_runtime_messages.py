@@ -43,3 +43,15 @@ def test_cli_takes_verbose_and_quiet():
 
     for flags in (["-q"], ["-v"], ["-vv"], []):
         assert CliRunner().invoke(app, [*flags, "list"]).exit_code == 0
+
+
+def test_missing_faiss_names_the_extras(monkeypatch):
+    import sys
+
+    import pytest
+
+    from rec_core.optional import import_faiss
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if neither extra were installed
+    with pytest.raises(ImportError, match=r"\.\[cpu\]'.*\.\[gpu\]'"):
+        import_faiss()

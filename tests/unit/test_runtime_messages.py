@@ -55,3 +55,21 @@ def test_missing_faiss_names_the_extras(monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # as if neither extra were installed
     with pytest.raises(ImportError, match=r"\.\[cpu\]'.*\.\[gpu\]'"):
         import_faiss()
+
+
+def test_ray_data_progress_is_one_bar_and_a_sparse_log(monkeypatch):
+    import ray.data
+
+    from jobs.common.runtime import DATA_PROGRESS_LOG_INTERVAL_S, quiet_data_progress
+
+    monkeypatch.delenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", raising=False)
+    ctx = ray.data.DataContext.get_current()
+    monkeypatch.setattr(ctx, "enable_operator_progress_bars", True)
+    quiet_data_progress()
+    import os
+
+    assert ctx.enable_operator_progress_bars is False
+    assert os.environ["RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"] == str(DATA_PROGRESS_LOG_INTERVAL_S)
+    monkeypatch.setenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", "5")  # a user's own choice is kept
+    quiet_data_progress()
+    assert os.environ["RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"] == "5"

@@ -279,6 +279,10 @@ def _report(cfg: Config, m: dict, history: list[dict], explanation: list[dict]) 
         )
     lines += [
         "",
+        f"Ties between the target and a candidate are broken at random (a model with constant scores ranks at chance); "
+        f"test targets with a tie: {m.get('test/targets_with_ties', float('nan')):.1%} of the sampled rankings, "
+        f"{m.get('test/full_targets_with_ties', float('nan')):.1%} of the full rankings.",
+        "",
         f"Users {m['users']}, items {m['items']}, training pairs {m['train_pairs']}, items without metadata "
         f"{m['items_without_metadata']}. Mean epoch time {m['epoch_s_mean']:.2f} s; LM cache {m['lm_cache_s']:.1f} s.",
         "",

@@ -56,3 +56,27 @@ def test_most_popular_through_the_harness():
     f = frame([(0, [1], 1), (1, [3], 2), (2, [], 4)])
     res = evaluate_ranker(ScoreRanker(pop.scores), f, ks=(1, 5))
     assert res.ranks.tolist() == [0, 1, 4]
+
+
+def test_constant_scores_rank_at_chance_not_first():
+    """Ties must not go in the target's favour: a collapsed model (equal scores for all items) scores at chance."""
+    from rec_core.metrics import ranks_from_scores, recall_at_k
+
+    n_rows, n_items = 4000, 100
+    ties: list[int] = []
+    ranks = ranks_from_scores(np.zeros((n_rows, n_items)), np.arange(n_rows) % n_items, tie_counts=ties)
+    assert set(ties) == {n_items - 1}
+    assert abs(recall_at_k(ranks, 10) - 0.10) < 0.02  # chance: 10 of 100 places
+    assert 0 <= ranks.min() and ranks.max() <= n_items - 1 and abs(ranks.mean() - (n_items - 1) / 2) < 2
+    # A masked item is never a tie; the same seed gives the same ranks.
+    masked = ranks_from_scores(np.zeros((2, 5)), np.array([0, 0]), exclude=[[1, 2, 3, 4], []])
+    assert (
+        masked[0] == 0 and (masked == ranks_from_scores(np.zeros((2, 5)), np.array([0, 0]), [[1, 2, 3, 4], []])).all()
+    )
+
+
+def test_strict_ranks_are_unchanged_without_ties():
+    from rec_core.metrics import ranks_from_scores
+
+    scores = np.array([[0.1, 0.9, 0.5, 0.3], [0.4, 0.2, 0.8, 0.6]])
+    assert ranks_from_scores(scores, np.array([2, 0])).tolist() == [1, 2]

@@ -90,7 +90,7 @@ def test_every_variant_beats_random_on_clustered_data(kind, data):
     assert after["full_recall@10"] > 0.15
 
 
-def test_evaluate_ranks_by_strictly_greater_scores():
+def test_evaluate_ranks_by_the_scores_that_beat_the_target():
     from rec_core.ncf.data import EvalSet
     from rec_core.ncf.evaluate import sampled_ranks
 
@@ -102,3 +102,20 @@ def test_evaluate_ranks_by_strictly_greater_scores():
         m.head.predict.weight[:] = 1.0
     ev = EvalSet(np.array([0, 1]), np.array([1, 4]), np.array([[0, 2, 3], [0, 3, 2]]))
     assert sampled_ranks(m, ev).tolist() == [1, 1]  # user 0: item 0 beats item 1; user 1: item 3 beats item 4
+
+
+def test_a_collapsed_model_scores_at_chance_on_the_sampled_protocol():
+    """Dead towers give every candidate the same score: HR@10 of 1 positive + 99 negatives must be ~0.1, not 1."""
+    from rec_core.ncf.data import EvalSet
+    from rec_core.ncf.evaluate import evaluate
+
+    m = NCF(50, 200, NCFModelConfig(factors=2, layers=[4, 2]), "gmf")
+    with torch.no_grad():
+        m.user_emb.weight.zero_()
+        m.item_tower.emb.weight.zero_()
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(50), 40)
+    ev = EvalSet(users, rng.integers(0, 200, len(users)), rng.integers(0, 200, (len(users), 99)))
+    out = evaluate(m, ev)
+    assert out["targets_with_ties"] == 1.0
+    assert abs(out["hr@10"] - 0.10) < 0.02 and out["ndcg@10"] < 0.1

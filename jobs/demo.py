@@ -7,8 +7,10 @@ the demo's run dir; the demo's metrics.json holds them all as `<job>/<metric>`.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
+from pathlib import Path
 
 from pydantic import Field
 
@@ -66,6 +68,17 @@ def hand_over(job: Job, sub_cfg, done: dict[str, tuple], out_dir) -> list[str]:
     return applied
 
 
+def finished_result(job: Job, preset: str, sub_cfg, out_dir: Path) -> dict | None:
+    """The metrics of a stage that already finished in `out_dir` under exactly this config, else None."""
+    try:
+        written = json.loads((out_dir / "config.json").read_text())
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    wanted = json.loads(json.dumps({"job": job.name, "preset": preset, **sub_cfg.model_dump(mode="json")}, default=str))
+    return metrics if written == wanted else None
+
+
 def summary_row(job: Job, metrics: dict | None, seconds: float, error: BaseException | None = None) -> str:
     """One row of the demo's table: pipeline | headline metric | its baseline in the same run | time. A failed
     stage gets its error on one line (a multi-line message would break the table)."""
@@ -92,6 +105,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         sub_cfg.runtime = cfg.runtime
         for handed in hand_over(job, sub_cfg, done, ctx.out_dir):
             print(f"demo: {job.name} takes {handed} from this run")
+        earlier = finished_result(job, cfg.sub_preset, sub_cfg, ctx.out_dir / job.name)
+        if earlier is not None:  # a re-run into the same --out (after Ctrl-C, a failure) resumes: keep what finished
+            print(f"demo: {job.name} finished earlier in this run dir with the same config; reusing its results")
+            metrics[job.name], done[job.name] = earlier, sub_cfg
+            lines.append(summary_row(job, earlier, float(earlier.get("wall_time_s", 0.0))))
+            continue
         print(f"demo: {job.name} ({cfg.sub_preset})", flush=True)
         t0 = time.perf_counter()
         try:

@@ -24,3 +24,9 @@ def test_demo_smoke_runs_every_pipeline(ray_local, tmp_path, monkeypatch):
     assert "FAILED" not in table and all(f"[{name}]({name}/report.md)" in table for name in names)
     # the headline and its same-run baseline, e.g. TIGER against MostPopular
     assert "test/recall@10 = " in table and "most_popular/test/recall@10 = " in table
+    # A re-run into the same run dir (after Ctrl-C or a failed stage) resumes: finished stages are reused as is.
+    again = run_job(demo, preset="smoke", out_dir=tmp_path / "run")
+    assert {k: v for k, v in again.metrics.items() if k != "wall_time_s"} == {
+        k: v for k, v in res.metrics.items() if k != "wall_time_s"
+    }
+    assert again.metrics["wall_time_s"] < res.metrics["wall_time_s"] / 5

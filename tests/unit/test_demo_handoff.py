@@ -50,3 +50,18 @@ def test_a_failed_stage_is_one_table_row():
 
     row = summary_row(get_job("rater"), None, 3.0, error=ValueError("bad file\nline 2 | col 3\n\nmore"))
     assert "\n" not in row and row.count("|") == 5 and "FAILED: ValueError: bad file line 2 / col 3 more" in row
+
+
+def test_a_rerun_reuses_a_stage_that_finished_with_the_same_config(tmp_path):
+    from jobs.common.job import write_json_atomic
+    from jobs.demo import finished_result
+
+    tiger = get_job("tiger")
+    cfg = tiger.resolve("smoke")
+    assert finished_result(tiger, "smoke", cfg, tmp_path) is None  # nothing ran yet
+    write_json_atomic(tmp_path / "config.json", {"job": "tiger", "preset": "smoke", **cfg.model_dump(mode="json")})
+    assert finished_result(tiger, "smoke", cfg, tmp_path) is None  # started, never finished (Ctrl-C, a crash)
+    write_json_atomic(tmp_path / "metrics.json", {"test/recall@10": 0.5, "wall_time_s": 3.0})
+    assert finished_result(tiger, "smoke", cfg, tmp_path) == {"test/recall@10": 0.5, "wall_time_s": 3.0}
+    changed = tiger.resolve("smoke", overrides=["train.epochs=2"])
+    assert finished_result(tiger, "smoke", changed, tmp_path) is None  # another config: run it again

@@ -96,9 +96,9 @@ def _crash_once_loop(cfg: dict):
     for epoch in range(sess.start_epoch, sess.train.epochs):
         if epoch == 3 and not os.path.exists(marker):
             open(marker, "w").close()
-            # The controller collects reports by polling the workers: give it time to register epoch 1's
-            # checkpoint (a preemption does not come the instant after a checkpoint either).
-            time.sleep(3)
+            # The controller collects reports by polling the workers (every 2 s, slower on a loaded machine): give
+            # it time to register epoch 1's checkpoint (a preemption does not come the instant after one either).
+            time.sleep(8)
             os._exit(1)  # the process dies: no exception, no clean shutdown
         total = 0.0
         for xb, yb in loader:

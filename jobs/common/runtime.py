@@ -215,5 +215,4 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> int:
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if h.get_name() != "genrec"] + [handler]
         logger.setLevel(level)
-        logger.propagate = False
     return level

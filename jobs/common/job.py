@@ -58,6 +58,12 @@ class RunContext:
         return p
 
 
+def preset_names(job_name: str) -> list[str]:
+    """The presets of a job: the YAML files in presets/<job>/."""
+    d = PRESET_DIR / job_name
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
 @dataclass
 class Job:
     name: str
@@ -78,8 +84,7 @@ class Job:
     headline: tuple[str, str | None] | None = None
 
     def presets(self) -> list[str]:
-        d = PRESET_DIR / self.name
-        return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+        return preset_names(self.name)
 
     def resolve(self, preset: str | None = None, config_file: Path | None = None, overrides=()) -> JobConfig:
         layers: list[dict] = []

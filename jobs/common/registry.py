@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jobs
-from jobs.common.job import PRESET_DIR, Job
+from jobs.common.job import Job, preset_names
 
 _NOT_JOBS = {"cli", "__main__"}
 
@@ -65,7 +65,7 @@ def job_cards() -> list[JobCard]:
             except KeyError:
                 continue
             kwargs = {"summary": j.summary, "in_demo": j.in_demo}
-        presets = tuple(sorted(p.stem for p in (PRESET_DIR / name).glob("*.yaml")))
+        presets = tuple(preset_names(name))
         cards.append(JobCard(name, kwargs["summary"], bool(kwargs.get("in_demo", False)), presets))
     return cards
 

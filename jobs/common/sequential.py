@@ -94,7 +94,9 @@ def kmeans_codes(
     if "title" not in items.columns:
         items["title"] = None
     items.loc[empty, "title"] = "item " + items.loc[empty, "item_id"].astype(str)
-    cfg = (embed or EmbedConfig()).model_copy(update={"text_fields": fields or ["title"]})
+    # Items without text carry "item <id>" in `title`, so title is always among the embedded fields.
+    text_fields = fields if "title" in fields else ["title", *fields]
+    cfg = (embed or EmbedConfig()).model_copy(update={"text_fields": text_fields})
     emb = embed_items(items, cfg, out_dir=Path(out_dir) / "embeddings")
     x = embedding_matrix(emb)
     codes = residual_kmeans_codes(emb["item_id"].to_numpy(), x, levels, codebook_size, seed=seed)

@@ -159,8 +159,19 @@ def submit(
         None, "--runtime-env", help="runtime env YAML (default cluster/runtime_env.yaml)"
     ),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="give up waiting after this many seconds"),
+    python: str = typer.Option(
+        "python", "--python", help="the cluster's interpreter that has the project's dependencies (default: `python`)"
+    ),
+    check: bool = typer.Option(
+        True,
+        "--check/--no-check",
+        help="first run a short preflight job that imports the project with the cluster's python",
+    ),
 ) -> None:
-    """Submit a job to a Ray cluster through the Job Submission API (the checkout travels as working_dir)."""
+    """Submit a job to a Ray cluster through the Job Submission API (the checkout travels as working_dir).
+
+    Before the job, a preflight job checks that the cluster's `python` can import the project and its
+    dependencies, and says how to fix it when it cannot."""
     from jobs.common import submit as sub
 
     _job(job)
@@ -176,6 +187,8 @@ def submit(
             out=out,
             allow_autoscale=autoscale,
             timeout_s=timeout,
+            python=python,
+            check=check,
             **kwargs,
         )
     except sub.JobFailed as e:

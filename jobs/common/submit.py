@@ -35,6 +35,11 @@ from rec_core.paths import REPO_ROOT
 DEFAULT_RUNTIME_ENV = REPO_ROOT / "cluster" / "runtime_env.yaml"
 DASHBOARD_PORT = 8265
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+# What a job's driver imports first: the project (from the shipped working_dir) and the dependencies that must be
+# installed in the cluster's Python. The preflight imports them with the interpreter the job will use.
+PREFLIGHT_MODULES = ("ray", "torch", "transformers", "pydantic", "rec_core", "jobs.common.runtime")
+_PREFLIGHT_OK = "GENREC_PREFLIGHT_OK"
+_PREFLIGHT_MISSING = "GENREC_PREFLIGHT_MISSING"
 _JOB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Env vars the Ray client reads *instead of* the address argument.
 _ADDRESS_ENV_VARS = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
@@ -293,6 +298,8 @@ def submit(
     submission_id: str | None = None,
     out: str | None = None,
     allow_autoscale: bool = False,
+    python: str = "python",
+    check: bool = True,
     entrypoint: str | None = None,
     timeout_s: float | None = None,
     poll_s: float = 2.0,
@@ -302,15 +309,18 @@ def submit(
 
     With `wait`, follow the job (streaming its logs when `logs`) until it ends: return the id when it
     SUCCEEDED, raise `JobFailed` when it FAILED or was STOPPED. Without `wait` the call returns as
-    soon as the cluster has accepted the job. `entrypoint` replaces the built command (for tests and
-    one-off commands); the runtime environment still applies.
+    soon as the cluster has accepted the job. With `check`, a short preflight job first imports the project
+    and its dependencies with the cluster's `python` (see `check_cluster_python`). `entrypoint` replaces the
+    built command (for tests and one-off commands; no preflight then); the runtime environment still applies.
     """
     echo = echo or _print
     # Everything that can be checked locally is checked before the cluster is contacted.
-    cmd = entrypoint or build_entrypoint(job, preset, sets, out=out, allow_autoscale=allow_autoscale)
+    cmd = entrypoint or build_entrypoint(job, preset, sets, out=out, allow_autoscale=allow_autoscale, python=python)
     url = normalize_address(address)
     runtime_env = load_runtime_env(runtime_env_file)
     client = connect(url)
+    if check and entrypoint is None:
+        check_cluster_python(client, runtime_env, python, poll_s=min(poll_s, 1.0), echo=echo)
     sid = submission_id or default_submission_id(job)
     metadata = {"genrec_job": job, "genrec_preset": preset or ""}
     try:
@@ -326,6 +336,74 @@ def submit(
         if status != "SUCCEEDED":
             raise JobFailed(sid, status, url)
     return sid
+
+
+def preflight_entrypoint(python: str = "python", modules: Sequence[str] = PREFLIGHT_MODULES) -> str:
+    """A one-line job that imports `modules` with `python` and prints one verdict line."""
+    probe = (
+        "import importlib, sys\n"
+        f"for m in {list(modules)!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(m)\n"
+        "    except Exception as e:\n"
+        f"        print({_PREFLIGHT_MISSING!r}, m, sys.executable, type(e).__name__ + ': ' + str(e), flush=True)\n"
+        "        sys.exit(3)\n"
+        f"print({_PREFLIGHT_OK!r}, sys.executable, flush=True)\n"
+    )
+    return shlex.join([python, "-c", probe])
+
+
+def check_cluster_python(
+    client,
+    runtime_env: dict[str, Any] | None,
+    python: str = "python",
+    *,
+    timeout_s: float = 300.0,
+    poll_s: float = 1.0,
+    echo: Callable[[str], None] | None = None,
+) -> str:
+    """Run the preflight job with the same runtime env the real job gets; return the cluster interpreter's path,
+    or raise a SubmitError that names what is missing and how to fix it.
+
+    Why: the entrypoint runs a bare `python` from the PATH the cluster's raylet was started with. A head started
+    by `.venv/bin/ray start` from an un-activated shell finds the system Python there, and the job would die
+    only after upload and scheduling with `No module named 'torch'`."""
+    echo = echo or _print
+    sid = f"genrec-preflight-{uuid.uuid4().hex[:8]}"
+    try:
+        client.submit_job(entrypoint=preflight_entrypoint(python), runtime_env=runtime_env or None, submission_id=sid)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise SubmitError(f"the cluster refused the preflight job: {e}") from None
+    try:
+        status = follow(client, sid, logs=False, timeout_s=timeout_s, poll_s=poll_s, echo=echo)
+    except SubmitError:
+        raise SubmitError(
+            f"the preflight job {sid} (importing the project on the cluster) did not finish in {timeout_s:g} s: "
+            "does the cluster have free CPUs? Skip the check with --no-check"
+        ) from None
+    exe = preflight_verdict(status, client.get_job_logs(sid) or "", python)
+    echo(f"preflight: the cluster's `{python}` ({exe}) imports the project and its dependencies")
+    return exe
+
+
+def preflight_verdict(status: str, log: str, python: str = "python") -> str:
+    """The preflight job's final status and log -> the interpreter path, or a SubmitError saying how to fix it."""
+    fix = (
+        "Fix one of: start the cluster's Ray from the project's environment (`source .venv/bin/activate && "
+        "ray start --head ...`, so that `python` on its PATH is the venv's); pass the interpreter explicitly with "
+        "`genrec submit --python /path/to/venv/bin/python`; or install the project's dependencies in the "
+        "cluster's image (cluster/docker, `pip install -e .` there)."
+    )
+    for line in log.splitlines():
+        if line.startswith(_PREFLIGHT_OK) and status == "SUCCEEDED":
+            return line.split(" ", 1)[1].strip()
+        if line.startswith(_PREFLIGHT_MISSING):
+            _, module, exe, err = (line.split(" ", 3) + ["", "", ""])[:4]
+            raise SubmitError(f"on the cluster, `{python}` ({exe}) cannot import {module}: {err}. {fix}")
+    tail = " | ".join(log.strip().splitlines()[-3:]) or "no output"
+    if "not found" in log or "No such file" in log:
+        raise SubmitError(f"on the cluster, the interpreter `{python}` was not found ({tail}). {fix}")
+    raise SubmitError(f"the preflight job ended {status} without a verdict ({tail}). {fix}")
 
 
 def follow(

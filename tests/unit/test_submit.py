@@ -27,11 +27,14 @@ from jobs.common.submit import (
     JobFailed,
     SubmitError,
     build_entrypoint,
+    check_cluster_python,
     connect,
     entrypoint_job,
     follow,
     load_runtime_env,
     normalize_address,
+    preflight_entrypoint,
+    preflight_verdict,
     submit,
 )
 from rec_core.paths import REPO_ROOT
@@ -324,6 +327,61 @@ def test_follow_reports_failure_and_timeout():
 
 
 # ---------------------------------------------------------------------------------------------
+# The preflight: the cluster's python must import the project before the job is sent
+
+
+def _run_shell(cmd: str) -> tuple[str, str]:
+    """Run an entrypoint the way the Jobs API does (a shell, cwd = the working_dir) -> (status, log)."""
+    p = subprocess.run(cmd, shell=True, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    return ("SUCCEEDED" if p.returncode == 0 else "FAILED"), p.stdout + p.stderr
+
+
+def test_preflight_passes_with_the_projects_python():
+    status, log = _run_shell(preflight_entrypoint(sys.executable))
+    assert status == "SUCCEEDED", log
+    assert preflight_verdict(status, log, sys.executable) == sys.executable
+
+
+def test_preflight_names_the_missing_module_and_the_fix():
+    status, log = _run_shell(preflight_entrypoint(sys.executable, modules=["json", "genrec_no_such_dep"]))
+    assert status == "FAILED"
+    with pytest.raises(SubmitError) as info:
+        preflight_verdict(status, log, "python")
+    msg = str(info.value)
+    assert "cannot import genrec_no_such_dep" in msg and sys.executable in msg
+    assert "--python" in msg and "source .venv/bin/activate" in msg
+
+
+def test_preflight_explains_a_missing_interpreter():
+    status, log = _run_shell(preflight_entrypoint("/nonexistent/venv/bin/python"))
+    with pytest.raises(SubmitError, match=r"interpreter `/nonexistent/venv/bin/python` was not found"):
+        preflight_verdict(status, log, "/nonexistent/venv/bin/python")
+
+
+class _PreflightClient(_ScriptedClient):
+    def __init__(self, statuses, logs):
+        super().__init__(statuses, logs)
+        self.submitted: list[str] = []
+
+    def submit_job(self, entrypoint, runtime_env=None, submission_id=None, **kw):
+        self.submitted.append(entrypoint)
+        return submission_id
+
+
+def test_check_cluster_python_submits_the_probe_and_reads_its_verdict():
+    ok = _PreflightClient(["RUNNING", "SUCCEEDED"], ["", "GENREC_PREFLIGHT_OK /opt/venv/bin/python\n"])
+    lines: list[str] = []
+    assert check_cluster_python(ok, {"working_dir": "."}, poll_s=0, echo=lines.append) == "/opt/venv/bin/python"
+    assert ok.submitted and ok.submitted[0].startswith("python -c ")
+    assert "imports the project" in lines[-1]
+    bad = _PreflightClient(
+        ["FAILED"], ["GENREC_PREFLIGHT_MISSING torch /usr/bin/python3 ModuleNotFoundError: No module named 'torch'\n"]
+    )
+    with pytest.raises(SubmitError, match=r"`python` \(/usr/bin/python3\) cannot import torch"):
+        check_cluster_python(bad, None, poll_s=0, echo=lambda s: None)
+
+
+# ---------------------------------------------------------------------------------------------
 # A real submission to a local Ray head (needs ray[default]: the dashboard hosts the Jobs API)
 
 
@@ -473,3 +531,15 @@ def test_default_runtime_env_runs_a_driver_that_connects_back(local_ray_head):
     except JobFailed:
         pytest.fail("job failed; its log:\n" + "\n".join(lines))
     assert "driver-cpus 1.0" in "\n".join(lines)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_submit_preflight_on_a_real_cluster(local_ray_head):
+    """The issue's case: an interpreter without the project's dependencies is caught before the job is sent; the
+    project's own interpreter passes the preflight."""
+    client = connect(local_ray_head)
+    env = load_runtime_env()
+    assert check_cluster_python(client, env, sys.executable, timeout_s=240, echo=lambda s: None) == sys.executable
+    with pytest.raises(SubmitError, match="cannot import|was not found"):
+        submit("tiger", local_ray_head, "smoke", python="/nonexistent/bin/python", wait=True, timeout_s=240, echo=print)

@@ -8,8 +8,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from rec_core.paths import REPO_ROOT, default_data_dir, default_mirror
 
 LORA_RANK, LORA_LR = 8, 5e-4
@@ -44,25 +42,10 @@ def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
 
 def measure_retrieval(index_dir: Path, data_dir=None, mirror=None, n_seeds: int = 300) -> dict:
     from rec_core.data import load_dataset
-    from rec_core.rag.catalogue import TMDB_ID_OFFSET
-    from rec_core.rag.eval import evaluate_retrieval
-    from rec_core.rag.recommender import STORE_FILE, QueryConfig
-    from rec_core.rag.store import MovieStore
+    from rec_core.rag.eval import index_retrieval
 
     ratings = load_dataset("ml-latest-small", data_dir or default_data_dir(), mirror or default_mirror()).interactions
-    with MovieStore(Path(index_dir) / STORE_FILE, read_only=True) as s:
-        ids, vecs = s.embeddings()
-        pop = s.titles().set_index("item_id")["popularity"]
-    keep = ids < TMDB_ID_OFFSET  # MovieLens movies: the ones with behaviour to judge by
-    ids, vecs = ids[keep], vecs[keep]
-    return evaluate_retrieval(
-        ratings,
-        ids,
-        vecs,
-        popularity_prior=pop.loc[ids].to_numpy(np.float64),
-        prior_weight=QueryConfig().popularity_weight,
-        n_seeds=n_seeds,
-    )
+    return index_retrieval(index_dir, ratings, n_seeds=n_seeds)
 
 
 def measure_latency(index_dir: Path, n_retrieval: int, n_llm: int, max_new_tokens: int = 64) -> dict:

@@ -111,6 +111,38 @@ def evaluate_retrieval(
     return out
 
 
+def index_retrieval(
+    index_dir,
+    ratings: pd.DataFrame,
+    n_seeds: int = 300,
+    seed: int = 0,
+    measures: Sequence[str] = ("jaccard", "co_likes"),
+) -> dict:
+    """`evaluate_retrieval` on the MovieLens movies of a built index (the ones with behaviour to judge by), with the
+    popularity prior the chat uses."""
+    from pathlib import Path
+
+    from rec_core.rag.catalogue import TMDB_ID_OFFSET
+    from rec_core.rag.recommender import STORE_FILE, QueryConfig
+    from rec_core.rag.store import MovieStore
+
+    with MovieStore(Path(index_dir) / STORE_FILE, read_only=True) as s:
+        ids, vecs = s.embeddings()
+        pop = s.titles().set_index("item_id")["popularity"]
+    keep = ids < TMDB_ID_OFFSET
+    ids, vecs = ids[keep], vecs[keep]
+    return evaluate_retrieval(
+        ratings,
+        ids,
+        vecs,
+        popularity_prior=pop.loc[ids].to_numpy(np.float64),
+        prior_weight=QueryConfig().popularity_weight,
+        n_seeds=n_seeds,
+        seed=seed,
+        measures=measures,
+    )
+
+
 def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
     a = np.asarray(samples_s, dtype=np.float64) * 1e3
     return {

@@ -58,6 +58,8 @@ def test_smoke_preset_end_to_end_with_ddp(ray_local, mirror, data_dir, tmp_path)
     assert m["quality/collision_rate_before"] > 0  # 2 x 16 codes for 400 items must collide
     assert m["train/final_loss"] < m["train/first_loss"]
     assert m["embed/computed"] == 400 and m["embed/dim"] == 384
+    # the k-means baseline on the same embeddings, same levels x codebook (what the demo table sets beside it)
+    assert 0 < m["baseline_rqkmeans/recon_cosine"] <= 1 and m["baseline_rqkmeans/collision_rate_before"] > 0
     report = (tmp_path / "report.md").read_text()
     assert "LC-Rec / LETTER Instruments (released)" in report and "collision rate" in report
     # every epoch was reported and checkpointed (the newest checkpoint holds the whole history)

@@ -119,3 +119,20 @@ def test_a_collapsed_model_scores_at_chance_on_the_sampled_protocol():
     out = evaluate(m, ev)
     assert out["targets_with_ties"] == 1.0
     assert abs(out["hr@10"] - 0.10) < 0.02 and out["ndcg@10"] < 0.1
+
+
+def test_item_pop_ranks_by_training_counts_and_a_flat_catalogue_is_at_chance():
+    from rec_core.ncf.data import EvalSet
+    from rec_core.ncf.evaluate import popularity_evaluate
+
+    # item 3 is the most trained; users whose held-out item is 3 rank it first, the others rank it below item 3
+    train_items = np.array([3] * 10 + [1] * 5 + [0, 2, 4])
+    ev = EvalSet(np.array([0, 1]), np.array([3, 0]), np.array([[0, 1, 2], [3, 1, 2]]))
+    out = popularity_evaluate(train_items, 5, ev, ks=(1,))
+    assert out["hr@1"] == 0.5
+    # every item trained equally often: ItemPop is a constant scorer and must score at chance (ties broken at random)
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(50), 40)
+    ev = EvalSet(users, rng.integers(0, 200, len(users)), rng.integers(0, 200, (len(users), 99)))
+    flat = popularity_evaluate(np.arange(200), 200, ev, exclude=[np.array([], np.int64)] * 50)
+    assert abs(flat["hr@10"] - 0.10) < 0.02 and abs(flat["full_recall@10"] - 10 / 200) < 0.02

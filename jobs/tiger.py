@@ -82,6 +82,11 @@ class Config(JobConfig):
         "stage (its text_fields are the dataset's text columns)",
     )
     max_history: int = Field(20, ge=1)
+    recent_windows: int | None = Field(
+        None,
+        ge=1,
+        description="train on each user's last N sliding windows only (None: all; the quick preset's shorter epochs)",
+    )
     warmup_steps: int = Field(1000, ge=0)
     model: TigerModelConfig = Field(default_factory=TigerModelConfig)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=20, batch_size=256, lr=1e-3))
@@ -216,7 +221,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     item_codes = aligned_codes(codes, split.item_ids, cfg.dataset)
     vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
     item_tokens = vocab.item_tokens(item_codes)
-    windows = sliding_windows(split.train, cfg.max_history)
+    windows = sliding_windows(split.train, cfg.max_history, recent=cfg.recent_windows)
     valid_sub = split.valid
     if cfg.eval.valid_users and len(valid_sub) > cfg.eval.valid_users:
         valid_sub = valid_sub.sample(n=cfg.eval.valid_users, random_state=cfg.seed)

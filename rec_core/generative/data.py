@@ -14,12 +14,16 @@ import torch
 from rec_core.semantic_ids.codes import EOS, PAD, SIDVocab
 
 
-def sliding_windows(train: Mapping[int, Sequence[int]], max_history: int = 20, min_history: int = 1):
-    """-> (users, histories, targets): one sample per position t >= min_history of each user's sequence."""
+def sliding_windows(
+    train: Mapping[int, Sequence[int]], max_history: int = 20, min_history: int = 1, recent: int | None = None
+):
+    """-> (users, histories, targets): one sample per position t >= min_history of each user's sequence; with
+    `recent`, only each user's last `recent` positions (the newest transitions: a shorter epoch on a small machine)."""
     users, hists, targets = [], [], []
     for u, seq in train.items():
         seq = list(seq)
-        for t in range(min_history, len(seq)):
+        first = min_history if recent is None else max(min_history, len(seq) - recent)
+        for t in range(first, len(seq)):
             users.append(u)
             hists.append(seq[max(0, t - max_history) : t])
             targets.append(seq[t])

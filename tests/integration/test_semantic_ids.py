@@ -67,6 +67,7 @@ def test_smoke_preset_end_to_end_with_ddp(ray_local, mirror, data_dir, tmp_path)
     assert [h["epoch"] for h in max(hists, key=len)] == [0, 1, 2]
 
 
+@pytest.mark.slow  # ZeRO-2 over 2 workers is in the default run through tests/integration/test_train_harness.py
 def test_rqvae_deepspeed_zero2_two_workers(ray_local, tmp_path):
     x = _synthetic()
     cfg = _cfg("train.deepspeed=true", "train.zero_stage=2")

@@ -88,6 +88,19 @@ def test_every_preset_of_every_job_validates():
         assert need <= set(job.presets()), f"{job.name} lacks one of the presets {sorted(need)}"
 
 
+def test_every_demo_preset_resolves_for_every_demo_job():
+    """`genrec run demo --preset P` runs each pipeline at its own preset `sub_preset`: all of them must exist."""
+    from jobs.common.registry import get_job
+    from jobs.demo import demo_jobs
+
+    demo = get_job("demo")
+    assert "quick" in demo.presets()  # README's main command
+    for preset in demo.presets():
+        cfg = demo.resolve(preset)
+        for job in demo_jobs(cfg):
+            job.resolve(cfg.sub_preset)
+
+
 def test_minimal_ray_starts_without_dashboard(monkeypatch):
     """`pip install ray` without [default]: Ray refuses include_dashboard=True, so init_ray asks for none."""
     import ray

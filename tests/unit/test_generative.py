@@ -54,6 +54,11 @@ def test_paper_sized_model():
     assert 4e6 < num_parameters(m) < 1.5e7
 
 
+def test_sliding_windows_keep_the_most_recent_when_asked():
+    users, hists, targets = sliding_windows({7: [1, 2, 3, 4], 8: [5, 6]}, max_history=2, recent=2)
+    assert users == [7, 7, 8] and hists == [[1, 2], [2, 3], [5]] and targets.tolist() == [3, 4, 6]
+
+
 def test_sliding_windows():
     users, hists, targets = sliding_windows({7: [1, 2, 3, 4]}, max_history=2)
     assert users == [7, 7, 7] and hists == [[1], [1, 2], [2, 3]] and targets.tolist() == [2, 3, 4]

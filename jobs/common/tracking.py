@@ -105,7 +105,7 @@ class MlflowRun:
         exp = self.client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
         self.run_id = self.client.create_run(exp_id, run_name=run_name, tags=tags or {}).info.run_id
-        self.experiment_id = exp_id
+        self.experiment, self.experiment_id = experiment, exp_id
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
@@ -149,9 +149,11 @@ def track_run(cfg: TrackingConfig, job: str, out_dir: Path, config: Mapping[str,
     tags = {"genrec.job": job, "genrec.run_dir": str(Path(out_dir).resolve())}
     if parent:
         tags["mlflow.parentRunId"] = parent.run_id
-    run = MlflowRun(uri, cfg.experiment or job, run_name=Path(out_dir).name, tags=tags)
+    # ... and in its parent's experiment unless it names one.
+    experiment = cfg.experiment or (parent.experiment if parent else job)
+    run = MlflowRun(uri, experiment, run_name=Path(out_dir).name, tags=tags)
     run.log_params(flat_params(config))
-    log.info("tracking: MLflow run %s in experiment %r at %s", run.run_id, cfg.experiment or job, uri)
+    log.info("tracking: MLflow run %s in experiment %r at %s", run.run_id, experiment, uri)
     _ACTIVE.append(run)
     status = "FAILED"
     try:

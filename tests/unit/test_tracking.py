@@ -97,3 +97,24 @@ def test_metric_names_mlflow_accepts():
     assert tracking.mlflow_name("valid/ndcg@10") == "valid/ndcg_at_10"
     assert tracking.mlflow_name("a b:c-d.e/f_g") == "a b:c-d.e/f_g"
     assert tracking.mlflow_name("x[0]") == "x_0_"
+
+
+def test_a_job_run_inside_another_is_a_nested_run_in_the_same_store_and_experiment(tmp_path):
+    def outer(cfg, ctx):
+        inner = Cfg.model_validate({"tracking": cfg.tracking.model_dump()})
+        run_job(JOB, preset=None, cfg=inner, out_dir=ctx.out_dir / "toy", init_runtime=False)  # as the demo does
+        return JobResult(metrics={"stages": 1})
+
+    run_job(
+        Job(name="outer", config=Cfg, run=outer, summary="test"),
+        preset=None,
+        overrides=["tracking.backend=mlflow"],
+        out_dir=tmp_path / "demo",
+        init_runtime=False,
+    )
+    client = _client((tmp_path / "mlruns").as_uri())
+    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("outer").experiment_id])}
+    assert set(runs) == {"demo", "toy"}
+    assert runs["toy"].data.tags["mlflow.parentRunId"] == runs["demo"].info.run_id
+    assert len(client.get_metric_history(runs["toy"].info.run_id, "toy/loss")) == 3
+    assert "toy/loss" not in runs["demo"].data.metrics

@@ -4,6 +4,8 @@
   generation_config.json) + `genrec.json` (kind, vocabulary layout, history length) + `sid_table.json` (every item's
   id, semantic ID and token sequence, in item-index order). `load_tiger(dir)` rebuilds the trie-constrained
   decoder from those files alone; a plain `T5ForConditionalGeneration.from_pretrained(dir)` reads the model.
+- Playlist (text -> list): the same HF T5 dir + `text_encoder.safetensors` (the text embedding that feeds the T5's
+  encoder), the tokenizer, `codes.parquet` and `titles.parquet`; `load_playlist(dir)` gives the list generator.
 - SASRec, NCF (GMF / MLP / NeuMF): `model.safetensors` + `config.json` (kind, sizes, model config);
   `load_sasrec(dir)` / `load_ncf(dir)`.
 - LoRA adapters (the sentiment fine-tune): peft `save_pretrained` (adapter_config.json, adapter_model.safetensors)
@@ -179,6 +181,65 @@ def load_tiger(path: Path, num_beams: int = 20, device: str = "cpu") -> TigerExp
 
 
 # ---------------------------------------------------------------------------------------------
+# Playlist (text -> list of items): a T5 over semantic-ID tokens fed by a text embedding outside it
+
+
+def export_playlist(model_dir: Path, out: Path) -> Path:
+    """A playlist model (rec_core.playlist.generator export) -> the HF T5 (save_pretrained) + its text encoder
+    (`text_encoder.safetensors`: word-piece table and projection), the tokenizer, and the item codes and titles."""
+    import shutil
+
+    from rec_core.playlist.generator import CODES_FILE, META_FILE, TITLES_FILE, Playlister, find_export, load_tokenizer
+
+    src = find_export(model_dir)
+    meta = json.loads((src / META_FILE).read_text())
+    pl = Playlister.load(src)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pl.model.t5.save_pretrained(out)
+    text = {k: v for k, v in pl.model.state_dict().items() if not k.startswith("t5.")}
+    save_tensors(text, out / "text_encoder.safetensors", {"format": "pt", "kind": "playlist/text_encoder"})
+    load_tokenizer(meta["tokenizer"]).save_pretrained(out / "tokenizer")
+    for name in (CODES_FILE, "sid_meta.json", TITLES_FILE):
+        if (src / name).exists():
+            shutil.copy2(src / name, out / name)
+    _write_json(out / GENREC_FILE, {"format": FORMAT_VERSION, "kind": "playlist", **meta, "tokenizer": "tokenizer"})
+    return out
+
+
+def load_playlist(path: Path, device: str = "cpu"):
+    """An exported playlist model -> `rec_core.playlist.generator.Playlister` (`.generate(["rainy sunday"])`)."""
+    import pandas as pd
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    from rec_core.playlist.generator import CODES_FILE, TITLES_FILE, Playlister, _item_tokens
+    from rec_core.playlist.model import ModelConfig, PlaylistT5
+    from rec_core.semantic_ids.codes import load_codes
+
+    d = Path(path)
+    meta = json.loads((d / GENREC_FILE).read_text())
+    mcfg = ModelConfig.model_validate(meta["model"])
+    text = load_tensors(d / "text_encoder.safetensors")
+    shape = meta.get("text_embed_shape")
+    fake = torch.zeros(shape) if shape and mcfg.text_embed_init == "minilm" else None
+    model = PlaylistT5(mcfg, meta["text_vocab_size"], meta["sid_vocab_size"], pretrained_text_embed=fake)
+    model.t5 = T5ForConditionalGeneration.from_pretrained(d)
+    missing, unexpected = model.load_state_dict(text, strict=False)
+    if unexpected or any(not k.startswith("t5.") for k in missing):
+        raise ValueError(f"{d}: text encoder weights do not match the config ({missing=}, {unexpected=})")
+    titles_df = pd.read_parquet(d / TITLES_FILE)
+    titles = {int(i): str(t) for i, t in zip(titles_df["item_id"], titles_df["title"])}
+    return Playlister(
+        model.to(device).eval(),
+        AutoTokenizer.from_pretrained(d / "tokenizer"),
+        _item_tokens(load_codes(d / CODES_FILE)),
+        titles,
+        mcfg.max_text_tokens,
+        int(meta.get("default_length", 10)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # SASRec and NCF: safetensors + config.json
 
 
@@ -286,7 +347,8 @@ def load_export(path: Path, **kw):
     """Any export dir -> its model object (TigerExport, SASRec, NCF), by the kind its metadata names."""
     d = Path(path)
     if (d / GENREC_FILE).exists():
-        return load_tiger(d, **kw)
+        kind = json.loads((d / GENREC_FILE).read_text()).get("kind")
+        return load_playlist(d, **kw) if kind == "playlist" else load_tiger(d, **kw)
     kind = json.loads((d / CONFIG).read_text()).get("kind")
     loaders = {"sasrec": load_sasrec, "ncf": load_ncf}
     if kind not in loaders:

@@ -4,6 +4,8 @@ What each run dir holds (written by its job) and what comes out (format code: `r
 
 - tiger: model/ (state.pt, meta.json, item_tokens.npy) -> HF T5 (save_pretrained, safetensors), genrec.json,
   sid_table.json
+- playlist: model/ (model.pt, model_meta.json, codes, titles) -> HF T5 + text_encoder.safetensors, tokenizer/,
+  codes and titles
 - sasrec: model/ (state.pt, meta.json) -> model.safetensors + config.json
 - ncf: config.json + the newest checkpoint in train/<model>/ -> model.safetensors + config.json (gmf, mlp, neumf)
 - rag_sentiment with LoRA: model/adapter/ + model/head.safetensors -> the peft adapter (adapter_config.json,
@@ -47,13 +49,18 @@ def export_run(run_dir: Path, out: Path) -> Exported:
     job = _job_of(run_dir)
     if (run_dir / "model" / "meta.json").exists() or (run_dir / "meta.json").exists():
         kind = _export_bundle(run_dir, out)
+    elif (run_dir / "model" / "model_meta.json").exists() or (run_dir / "model_meta.json").exists():
+        from rec_core.export import export_playlist
+
+        export_playlist(run_dir, out)
+        kind = "playlist"
     elif job == "ncf":
         kind = _export_ncf(run_dir, out)
     elif job == "rag_sentiment" or (run_dir / "model" / "sentiment_config.json").exists():
         kind = _export_sentiment(run_dir, out)
     else:
         raise ExportError(
-            f"{run_dir} holds no model that export knows (a tiger, sasrec, ncf or rag_sentiment run dir"
+            f"{run_dir} holds no model that export knows (a tiger, playlist, sasrec, ncf or rag_sentiment run dir"
             + (f"; this is a {job!r} run" if job else "")
             + ")"
         )

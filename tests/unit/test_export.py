@@ -190,3 +190,36 @@ def test_optimizer_and_loop_state_round_trip_without_pickle(tmp_path):
     assert all(torch.equal(a["state"][k][n], b["state"][k][n]) for k in a["state"] for n in a["state"][k])
     with pytest.raises(TypeError, match="without pickle"):
         export.save_state_tree({"x": object()}, tmp_path, "bad")
+
+
+def test_cli_export_writes_and_fails_clearly(tmp_path):
+    from typer.testing import CliRunner
+
+    from jobs.cli.main import app
+
+    r = CliRunner().invoke(app, ["export", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "no run dir" in r.output
+    run, *_ = _tiger_run(tmp_path)
+    r = CliRunner().invoke(app, ["export", str(run), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "exported tiger" in r.output and "model.safetensors" in r.output
+
+
+def test_playlist_export_generates_the_same_lists(tmp_path):
+    from rec_core.playlist.generator import Playlister
+    from tests.unit.test_playlist_model import tiny_export, train_tiny
+
+    trained = train_tiny(steps=2)  # the round trip matters here, not the training
+    src = Path(tiny_export(tmp_path / "run", trained))
+    ex = export_run(tmp_path / "run", tmp_path / "out")
+    assert ex.kind == "playlist"
+    assert {"config.json", "model.safetensors", "text_encoder.safetensors", "codes.parquet", "titles.parquet"} <= set(
+        ex.files
+    )
+    a = Playlister.load(src)
+    b = export.load_export(tmp_path / "out")
+    texts = ["happy comedy", "scary horror night"]
+    for mode in ("beam", "greedy"):
+        ra = a.generate(texts, length=4, mode=mode, num_beams=3)
+        rb = b.generate(texts, length=4, mode=mode, num_beams=3)
+        assert [r.items for r in ra] == [r.items for r in rb] and [r.titles for r in ra] == [r.titles for r in rb]

@@ -178,7 +178,7 @@ def run_job(
     init_runtime: bool = True,
 ) -> JobResult:
     from jobs.common import runtime
-    from jobs.common.tracking import track_run
+    from jobs.common.tracking import log_final, track_run
 
     cfg = cfg or job.resolve(preset, config_file, overrides)
     out = Path(out_dir) if out_dir else default_out_dir(job.name)
@@ -205,8 +205,7 @@ def run_job(
         metrics["wall_time_s"] = round(wall, 3)
         result.metrics = metrics
         write_json_atomic(out / "metrics.json", metrics)
-        if tracker is not None:
-            tracker.log_metrics(metrics)
+        log_final(tracker, metrics)
     header = f"# {job.name} — run report\n\npreset: `{preset}` · wall time: {wall:.1f} s · config: `config.json`\n\n"
     (out / "report.md").write_text(header + (result.report or "") + "\n")
     return result

@@ -138,8 +138,9 @@ def active() -> MlflowRun | None:
 
 @contextlib.contextmanager
 def track_run(cfg: TrackingConfig, job: str, out_dir: Path, config: Mapping[str, Any]) -> Iterator[MlflowRun | None]:
-    """Around a job run on the driver: opens the MLflow run and logs the config; the caller logs the final metrics
-    with `log_final`. Yields None (and writes nothing) when tracking is off."""
+    """Around a job run on the driver: opens the MLflow run and logs the config (a wrong or unreachable URI fails here,
+    before any work); the caller logs the final metrics with `log_final`. Yields None (and writes nothing) when
+    tracking is off."""
     if cfg.backend == "none":
         yield None
         return
@@ -163,6 +164,16 @@ def track_run(cfg: TrackingConfig, job: str, out_dir: Path, config: Mapping[str,
         _ACTIVE.remove(run)
         with contextlib.suppress(Exception):
             run.end(status)
+
+
+def log_final(run: MlflowRun | None, metrics: Mapping[str, Any]) -> None:
+    """The run's flat metrics.json at the end. Never raises: the run's results are already on disk."""
+    if run is None:
+        return
+    try:
+        run.log_metrics(metrics)
+    except Exception as e:  # noqa: BLE001
+        log.warning("tracking: could not log the final metrics: %s", e)
 
 
 def log_epoch(stage: str, epoch: int, metrics: Mapping[str, Any]) -> None:

@@ -118,3 +118,12 @@ def test_a_job_run_inside_another_is_a_nested_run_in_the_same_store_and_experime
     assert runs["toy"].data.tags["mlflow.parentRunId"] == runs["demo"].info.run_id
     assert len(client.get_metric_history(runs["toy"].info.run_id, "toy/loss")) == 3
     assert "toy/loss" not in runs["demo"].data.metrics
+
+
+def test_a_tracking_server_that_fails_mid_run_costs_warnings_not_the_run(tmp_path, monkeypatch):
+    def down(self, metrics, step=0):
+        raise ConnectionError("tracking server went away")
+
+    monkeypatch.setattr(tracking.MlflowRun, "log_metrics", down)
+    res = run_job(JOB, preset=None, overrides=["tracking.backend=mlflow"], out_dir=tmp_path / "r", init_runtime=False)
+    assert res.metrics["test/ndcg@10"] == 0.25 and (tmp_path / "r" / "metrics.json").exists()

@@ -103,6 +103,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     for job in demo_jobs(cfg):
         sub_cfg = _sub_config(job, cfg)
         sub_cfg.runtime = cfg.runtime
+        sub_cfg.tracking = cfg.tracking  # with tracking on, each stage is an MLflow run nested under the demo's
         for handed in hand_over(job, sub_cfg, done, ctx.out_dir):
             print(f"demo: {job.name} takes {handed} from this run")
         earlier = finished_result(job, cfg.sub_preset, sub_cfg, ctx.out_dir / job.name)

@@ -240,6 +240,22 @@ def tune(
     typer.echo(f"experiment dir: {s.out_dir}", err=True)
 
 
+@app.command("export")
+def export_cmd(
+    run_dir: Path = typer.Argument(..., help="run dir of a tiger, sasrec, ncf or rag_sentiment (LoRA) run"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the exported model to"),
+) -> None:
+    """Write a run's trained model in its ecosystem's format: Hugging Face T5 + semantic-ID table (tiger),
+    safetensors + config.json (sasrec, ncf), a peft adapter (LoRA). README: "Export"."""
+    from jobs.common.export import ExportError, export_run
+
+    try:
+        ex = export_run(run_dir, out)
+    except (ExportError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(f"exported {ex.kind} to {ex.out}: " + ", ".join(ex.files))
+
+
 @app.command()
 def bench(
     sections: list[str] = typer.Argument(

@@ -98,6 +98,20 @@ class TrainConfig(StrictModel):
         return {k: v * self.num_workers for k, v in self.resources_per_worker().items()}
 
 
+class TrackingConfig(StrictModel):
+    """Experiment tracking (jobs.common.tracking). Off by default; `--set tracking.backend=mlflow` turns it on."""
+
+    backend: Literal["none", "mlflow"] = Field(
+        "none", description="none, or mlflow: config, per-epoch and final metrics (genrec run), every trial (tune)"
+    )
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (http://host:5000, file:/path); default: a file store <runs folder>/mlruns, "
+        "the folder that holds the run dir",
+    )
+    experiment: str | None = Field(None, description="MLflow experiment name (default: the job name)")
+
+
 class JobConfig(StrictModel):
     """Fields every job has. Jobs subclass this and add their own sections."""
 
@@ -109,6 +123,7 @@ class JobConfig(StrictModel):
         None, description="local mirror of the official files (default: GENREC_MIRROR or ../shared/data)"
     )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("data_dir", "mirror", mode="before")
     @classmethod

@@ -178,11 +178,13 @@ def run_job(
     init_runtime: bool = True,
 ) -> JobResult:
     from jobs.common import runtime
+    from jobs.common.tracking import log_final, track_run
 
     cfg = cfg or job.resolve(preset, config_file, overrides)
     out = Path(out_dir) if out_dir else default_out_dir(job.name)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", {"job": job.name, "preset": preset, **cfg.model_dump(mode="json")})
+    config_json = {"job": job.name, "preset": preset, **cfg.model_dump(mode="json")}
+    write_json_atomic(out / "config.json", config_json)
     ctx = RunContext(
         out_dir=out,
         data_dir=cfg.data_dir or default_data_dir(),
@@ -195,13 +197,15 @@ def run_job(
             runtime.check_fits(job.resources(cfg), job=job.name, allow_autoscale=cfg.runtime.allow_autoscale)
         except runtime.ResourceRequestError as e:
             raise UserFacingError(str(e)) from None
-    t0 = time.perf_counter()
-    result = job.run(cfg, ctx)
-    wall = time.perf_counter() - t0
-    metrics = flatten_metrics(result.metrics)
-    metrics["wall_time_s"] = round(wall, 3)
-    result.metrics = metrics
-    write_json_atomic(out / "metrics.json", metrics)
+    with track_run(cfg.tracking, job.name, out, config_json) as tracker:
+        t0 = time.perf_counter()
+        result = job.run(cfg, ctx)
+        wall = time.perf_counter() - t0
+        metrics = flatten_metrics(result.metrics)
+        metrics["wall_time_s"] = round(wall, 3)
+        result.metrics = metrics
+        write_json_atomic(out / "metrics.json", metrics)
+        log_final(tracker, metrics)
     header = f"# {job.name} — run report\n\npreset: `{preset}` · wall time: {wall:.1f} s · config: `config.json`\n\n"
     (out / "report.md").write_text(header + (result.report or "") + "\n")
     return result

@@ -3,7 +3,8 @@
 Ray Train V2 calls a `UserCallback`'s `after_report` on its controller process once all workers have reported an
 epoch. That process is not the driver, and the embedded Ray does not forward worker output to the driver (it would
 bring every worker's warnings with it), so the callback sends each formatted line through a `ray.util.queue.Queue`
-(a 0-CPU actor) and a daemon thread on the driver prints it:
+(a 0-CPU actor) and a daemon thread on the driver prints it (and hands the epoch's numbers to `jobs.common.tracking`,
+which logs them to the run's MLflow run when tracking is on):
 
     [tiger] epoch 3/12  loss 0.8123  valid/ndcg@10 0.4100  2.1 s/epoch  ETA 19 s
 
@@ -19,6 +20,8 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from jobs.common import tracking
 
 # Shown when a report carries them, in this order; other keys stay in history.json and the report.
 SHOWN = ("loss", "valid/ndcg@10", "valid/recall@10", "valid/rmse", "valid/accuracy", "valid/hr@10", "recon_cosine")
@@ -55,7 +58,8 @@ def _callback_class():
             self._last = now
             epoch = int(m.get("epoch", 0))
             with contextlib.suppress(Exception):  # progress must never fail a run
-                self.queue.put_nowait(format_line(self.name, epoch, self.epochs, m, epoch_s))
+                line = format_line(self.name, epoch, self.epochs, m, epoch_s)
+                self.queue.put_nowait((line, epoch, {k: v for k, v in m.items() if isinstance(v, (int, float))}))
 
     return EpochLines
 
@@ -73,7 +77,7 @@ def epoch_lines(name: str, epochs: int, stream=None) -> Iterator[object]:
     def pump() -> None:
         while True:
             try:
-                line = queue.get(timeout=0.5)
+                line, epoch, metrics = queue.get(timeout=0.5)
             except Empty:
                 if done.is_set():
                     return
@@ -81,6 +85,7 @@ def epoch_lines(name: str, epochs: int, stream=None) -> Iterator[object]:
             except Exception:  # noqa: BLE001 - the queue actor is gone (Ray shut down): stop quietly
                 return
             print(line, file=stream, flush=True)
+            tracking.log_epoch(name, epoch, metrics)  # the driver's MLflow run, when tracking is on
 
     thread = threading.Thread(target=pump, name=f"{name}-progress", daemon=True)
     thread.start()

@@ -30,9 +30,11 @@ import torch
 
 from jobs.common.config import TrainConfig
 from jobs.common.progress import epoch_lines
+from rec_core.export import load_state_tree, save_state_tree
 
-MODEL_FILE = "model.pt"
-STATE_FILE = "train_state.pt"
+MODEL_FILE = "model.pt"  # a plain state_dict of tensors, read with weights_only=True
+# Loop state (epoch, the loop's counters, the optimizer): train_state.json + train_state.safetensors, no pickle.
+STATE_NAME = "train_state"
 HISTORY_FILE = "history.json"
 DS_TAG = "deepspeed"
 
@@ -357,7 +359,7 @@ class WorkerSession:
         train_state = {"epoch": epoch, "extra": extra_state}
         if not self.train.deepspeed:
             train_state["optimizer"] = self.optimizer.state_dict()
-        torch.save(train_state, d / STATE_FILE)
+        save_state_tree(train_state, d, STATE_NAME)
         (d / HISTORY_FILE).write_text(json.dumps(self.history))
         return True
 
@@ -370,17 +372,48 @@ class WorkerSession:
         with ckpt.as_directory() as d:
             d = Path(d)
             if self.train.deepspeed and (d / DS_TAG).exists():
-                self.model.load_checkpoint(str(d), tag=DS_TAG)
+                with _deepspeed_loads_without_pickle(self.model):
+                    self.model.load_checkpoint(str(d), tag=DS_TAG)
             else:
                 self.module.load_state_dict(torch.load(d / MODEL_FILE, map_location=self.device, weights_only=True))
-            # weights_only: a checkpoint from shared storage must not be able to run code when loaded
-            state = torch.load(d / STATE_FILE, map_location="cpu", weights_only=True)
+            # No pickle anywhere: a checkpoint from shared storage must not be able to run code when loaded.
+            if (d / f"{STATE_NAME}.json").exists():
+                state = load_state_tree(d, STATE_NAME)
+            else:  # a checkpoint written before the JSON + safetensors format
+                state = torch.load(d / f"{STATE_NAME}.pt", map_location="cpu", weights_only=True)
             if "optimizer" in state and not self.train.deepspeed:
                 self.optimizer.load_state_dict(state["optimizer"])
             self.start_epoch = int(state["epoch"]) + 1
             self.extra_state = state.get("extra", {})
             if (d / HISTORY_FILE).exists():
                 self.history = json.loads((d / HISTORY_FILE).read_text())
+
+
+@contextlib.contextmanager
+def _deepspeed_loads_without_pickle(engine):
+    """DeepSpeed's checkpoint engine reads its files with `torch.load(weights_only=False)`, so a ZeRO checkpoint could
+    run code. While our restore runs, its reads go through `weights_only=True`, which unpickles tensors, containers
+    and only the few DeepSpeed classes its checkpoints hold (loss scaler, ZeRO stage enum, fragment addresses)."""
+    ce = getattr(engine, "checkpoint_engine", None)
+    if ce is None:
+        yield
+        return
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    allowed = [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
+
+    def load(path, map_location=None):
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True)
+
+    original = ce.load
+    ce.load = load
+    try:
+        yield
+    finally:
+        ce.load = original
 
 
 def _plain(v: Any) -> Any:

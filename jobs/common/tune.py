@@ -92,6 +92,7 @@ def tune_job(
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from jobs.common import runtime
+    from jobs.common.tracking import tune_callbacks
 
     mod = space_module(job.name)
     base = job.resolve(preset, None, overrides)
@@ -135,7 +136,11 @@ def tune_job(
             max_concurrent_trials=concurrency,
         ),
         # A fresh name per call: a reused name would silently resume the old experiment.
-        run_config=tune.RunConfig(name=f"tune-{job.name}-{uuid.uuid4().hex[:8]}", storage_path=str(out_dir)),
+        run_config=tune.RunConfig(
+            name=f"tune-{job.name}-{uuid.uuid4().hex[:8]}",
+            storage_path=str(out_dir),
+            callbacks=tune_callbacks(base.tracking, job.name, out_dir),  # MLflow: one run per trial, when on
+        ),
     )
     grid = tuner.fit()
     failed = [r for r in grid if r.error]

@@ -110,10 +110,20 @@ def merged_state_dict(model: SentimentClassifier) -> dict:
     return sd
 
 
+ADAPTER_DIR, HEAD_FILE = "adapter", "head.safetensors"
+
+
 def save_sentiment_model(model: SentimentClassifier, cfg: SentimentModelConfig, out_dir: Path) -> Path:
+    """model.pt (LoRA merged, read by `load_sentiment_model`) and, for a LoRA run, the adapter itself as peft writes it
+    (`adapter/`) plus the classifier head (`head.safetensors`), for `genrec export`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save(merged_state_dict(model), out_dir / "model.pt")
+    if cfg.lora_rank > 0 and hasattr(model.encoder, "peft_config"):
+        from safetensors.torch import save_file
+
+        model.encoder.save_pretrained(out_dir / ADAPTER_DIR)  # adapter_config.json + adapter_model.safetensors
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}, out_dir / HEAD_FILE)
     (out_dir / "sentiment_config.json").write_text(
         json.dumps({**cfg.model_dump(), "lora_rank": 0, "trained_lora_rank": cfg.lora_rank})
     )

@@ -42,6 +42,8 @@ def test_ddp_two_workers_learns_and_resumes(ray_local, tmp_path):
     assert len(losses) == 6 and losses[-1] < 0.2 * losses[0]
     state = load_model_state(res.checkpoint_dir)
     assert state["weight"].shape == (1, 8)
+    # loop and optimizer state without pickle: JSON + safetensors beside the weights_only model.pt
+    assert {p.name for p in res.checkpoint_dir.iterdir()} >= {"model.pt", "train_state.json", "train_state.safetensors"}
     # same run_dir, more epochs: resumes at epoch 6 instead of starting over
     res2 = _fit(tmp_path, num_workers=2, epochs=8, cpus_per_worker=0.5)
     assert res2.metrics["start_epoch"] == 6
@@ -54,6 +56,10 @@ def test_deepspeed_zero2_learns(ray_local, tmp_path):
     assert losses[-1] < 0.2 * losses[0]
     w = load_model_state(res.checkpoint_dir)["weight"].flatten().numpy()
     assert np.corrcoef(w, np.arange(1.0, 9.0))[0, 1] > 0.95
+    # resumes from its ZeRO checkpoint, read with weights_only=True (jobs.common.train._deepspeed_loads_without_pickle)
+    res2 = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, deepspeed=True, zero_stage=2, epochs=7)
+    assert res2.metrics["start_epoch"] == 6
+    assert res2.history[-1]["loss"] < 0.2 * losses[0]
 
 
 def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false_starts_over(ray_local, tmp_path):

@@ -69,13 +69,16 @@ def hand_over(job: Job, sub_cfg, done: dict[str, tuple], out_dir) -> list[str]:
 
 
 def finished_result(job: Job, preset: str, sub_cfg, out_dir: Path) -> dict | None:
-    """The metrics of a stage that already finished in `out_dir` under exactly this config, else None."""
+    """The metrics of a stage that already finished in `out_dir` under exactly this config, else None. Where it ran
+    and where it was tracked (`runtime`, `tracking`) do not change a result, so they may differ."""
     try:
         written = json.loads((out_dir / "config.json").read_text())
         metrics = json.loads((out_dir / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
     wanted = json.loads(json.dumps({"job": job.name, "preset": preset, **sub_cfg.model_dump(mode="json")}, default=str))
+    for key in ("runtime", "tracking"):
+        written.pop(key, None), wanted.pop(key, None)
     return metrics if written == wanted else None
 
 

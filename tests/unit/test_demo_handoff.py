@@ -65,3 +65,6 @@ def test_a_rerun_reuses_a_stage_that_finished_with_the_same_config(tmp_path):
     assert finished_result(tiger, "smoke", cfg, tmp_path) == {"test/recall@10": 0.5, "wall_time_s": 3.0}
     changed = tiger.resolve("smoke", overrides=["train.epochs=2"])
     assert finished_result(tiger, "smoke", changed, tmp_path) is None  # another config: run it again
+    # where it runs and where it is tracked do not change a result: still reused
+    elsewhere = tiger.resolve("smoke", overrides=["tracking.backend=mlflow", "runtime.num_cpus=1"])
+    assert finished_result(tiger, "smoke", elsewhere, tmp_path) == {"test/recall@10": 0.5, "wall_time_s": 3.0}

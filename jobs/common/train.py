@@ -196,8 +196,9 @@ def xgb_train_tasks(task_ids: Sequence[str], train_one: Callable, frequency: int
     `xgboost.train(..., callbacks=callbacks, xgb_model=resume_from)`, with `num_boost_round` reduced by
     `resume_from.num_boosted_rounds()` when resume_from is a Booster. Every `frequency` rounds and at the end of
     each task a checkpoint is reported (`xgb_task_report`). After a restart (FailureConfig), the tasks finished
-    before the newest checkpoint are skipped and the interrupted one continues from it. Returns the task ids this
-    attempt trained."""
+    before the newest checkpoint are skipped and the interrupted one continues from it (without early stopping
+    the resumed booster equals an uninterrupted one; with it, xgboost's early-stopping state starts afresh at the
+    checkpoint's round, so the stopping round can differ). Returns the task ids this attempt trained."""
     done, current, booster = _xgb_resume_state()
     finished, trained = list(done), []
     for tid in task_ids:

@@ -22,7 +22,7 @@ import numpy as np
 
 from rec_core.paths import REPO_ROOT
 
-FULL = {"seeds": [0, 1, 2], "rows": 1_000_000, "features": 20, "rounds": 50, "report_every": 25, "repeats": 3}
+FULL = {"seeds": [0, 1, 2], "rows": 1_000_000, "features": 20, "rounds": 200, "report_every": 50, "repeats": 3}
 QUICK = {"seeds": [0], "rows": 20_000, "features": 8, "rounds": 20, "report_every": 10, "repeats": 1}
 WORKERS, CPUS_PER_WORKER = 2, 1.0
 RMSE_TOLERANCE_PCT = 0.5

@@ -94,8 +94,9 @@ def bench(quick: bool) -> str:
 
 
 def figures(md: str) -> dict:
-    """cv/<policy>/<a|b>/rmse[_sd], delta/<policy>/rmse/<delta|ci_low|ci_high>, baseline_mean/rmse, xgboost/tmdb_cv/*
-    (Ray vs single process) and plot_scores/* (LLM scoring), from `bench`'s markdown."""
+    """cv/<policy>/<a|b>/rmse[_sd], delta/<policy>/rmse/<delta|ci_low|ci_high>, baseline_mean/rmse, speed/* (the
+    job's own Ray-vs-single check of one repetition; the `xgboost/*` overhead rows are the xgb_overhead section's)
+    and plot_scores/* (LLM scoring), from `bench`'s markdown."""
     import re
 
     from benchmarks.results_io import md_tables, num, nums, put
@@ -121,21 +122,21 @@ def figures(md: str) -> dict:
             r"the (\d+) fold models of one repetition.*?with (\d+) workers ([\d.]+) s vs `xgboost.train` with (\d+) "
             r"threads ([\d.]+) s → \*\*([\d.]+)×\*\*",
             (
-                "xgboost/tmdb_cv/tasks",
-                "xgboost/tmdb_cv/ray_workers",
-                "xgboost/tmdb_cv/ray_wall_s",
-                "xgboost/tmdb_cv/single_threads",
-                "xgboost/tmdb_cv/single_wall_s",
-                "xgboost/tmdb_cv/ray_over_single",
+                "speed/tasks",
+                "speed/ray_workers",
+                "speed/ray_wall_s",
+                "speed/single_threads",
+                "speed/single_wall_s",
+                "speed/time_ratio_ray_over_single",
             ),
         ),
         (
             r"Quality: RMSE ([\d.]+) vs ([\d.]+) \(\|Δ\| ([\d.]+)\), held-out prediction correlation ([\d.]+)",
             (
-                "xgboost/tmdb_cv/ray_rmse",
-                "xgboost/tmdb_cv/single_rmse",
-                "xgboost/tmdb_cv/rmse_abs_diff",
-                "xgboost/tmdb_cv/pred_corr",
+                "speed/ray_rmse",
+                "speed/single_rmse",
+                "speed/rmse_abs_diff",
+                "speed/pred_corr",
             ),
         ),
         (r"([\d.]+) overviews/s per actor", ("plot_scores/overviews_per_s_per_actor",)),

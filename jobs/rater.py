@@ -20,7 +20,7 @@ from data_pipelines.posters import PosterStageConfig, poster_feature_table, run_
 from jobs.common.config import JobConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
-from jobs.common.train import boosters_by_task, fit_xgboost, xgb_task_report
+from jobs.common.train import DEFAULT_MAX_FAILURES, boosters_by_task, fit_xgboost, xgb_train_tasks
 from rec_core.config import StrictModel
 from rec_core.rater import cv, fusion, report, stats
 from rec_core.rater.structured import LeakagePolicy, allowed_post_release, filter_reliable, structured_features
@@ -63,6 +63,18 @@ class CVSection(StrictModel):
     variants: list[Literal["A", "B"]] = ["A", "B"]
     single_process_check: bool = Field(
         True, description="retrain rep 0 of the main B on Ray and with plain xgboost.train: timing + quality"
+    )
+    ray_min_rows: int = Field(
+        0,
+        ge=0,
+        description="tables with fewer rows are trained in this process with plain xgboost.train (the threads the "
+        "workers would hold) instead of on Ray Train; the report says which path ran",
+    )
+    max_failures: int = Field(
+        DEFAULT_MAX_FAILURES,
+        ge=0,
+        description="times Ray Train restarts the XGBoost worker group after a worker dies; the restarted "
+        "workers skip the finished fold models and continue the interrupted one from its newest checkpoint",
     )
     fit_group: Literal["all", "repetition"] = Field(
         "all",
@@ -167,18 +179,28 @@ def _embedding_group(cfg: Config, ctx: RunContext, movies: pd.DataFrame) -> pd.D
 
 
 def cv_worker(config: dict) -> None:
-    """Runs on every Ray Train worker: its shard of the table (with the fold columns); for every fold task
-    all workers build their part of the training DMatrix and xgboost's collective trains one booster."""
+    """Runs on every Ray Train worker: its share of the table's rows (every world_size-th row, from the object
+    store); the fold tasks are trained one after another in this one worker group, every worker building its
+    part of each training DMatrix and xgboost's collective joining them (`xgb_train_tasks`: checkpoint per task,
+    resume after a restart)."""
+    import ray
     import ray.train
 
     from rec_core.rater.xgb import fold_matrices, train_booster
 
-    shard = ray.train.get_dataset_shard("train").materialize().to_pandas()
+    ctx = ray.train.get_context()
+    table = ray.get(config["table"])
+    shard = table.iloc[ctx.get_world_rank() :: ctx.get_world_size()]
     xcfg = XGBConfig.model_validate(config["xgb"])
-    for t in config["tasks"]:
+    by_id = {t["id"]: t for t in config["tasks"]}
+
+    def train_one(tid, callbacks, resume_from):
+        t = by_id[tid]
         folds = shard[f"fold_r{t['rep']}"].to_numpy()
         dtrain, dvalid = fold_matrices(shard, config["columns"][t["columns"]], folds, t["fold"], xcfg, t["seed"])
-        train_booster(dtrain, dvalid, xcfg, t["seed"], callbacks=[xgb_task_report(t["id"], config["report_every"])])
+        return train_booster(dtrain, dvalid, xcfg, t["seed"], callbacks=callbacks, xgb_model=resume_from)
+
+    xgb_train_tasks(list(by_id), train_one, config["report_every"])
 
 
 def fit_on_ray(
@@ -190,30 +212,63 @@ def fit_on_ray(
     cpus_per_worker: float,
     report_every: int,
     storage: Path,
+    max_failures: int = DEFAULT_MAX_FAILURES,
 ) -> tuple[dict, float]:
     """Train `tasks` with one XGBoostTrainer fit on `num_workers`; each task names its column set
     (`columns[task["columns"]]`). Returns ({task id: booster}, wall seconds). One fit for many tasks:
-    starting a Ray Train worker group costs far more than a small model. No Tune callbacks: the fold
-    reports carry no trial metric; the running CV RMSE reaches Tune through ctx.report_progress."""
+    starting a Ray Train worker group costs far more than a small model. The table goes through the object
+    store (one put, read without a copy by the workers on this node), not Ray Data: a streaming split costs
+    seconds per fit. No Tune callbacks: the fold reports carry no trial metric; the running CV RMSE reaches
+    Tune through ctx.report_progress."""
     import time
     import uuid
 
-    import ray.data
+    import ray
 
     used = list(dict.fromkeys(c for cols in columns.values() for c in cols))
     keep = ["item_id", "y", *used, *[c for c in table.columns if c.startswith("fold_r")]]
     t0 = time.perf_counter()
+    ref = ray.put(table[keep].reset_index(drop=True))
     result = fit_xgboost(
         cv_worker,
-        {"xgb": xgb_cfg.model_dump(), "tasks": tasks, "columns": columns, "report_every": report_every},
-        datasets={"train": ray.data.from_pandas(table[keep].reset_index(drop=True))},
+        {"xgb": xgb_cfg.model_dump(), "tasks": tasks, "columns": columns, "report_every": report_every, "table": ref},
+        datasets=None,
         num_workers=num_workers,
         cpus_per_worker=cpus_per_worker,
         run_dir=storage,
         name=f"xgb-cv-{uuid.uuid4().hex[:8]}",  # fresh: a reused name would resume an old run
+        max_failures=max_failures,
     )
     boosters = boosters_by_task(result, [t["id"] for t in tasks])
+    del ref
     return boosters, time.perf_counter() - t0
+
+
+def fit_tasks(cfg: Config, table: pd.DataFrame, colsets: dict, tasks: list[dict], storage: Path):
+    """The CV's one entry point for training fold tasks: on Ray Train (`fit_on_ray`) when the table has at
+    least `cv.ray_min_rows` rows, else in this process with plain `xgboost.train` and the threads the workers
+    would have had (`cv.fit_local`): below that size a worker group's start-up and the per-round collective cost
+    more than the whole fit. Returns ({task id: booster}, wall seconds, "ray" | "in-process")."""
+    if len(table) >= cfg.cv.ray_min_rows:
+        boosters, wall = fit_on_ray(
+            table,
+            colsets,
+            tasks,
+            cfg.xgb,
+            cfg.cv.num_workers,
+            cfg.cv.cpus_per_worker,
+            cfg.cv.report_every,
+            storage,
+            max_failures=cfg.cv.max_failures,
+        )
+        return boosters, wall, "ray"
+    boosters, wall = cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=_single_threads(cfg))
+    return boosters, wall, "in-process"
+
+
+def _single_threads(cfg: Config) -> int:
+    """Threads of the in-process path and reference: the workers' threads together."""
+    return max(1, cfg.cv.num_workers * cfg.xgb.nthread)
 
 
 def _feature_table(cfg: Config, movies: pd.DataFrame, groups: dict) -> tuple[pd.DataFrame, dict, dict]:
@@ -267,7 +322,8 @@ def _cv_cache(ctx, fp, policy, variant, rep) -> Path:
 
 def _run_cv(cfg: Config, ctx: RunContext, table, colsets, timings) -> dict[str, pd.DataFrame]:
     """Out-of-fold predictions per "<policy>.<variant>". Tasks whose repetition is cached are skipped;
-    the rest are trained in as few Ray Train fits as `cv.fit_group` allows."""
+    the rest are trained in as few fits as `cv.fit_group` allows (`fit_tasks`: one Ray Train worker group per
+    fit, or in this process below `cv.ray_min_rows` rows)."""
     policies = [LeakagePolicy(p).value for p in dict.fromkeys([cfg.data.policy, *cfg.data.compare_policies])]
     fp = _cv_fingerprint(cfg, colsets)
     keys = [(p, v, r) for p in policies for v in cfg.cv.variants for r in range(len(cfg.cv.seeds))]
@@ -278,17 +334,8 @@ def _run_cv(cfg: Config, ctx: RunContext, table, colsets, timings) -> dict[str, 
         groups = [[k for k in pending if k[2] == r] for r in range(len(cfg.cv.seeds))]
     for group in filter(None, groups):
         tasks = [t for (p, v, r) in group for t in cv.make_tasks(p, v, r, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[r])]
-        boosters, wall = fit_on_ray(
-            table,
-            colsets,
-            tasks,
-            cfg.xgb,
-            cfg.cv.num_workers,
-            cfg.cv.cpus_per_worker,
-            cfg.cv.report_every,
-            ctx.out_dir / "ray_train",
-        )
-        timings[f"fit{len(timings)}({len(tasks)} tasks)"] = wall
+        boosters, wall, path = fit_tasks(cfg, table, colsets, tasks, ctx.out_dir / "ray_train")
+        timings[f"fit{len(timings)}({len(tasks)} tasks, {path})"] = wall
         for tid, b in boosters.items():
             models = _cv_dir(ctx, fp, tid.split(".")[0]) / "models"
             models.mkdir(parents=True, exist_ok=True)
@@ -429,8 +476,9 @@ def _single_process_check(cfg, ctx, table, colsets, policy) -> dict:
         cfg.cv.cpus_per_worker,
         cfg.cv.report_every,
         ctx.out_dir / "ray_train",
+        max_failures=cfg.cv.max_failures,
     )
-    threads = max(1, cfg.cv.num_workers * cfg.xgb.nthread)
+    threads = _single_threads(cfg)
     local, wall = cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=threads)
     ray_oof, local_oof = (
         cv.out_of_fold(table, colsets, tasks, ray_boosters),

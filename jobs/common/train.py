@@ -9,8 +9,9 @@ Worker side: `WorkerSession` hides the DDP/DeepSpeed difference behind `step(los
 `report(metrics, epoch)`, and saves/restores model, optimizer and the loop's own state.
 
 XGBoost: `fit_xgboost(worker_fn, loop_cfg, datasets, ...)` builds an `XGBoostTrainer` with the same
-`run_config`; a worker that trains several boosters in one fit tags them with `xgb_task_report(task, every)`
-and the driver collects the final one of each with `boosters_by_task(result, task_ids)`.
+`run_config` (`max_failures` restarts); a worker that trains several boosters in one fit runs them through
+`xgb_train_tasks` (checkpoints tagged by task, resume after a restart) and the driver collects the final one of
+each with `boosters_by_task(result, task_ids)`.
 """
 
 from __future__ import annotations
@@ -154,20 +155,27 @@ def fit_torch(
     )
 
 
+XGB_TASK_FILE = "task.json"  # beside the booster in every task checkpoint: task id, round, tasks finished
+DEFAULT_MAX_FAILURES = TrainConfig.model_fields["max_failures"].default
+
+
 def fit_xgboost(
     worker_fn: Callable[[dict], None],
     loop_cfg: dict,
-    datasets: dict,
+    datasets: dict | None,
     num_workers: int,
     cpus_per_worker: float,
     run_dir: Path,
     name: str,
     keep: int | None = None,
     callbacks: Sequence = (),
+    max_failures: int = DEFAULT_MAX_FAILURES,
 ):
-    """Run `worker_fn(loop_cfg)` on `num_workers` XGBoostTrainer workers (xgboost's collective joins them),
-    with the RunConfig every trainer here gets (`run_config`: storage in run_dir, checkpoints, no retries,
-    the run's callbacks). keep=None keeps every checkpoint. Returns Ray Train's Result."""
+    """Run `worker_fn(loop_cfg)` on `num_workers` XGBoostTrainer workers (xgboost's collective joins them once
+    for the whole function, so it may train many boosters: `xgb_train_tasks`), with the RunConfig every trainer
+    here gets (`run_config`: storage in run_dir, checkpoints, the run's callbacks). `max_failures` (default: the
+    TrainConfig default) restarts of the worker group after a worker dies; the restarted workers resume from the
+    newest checkpoint (`xgb_train_tasks` does it). keep=None keeps every checkpoint. Returns Ray Train's Result."""
     from ray.train import ScalingConfig
     from ray.train.xgboost import XGBoostTrainer
 
@@ -175,8 +183,8 @@ def fit_xgboost(
         worker_fn,
         train_loop_config=loop_cfg,
         scaling_config=ScalingConfig(num_workers=num_workers, resources_per_worker={"CPU": cpus_per_worker}),
-        run_config=run_config(run_dir, name, keep=keep, callbacks=callbacks),
-        datasets=datasets,
+        run_config=run_config(run_dir, name, keep=keep, callbacks=callbacks, max_failures=max_failures),
+        datasets=datasets or None,
     )
     result = trainer.fit()
     if result.error:
@@ -184,36 +192,93 @@ def fit_xgboost(
     return result
 
 
-def xgb_task_report(task: str, frequency: int):
+def xgb_train_tasks(task_ids: Sequence[str], train_one: Callable, frequency: int) -> list[str]:
+    """Worker side: train several boosters one after another in this worker group (one collective, one
+    start-up for all of them). `train_one(task_id, callbacks, resume_from)` builds its DMatrix and calls
+    `xgboost.train(..., callbacks=callbacks, xgb_model=resume_from)`, with `num_boost_round` reduced by
+    `resume_from.num_boosted_rounds()` when resume_from is a Booster. Every `frequency` rounds and at the end of
+    each task a checkpoint is reported (`xgb_task_report`). After a restart (FailureConfig), the tasks finished
+    before the newest checkpoint are skipped and the interrupted one continues from it (without early stopping
+    the resumed booster equals an uninterrupted one; with it, xgboost's early-stopping state starts afresh at the
+    checkpoint's round, so the stopping round can differ). Returns the task ids this attempt trained."""
+    done, current, booster = _xgb_resume_state()
+    finished, trained = list(done), []
+    for tid in task_ids:
+        if tid in done:
+            continue
+        cb = _task_report_class()(tid, frequency, done=list(finished))
+        train_one(tid, [cb], booster if tid == current else None)
+        finished.append(tid)
+        trained.append(tid)
+    return trained
+
+
+def _xgb_resume_state() -> tuple[set, str | None, Any]:
+    """(tasks finished, task of the newest checkpoint, its booster) from Ray Train's restored checkpoint."""
+    import ray.train
+    from ray.train.xgboost import RayTrainReportCallback
+
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return set(), None, None
+    with ckpt.as_directory() as d:
+        info_file = Path(d) / XGB_TASK_FILE
+        if not info_file.exists():  # a checkpoint from a plain RayTrainReportCallback: nothing to resume by task
+            return set(), None, None
+        info = json.loads(info_file.read_text())
+    return set(info["done"]), info["task"], RayTrainReportCallback.get_model(ckpt)
+
+
+def xgb_task_report(task: str, frequency: int, done: Sequence[str] = ()):
     """Worker side: an xgboost callback that reports (with a checkpoint) every `frequency` rounds and at the
-    end, tagged with `task` and the round, so one fit can train many boosters (`boosters_by_task`)."""
-    return _task_report_class()(task, frequency)
+    end, tagged with `task` and the round, so one fit can train many boosters (`boosters_by_task`); `done` (the
+    tasks finished before this one) goes into the checkpoint so a restarted worker group can skip them."""
+    return _task_report_class()(task, frequency, done)
 
 
 @functools.cache
 def _task_report_class():
+    from ray.train import Checkpoint
     from ray.train.xgboost import RayTrainReportCallback
 
     class TaskReport(RayTrainReportCallback):
-        """RayTrainReportCallback that reports only every `frequency` rounds and at the end. The stock
-        callback reports metrics every round, and each report is a cross-worker sync that costs ~2 s on a
-        small machine; the metrics are also tagged with the task and the round."""
+        """RayTrainReportCallback that reports only every `frequency` rounds (counted in the booster's rounds,
+        so a resumed booster keeps the same schedule) and at the end. The stock callback reports metrics every
+        round, and each report is a cross-worker sync; the metrics are tagged with the task and the round, and
+        the checkpoint holds `task.json` (task, round, tasks finished) beside the booster."""
 
-        def __init__(self, task: str, frequency: int):
+        def __init__(self, task: str, frequency: int, done: Sequence[str] = ()):
             super().__init__(frequency=frequency, checkpoint_at_end=True)
             self.task = task
+            self.done = list(done)
+            self._final = False
 
         def after_iteration(self, model, epoch, evals_log):
             self._evals_log = evals_log
-            if self._frequency and (epoch + 1) % self._frequency == 0:
-                self._last_checkpoint_iteration = epoch
+            if self._frequency and model.num_boosted_rounds() % self._frequency == 0:
                 self._save_and_report_checkpoint(self._get_report_dict(evals_log), model)
             return False
 
+        def after_training(self, model):
+            # Always a final checkpoint, even right after a periodic one: only the final one marks the task done.
+            self._final = True
+            report_dict = self._get_report_dict(self._evals_log) if self._evals_log else {}
+            self._save_and_report_checkpoint(report_dict, model)
+            return model
+
         def _save_and_report_checkpoint(self, report_dict, model):
-            super()._save_and_report_checkpoint(
-                {**report_dict, "task": self.task, "round": model.num_boosted_rounds()}, model
-            )
+            import ray.train
+
+            rnd = model.num_boosted_rounds()
+            metrics = {**report_dict, "task": self.task, "round": rnd}
+            if ray.train.get_context().get_world_rank() not in (0, None):
+                ray.train.report(metrics)  # every rank reports (a sync); rank 0 holds the booster
+                return
+            with tempfile.TemporaryDirectory() as d:
+                model.save_model(str(Path(d, self._filename)))
+                done = self.done + ([self.task] if self._final else [])
+                (Path(d) / XGB_TASK_FILE).write_text(json.dumps({"task": self.task, "round": rnd, "done": done}))
+                ray.train.report(metrics, checkpoint=Checkpoint.from_directory(d))
 
     return TaskReport
 

@@ -116,10 +116,19 @@ def build_report(
             f"- Leakage policy `{pol.value}`: post-release signals used = {', '.join(allowed) or 'none'}"
             + (" (main A/B)" if pol == cfg.data.policy else " (comparison with the public anchor)")
         )
+    if counts["movies"] >= cfg.cv.ray_min_rows:
+        where = (
+            f"XGBoost on Ray Train with {cfg.cv.num_workers} workers (`XGBoostTrainer`, the fold models trained one "
+            "after another in one worker group)"
+        )
+    else:
+        where = (
+            f"XGBoost in the driver process (plain `xgboost.train`, {cfg.cv.num_workers * cfg.xgb.nthread} threads): "
+            f"the table's {counts['movies']} rows are below `cv.ray_min_rows` = {cfg.cv.ray_min_rows}"
+        )
     lines.append(
-        f"- Folds: {cfg.cv.n_folds}-fold × {len(cfg.cv.seeds)} seeds, identical for A and B; XGBoost on Ray Train "
-        f"with {cfg.cv.num_workers} workers (`XGBoostTrainer`), early stopping on an inner "
-        f"{cfg.xgb.inner_valid_fraction:.0%} split."
+        f"- Folds: {cfg.cv.n_folds}-fold × {len(cfg.cv.seeds)} seeds, identical for A and B; {where}, early stopping "
+        f"on an inner {cfg.xgb.inner_valid_fraction:.0%} split."
     )
     desc = {
         "poster": f"poster = **{cfg.posters.group_label()}**",

@@ -60,16 +60,20 @@ def fold_matrices(frame: pd.DataFrame, columns: list[str], folds: np.ndarray, fo
     return xgb.DMatrix(tr[columns], label=tr["y"], feature_names=columns), None
 
 
-def train_booster(dtrain, dvalid, cfg: XGBConfig, seed: int, callbacks=()) -> xgb.Booster:
+def train_booster(dtrain, dvalid, cfg: XGBConfig, seed: int, callbacks=(), xgb_model=None) -> xgb.Booster:
+    """`cfg.num_boost_round` rounds in all: when `xgb_model` (a booster restored from a checkpoint) already has
+    some, only the rest are trained on top of it."""
     evals = [(dtrain, "train")] + ([(dvalid, "valid")] if dvalid is not None else [])
+    done = xgb_model.num_boosted_rounds() if xgb_model is not None else 0
     return xgb.train(
         cfg.booster_params(seed),
         dtrain,
-        num_boost_round=cfg.num_boost_round,
+        num_boost_round=max(cfg.num_boost_round - done, 0),
         evals=evals,
         early_stopping_rounds=cfg.early_stopping_rounds or None,
         callbacks=list(callbacks),
         verbose_eval=False,
+        xgb_model=xgb_model,
     )
 
 

@@ -177,7 +177,7 @@ def run_job(
     cfg: JobConfig | None = None,
     init_runtime: bool = True,
 ) -> JobResult:
-    from jobs.common import runtime
+    from jobs.common import runtime, storage
 
     cfg = cfg or job.resolve(preset, config_file, overrides)
     out = Path(out_dir) if out_dir else default_out_dir(job.name)
@@ -196,7 +196,8 @@ def run_job(
         except runtime.ResourceRequestError as e:
             raise UserFacingError(str(e)) from None
     t0 = time.perf_counter()
-    result = job.run(cfg, ctx)
+    with storage.using(cfg.runtime, out):
+        result = job.run(cfg, ctx)
     wall = time.perf_counter() - t0
     metrics = flatten_metrics(result.metrics)
     metrics["wall_time_s"] = round(wall, 3)

@@ -241,3 +241,12 @@ def genrec_submit(
     return subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
+
+
+def record_fault(scenario: str, **figures: float) -> None:
+    """A fault test's measured figures (survived, epochs lost, metric difference...), appended as one JSON line to
+    $GENREC_FAULTS_RECORD when set: benchmarks/faults.py runs the fault tests and tabulates these."""
+    path = os.environ.get("GENREC_FAULTS_RECORD")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"scenario": scenario, **figures}) + "\n")

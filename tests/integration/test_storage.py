@@ -17,6 +17,7 @@ import pytest
 from jobs.common.config import RuntimeConfig
 from jobs.common.storage import Storage
 from rec_core.paths import REPO_ROOT
+from tests.integration.multinode import record_fault
 
 BUCKET = "genrec-ckpt"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -110,5 +111,6 @@ def test_a_run_resumes_from_the_bucket_on_a_fresh_ray_with_an_empty_disk(ray_loc
     ref = run_job(job, "smoke", overrides=[*SASREC, "train.epochs=6"], out_dir=tmp_path / "ref").metrics
     diff = abs(resumed["test/ndcg@10"] - ref["test/ndcg@10"])
     print(f"s3 resume: fresh driver {time.monotonic() - t0:.1f} s, |test/ndcg@10 diff| = {diff:.2e}")
+    record_fault("s3_fresh_driver", survived=1, resumed_at_epoch=epochs[0] - 1, epochs_lost=0, metric_diff=diff)
     assert diff <= 1e-6
     assert resumed["epochs_trained"] == ref["epochs_trained"] == 6

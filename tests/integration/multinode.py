@@ -8,6 +8,7 @@ on the host. Jobs reach it through `genrec submit` (the Jobs API on the head's d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -56,6 +57,15 @@ def kill_group(proc: subprocess.Popen, timeout_s: float = 10.0, sig0: int = sign
             except ProcessLookupError:
                 return
             time.sleep(0.3)
+
+
+def _group_alive(proc: subprocess.Popen) -> bool:
+    proc.poll()
+    try:
+        os.killpg(proc.pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 @dataclass
@@ -200,10 +210,17 @@ class LoopbackCluster:
                 pass
         kill_group(node.proc, timeout_s=5, sig0=signal.SIGKILL)
 
-    def stop(self) -> None:
-        for name in [n for n in self.nodes if n != "head"] + ["head"]:
-            if name in self.nodes:
-                kill_group(self.nodes[name].proc)
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM every node's process group at once, SIGKILL what is left after `timeout_s`."""
+        procs = [n.proc for n in self.nodes.values()]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(_group_alive(p) for p in procs):
+            time.sleep(0.3)
+        for proc in procs:
+            kill_group(proc, timeout_s=5, sig0=signal.SIGKILL)
         for log in self._logs:
             log.close()
         shutil.rmtree(self.temp_dir, ignore_errors=True)

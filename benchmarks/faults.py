@@ -70,7 +70,8 @@ def render(records: dict[str, dict]) -> str:
     lines = [
         "## Fault injection",
         "",
-        "Each row is one fault test (run by this section; the command below reruns one): what it kills, and what the "
+        'Each row is one fault test, run by this section (`python -m pytest -m "" <test>` reruns one): what it kills, '
+        "and what the "
         "run did about it. *epochs lost*: epochs whose finished work was thrown away and redone; *metric diff*: the "
         "absolute difference of the final metric (loss for the harness, test NDCG@10 for SASRec) against the same run "
         "uninterrupted, same seed (checkpoints carry model, optimizer and RNG state, so deterministic CPU training "

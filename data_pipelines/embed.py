@@ -58,6 +58,12 @@ class EmbedConfig(StrictModel):
     threads_per_actor: int | None = Field(None, ge=1, description="torch threads per actor (default: cpus, at least 1)")
     part_rows: int = Field(1024, ge=1, description="items per Parquet part: the unit of resume")
     blocks_per_actor: int = Field(3, ge=1)
+    actor_restarts: int = Field(
+        3,
+        ge=0,
+        description="times a dead encoder actor (node lost, OOM kill) is restarted; its unfinished batch is retried "
+        "on the new actor. Parts are named by their item ids, so a retried batch replaces its part, never duplicates",
+    )
 
     def resources(self) -> dict[str, float]:
         """Peak request of the model stage (the CPU stage runs in the remaining slots)."""
@@ -118,7 +124,9 @@ def _preprocess(batch: pd.DataFrame, fields: list[str], image_field: str | None,
 class EmbedActor:
     """Holds one encoder; each call encodes a batch and writes it as one atomic Parquet part."""
 
-    def __init__(self, cfg: dict, parts_dir: str, fail_after_parts: int | None = None):
+    def __init__(
+        self, cfg: dict, parts_dir: str, fail_after_parts: int | None = None, die_once: tuple[str, int] | None = None
+    ):
         t0 = time.perf_counter()
         import torch
 
@@ -138,6 +146,7 @@ class EmbedActor:
         )
         self.parts_dir = Path(parts_dir)
         self.fail_after_parts, self.parts_written = fail_after_parts, 0
+        self.die_once = die_once
         # Start-up (imports + model load) is a fixed cost per actor; reported so benchmarks can separate it.
         self.init_s = time.perf_counter() - t0
 
@@ -145,6 +154,10 @@ class EmbedActor:
         if self.fail_after_parts is not None and self.parts_written >= self.fail_after_parts:
             # Fault injection for tests: this worker "dies" after k parts; what it wrote must survive.
             raise InjectedFailure(f"injected failure after {self.parts_written} parts")
+        if self.die_once and self.parts_written + 1 >= self.die_once[1] and _claim(self.die_once[0]):
+            # Fault injection for tests: the actor process dies on its Nth batch (once per marker file), as on a
+            # lost node; Ray restarts the actor and retries the batch.
+            os._exit(1)
         images = None
         if self.encoder.uses_images and "image" in batch.columns:
             size = self.cfg.image_size
@@ -171,6 +184,15 @@ class EmbedActor:
                 "written_at": [time.time()],
             }
         )
+
+
+def _claim(marker: str) -> bool:
+    """Create `marker` if absent; True for the one caller that created it."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
 
 
 def write_part(parts_dir: Path, ids: np.ndarray, emb: np.ndarray, image_status: list[str]) -> str:
@@ -232,7 +254,11 @@ def _validate(items: pd.DataFrame, cfg: EmbedConfig) -> None:
 
 
 def _run_pipeline(
-    pending: pd.DataFrame, cfg: EmbedConfig, parts_dir: Path, fail_after_parts: int | None
+    pending: pd.DataFrame,
+    cfg: EmbedConfig,
+    parts_dir: Path,
+    fail_after_parts: int | None,
+    die_once: tuple[str, int] | None = None,
 ) -> tuple[int, dict]:
     import ray
 
@@ -260,10 +286,15 @@ def _run_pipeline(
         compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
         num_cpus=cfg.cpus_per_actor,
         num_gpus=cfg.gpus_per_actor or None,
+        # A dead actor is restarted and its unfinished batch retried (Ray Data's default is unbounded; a batch
+        # that kills every actor it lands on must fail the run instead).
+        max_restarts=cfg.actor_restarts,
+        max_task_retries=cfg.actor_restarts,
         fn_constructor_kwargs={
             "cfg": cfg.model_dump(),
             "parts_dir": str(parts_dir),
             "fail_after_parts": fail_after_parts,
+            "die_once": die_once,
         },
     )
     written, timing = 0, _new_timing()
@@ -299,8 +330,11 @@ def embed_items(
     out_dir: Path | str = "embeddings",
     *,
     fail_after_parts: int | None = None,
+    die_once: tuple[str, int] | None = None,
 ) -> pd.DataFrame:
     """`fail_after_parts` (tests): each actor raises after writing that many parts, like a crash mid-run.
+    `die_once=(marker, n)` (tests): the first actor to reach its n-th batch exits its process (once: the marker
+    file says it happened), like a killed actor; the stage restarts it and retries the batch.
 
     Embed every item (resuming finished parts under out_dir). Ray must be initialised (the job runner
     does it); otherwise a local Ray is started. Returns item_id, embedding in the order of `items`;
@@ -320,7 +354,7 @@ def embed_items(
     if len(pending):
         if not ray.is_initialized():
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
-        computed, timing = _run_pipeline(pending, cfg, parts_dir, fail_after_parts)
+        computed, timing = _run_pipeline(pending, cfg, parts_dir, fail_after_parts, die_once)
     parts, done, _ = finished_parts(parts_dir, "item_id")
     got = _read_parts(parts)
     got = got[got["item_id"].isin(wanted)].drop_duplicates("item_id")

@@ -207,15 +207,20 @@ def tune(
     max_concurrent: Optional[int] = typer.Option(None, help="cap on parallel trials (default: as many as fit)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="experiment dir (default runs/tune-<job>-<time>)"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray address"),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue the interrupted experiment in --out (finished trials are kept)"
+    ),
 ) -> None:
     """Search a job's hyperparameters with Ray Tune (ASHA), trials in parallel across the cluster."""
     from jobs.common.tune import tune_job
 
     j = _job(job)
     all_sets = list(sets) + ([f"runtime.address={address}"] if address else [])
+    if resume and out is None:
+        _fail("--resume needs --out: the experiment dir of the interrupted run")
     out_dir = out or default_out_dir(f"tune-{job}")
     try:
-        s = tune_job(j, preset, all_sets, samples, out_dir, max_concurrent)
+        s = tune_job(j, preset, all_sets, samples, out_dir, max_concurrent, resume=resume)
     except (ConfigError, UserFacingError) as e:
         _fail(str(e))
     typer.echo(

@@ -49,6 +49,14 @@ class RuntimeConfig(StrictModel):
     allow_autoscale: bool = Field(
         False, description="skip the fits-the-cluster check (an autoscaling cluster will add nodes)"
     )
+    storage: str | None = Field(
+        None,
+        description="where Ray keeps checkpoints and results: a local/shared path or s3://bucket/prefix "
+        "(default: the run dir); a run re-run with the same --out name resumes from there on any machine",
+    )
+    storage_endpoint: str | None = Field(
+        None, description="S3 endpoint override for an S3-compatible store (MinIO, Ceph): http://host:9000"
+    )
     dashboard: bool = Field(
         True,
         description="start Ray's dashboard with a local Ray; Ray Train's placement-group cleaner asks its "
@@ -87,11 +95,17 @@ class TrainConfig(StrictModel):
         "checkpointed, so a later run with resume=true continues from it",
     )
 
+    worker_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="custom Ray resources per worker, e.g. {accelerator_node: 1} to place the workers only on "
+        "nodes started with --resources '{\"accelerator_node\": 1}'",
+    )
+
     def resources_per_worker(self) -> dict[str, float]:
         res = {"CPU": self.cpus_per_worker}
         if self.use_gpu:
             res["GPU"] = 1.0
-        return res
+        return {**res, **self.worker_resources}
 
     def resources(self) -> dict[str, float]:
         """What the whole worker group holds at once (the job's peak check adds its other stages)."""

@@ -177,7 +177,7 @@ def run_job(
     cfg: JobConfig | None = None,
     init_runtime: bool = True,
 ) -> JobResult:
-    from jobs.common import runtime
+    from jobs.common import runtime, storage
     from jobs.common.tracking import log_final, track_run
 
     cfg = cfg or job.resolve(preset, config_file, overrides)
@@ -199,7 +199,8 @@ def run_job(
             raise UserFacingError(str(e)) from None
     with track_run(cfg.tracking, job.name, out, config_json) as tracker:
         t0 = time.perf_counter()
-        result = job.run(cfg, ctx)
+        with storage.using(cfg.runtime, out):
+            result = job.run(cfg, ctx)
         wall = time.perf_counter() - t0
         metrics = flatten_metrics(result.metrics)
         metrics["wall_time_s"] = round(wall, 3)

@@ -71,7 +71,13 @@ def epoch_lines(name: str, epochs: int, stream=None) -> Iterator[object]:
     from ray.util.queue import Empty, Queue
 
     stream = stream or sys.stdout
-    queue = Queue(actor_options={"num_cpus": 0})
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # On the driver's node: placed on a worker node, the queue would die with it (a spot preemption) and every line
+    # after the restart would be lost.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     done = threading.Event()
 
     def pump() -> None:

@@ -143,7 +143,8 @@ def cluster_totals() -> dict[str, float]:
     return {
         k: float(v)
         for k, v in ray.cluster_resources().items()
-        if k in ("CPU", "GPU", "memory") or k.startswith("accelerator_type")
+        # custom resources too (train.worker_resources: e.g. a GPU-node label); not the per-node `node:<ip>` ones
+        if k in ("CPU", "GPU", "memory") or not (k.startswith("node:") or k == "object_store_memory")
     }
 
 

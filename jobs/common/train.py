@@ -73,9 +73,12 @@ def run_config(
     callbacks: Sequence = (),
     max_failures: int = 0,
 ):
-    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir, `max_failures` restarts of the
-    worker group (each resumes from the newest checkpoint), the run's callbacks."""
+    """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir (or `runtime.storage`:
+    jobs.common.storage), `max_failures` restarts of the worker group (each resumes from the newest checkpoint),
+    the run's callbacks."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
+
+    from jobs.common import storage
 
     ckpt = (
         CheckpointConfig(
@@ -86,9 +89,11 @@ def run_config(
         if score_metric
         else CheckpointConfig(num_to_keep=keep)
     )
+    storage_path, storage_fs = storage.target(run_dir)
     return RunConfig(
         name=name,
-        storage_path=str(Path(run_dir).resolve()),
+        storage_path=storage_path,
+        storage_filesystem=storage_fs,
         checkpoint_config=ckpt,
         failure_config=FailureConfig(max_failures=max_failures),
         callbacks=list(callbacks),
@@ -112,9 +117,11 @@ def fit_torch(
     from ray.train import ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from jobs.common import storage
+
     run_dir = Path(run_dir)
-    if not train.resume and (run_dir / name).exists():
-        shutil.rmtree(run_dir / name)
+    if not train.resume:
+        storage.current().remove(run_dir, name)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = dict(loop_cfg)
     cfg["__train__"] = train.model_dump()
@@ -141,12 +148,12 @@ def fit_torch(
         result = trainer.fit()
     if result.error:
         raise result.error
-    latest = Path(result.checkpoint.path) if result.checkpoint else None
+    latest = _local_checkpoint(result.checkpoint, run_dir / name) if result.checkpoint else None
     best = latest
     if score_metric and result.best_checkpoints:
         pick = max if score_mode == "max" else min
         ck, _ = pick(result.best_checkpoints, key=lambda cm: cm[1].get(score_metric, float("-inf")))
-        best = Path(ck.path)
+        best = _local_checkpoint(ck, run_dir / name)
     history: list[dict] = []
     if latest and (latest / HISTORY_FILE).exists():
         history = json.loads((latest / HISTORY_FILE).read_text())
@@ -157,6 +164,22 @@ def fit_torch(
 
 XGB_TASK_FILE = "task.json"  # beside the booster in every task checkpoint: task id, round, tasks finished
 DEFAULT_MAX_FAILURES = TrainConfig.model_fields["max_failures"].default
+
+
+def _local_checkpoint(ckpt, local_root: Path) -> Path:
+    """A checkpoint as a local folder: itself in local storage; in a bucket, a copy under the run dir
+    (`<run_dir>/<name>/<checkpoint dir name>`) that the job reads its model from."""
+    import pyarrow.fs as pafs
+
+    if isinstance(ckpt.filesystem, pafs.LocalFileSystem):
+        return Path(ckpt.path)
+    dest = Path(local_root) / Path(ckpt.path).name
+    if not dest.exists():
+        tmp = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        ckpt.to_directory(str(tmp))
+        tmp.replace(dest)
+    return dest
 
 
 def fit_xgboost(
@@ -421,7 +444,7 @@ class WorkerSession:
         if not self.is_main:
             return self.train.deepspeed
         torch.save({k: v.detach().cpu() for k, v in state.items()}, d / MODEL_FILE)
-        train_state = {"epoch": epoch, "extra": extra_state}
+        train_state = {"epoch": epoch, "extra": extra_state, "rng": _rng_state()}
         if not self.train.deepspeed:
             train_state["optimizer"] = self.optimizer.state_dict()
         save_state_tree(train_state, d, STATE_NAME)
@@ -450,6 +473,8 @@ class WorkerSession:
                 self.optimizer.load_state_dict(state["optimizer"])
             self.start_epoch = int(state["epoch"]) + 1
             self.extra_state = state.get("extra", {})
+            if "rng" in state:
+                _set_rng_state(state["rng"])
             if (d / HISTORY_FILE).exists():
                 self.history = json.loads((d / HISTORY_FILE).read_text())
 
@@ -479,6 +504,33 @@ def _deepspeed_loads_without_pickle(engine):
         yield
     finally:
         ce.load = original
+
+
+def _rng_state() -> dict:
+    """torch / numpy / random generator states at a checkpoint: a resumed run draws the same shuffles, dropout
+    masks and samples as an uninterrupted one (plain tensors and lists, loadable with weights_only=True)."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "random": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["random"]
+    random.setstate((version, tuple(internal), gauss_next))
 
 
 def _plain(v: Any) -> Any:

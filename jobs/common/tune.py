@@ -87,11 +87,15 @@ def tune_job(
     num_samples: int,
     out_dir: Path,
     max_concurrent: int | None = None,
+    resume: bool = False,
 ) -> TuneSummary:
+    """`resume`: continue the experiment in `out_dir` (or in `runtime.storage` for it) whose driver died: trials
+    that finished are kept, unfinished and errored ones run again (a trial's trainer resumes from its own
+    checkpoint in the trial dir)."""
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from jobs.common import runtime
+    from jobs.common import runtime, storage
     from jobs.common.tracking import tune_callbacks
 
     mod = space_module(job.name)
@@ -111,9 +115,15 @@ def tune_job(
     data_dir = base.data_dir or default_data_dir()
     mirror = base.mirror or default_mirror()
 
+    store = storage.configure(base.runtime)
+    storage_path, storage_fs = store.target(out_dir)
+
     def trial(sampled: dict) -> None:
         cfg = job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in sampled.items()])
         trial_dir = Path(tune.get_context().get_trial_dir())
+        # this trial's trainers keep their checkpoints beside the experiment's: <storage>/<out>/<experiment>/<trial>
+        key = f"{out_dir.name}/{tune.get_context().get_experiment_name()}/{trial_dir.name}"
+        storage.configure(cfg.runtime, trial_dir, key)
         ctx = RunContext(
             out_dir=trial_dir,
             data_dir=data_dir,
@@ -125,23 +135,31 @@ def tune_job(
         result: JobResult = job.run(cfg, ctx)
         tune.report({**flatten_metrics(result.metrics), "done": 1})
 
-    tuner = tune.Tuner(
-        tune.with_resources(trial, trial_resources(job, base)),
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            metric=mod.METRIC,
-            mode=mod.MODE,
-            num_samples=num_samples,
-            scheduler=mod.scheduler(base),
-            max_concurrent_trials=concurrency,
-        ),
+    trainable = tune.with_resources(trial, trial_resources(job, base))
+    if resume:
+        path = _experiment_to_resume(job.name, out_dir, storage_path, storage_fs)
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True, storage_filesystem=storage_fs)
+    else:
         # A fresh name per call: a reused name would silently resume the old experiment.
-        run_config=tune.RunConfig(
-            name=f"tune-{job.name}-{uuid.uuid4().hex[:8]}",
-            storage_path=str(out_dir),
-            callbacks=tune_callbacks(base.tracking, job.name, out_dir),  # MLflow: one run per trial, when on
-        ),
-    )
+        name = f"tune-{job.name}-{uuid.uuid4().hex[:8]}"
+        write_json_atomic(out_dir / EXPERIMENT_FILE, {"name": name, "storage_path": storage_path})
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric=mod.METRIC,
+                mode=mod.MODE,
+                num_samples=num_samples,
+                scheduler=mod.scheduler(base),
+                max_concurrent_trials=concurrency,
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage_path,
+                storage_filesystem=storage_fs,
+                callbacks=tune_callbacks(base.tracking, job.name, out_dir),  # MLflow: one run per trial, when on
+            ),
+        )
     grid = tuner.fit()
     failed = [r for r in grid if r.error]
     errors = [r.error for r in failed]
@@ -174,6 +192,45 @@ def tune_job(
         },
     )
     return summary
+
+
+EXPERIMENT_FILE = "experiment.json"  # in the experiment dir (--out): the Tune experiment's name, for --resume
+
+
+def _experiment_to_resume(job_name: str, out_dir: Path, storage_path: str, fs) -> str:
+    """The Tune experiment to restore: the one named in out_dir/experiment.json, else the only
+    `tune-<job>-*` experiment under the storage path (an empty local disk with the experiment in a bucket)."""
+    import pyarrow.fs as pafs
+    from ray import tune
+
+    if (out_dir / EXPERIMENT_FILE).exists():
+        names = [json.loads((out_dir / EXPERIMENT_FILE).read_text())["name"]]
+    else:
+        lister = fs or pafs.LocalFileSystem()
+        try:
+            infos = lister.get_file_info(pafs.FileSelector(storage_path, allow_not_found=True))
+        except OSError:
+            infos = []
+        names = sorted(
+            Path(i.path).name
+            for i in infos
+            if i.type == pafs.FileType.Directory and Path(i.path).name.startswith(f"tune-{job_name}-")
+        )
+        if len(names) > 1:
+            raise UserFacingError(
+                f"several Tune experiments under {storage_path}: {', '.join(names)}; move the others away"
+            )
+    path = f"{storage_path}/{names[0]}" if names else None
+    if fs is None and path and "://" not in path:
+        ok = tune.Tuner.can_restore(path)
+    else:
+        ok = bool(path) and tune.Tuner.can_restore(path, storage_filesystem=fs)
+    if not ok:
+        raise UserFacingError(
+            f"nothing to resume: no Tune experiment of job {job_name!r} under {storage_path} "
+            "(pass the --out of the interrupted `genrec tune`, and the same runtime.storage)"
+        )
+    return path
 
 
 def _error_file(result) -> str:

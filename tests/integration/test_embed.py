@@ -8,6 +8,7 @@ import pytest
 
 from data_pipelines.embed import EmbedConfig, InjectedFailure, embed_items, embedding_matrix
 from rec_core.offline_models import is_available
+from tests.integration.multinode import record_fault
 
 pytestmark = pytest.mark.ray
 
@@ -154,3 +155,39 @@ def test_bad_items_table_is_a_clear_error(tmp_path):
         embed_items(pd.DataFrame({"item_id": [1], "name": ["x"]}), EmbedConfig(), out_dir=tmp_path)
     with pytest.raises(ValueError, match="duplicate item_id"):
         embed_items(pd.DataFrame({"item_id": [1, 1], "title": ["x", "y"]}), EmbedConfig(), out_dir=tmp_path)
+
+
+def test_a_killed_actor_is_restarted_and_its_batch_retried(tmp_path, tiny_bert):
+    """The encoder actor's process dies on its 3rd batch (os._exit, as on a lost node): Ray Data restarts it and
+    retries the batch; every item gets exactly one vector, in exactly one part."""
+    items = _items(60)
+    cfg = EmbedConfig(
+        encoder=str(tiny_bert),
+        kind="hf_mean",
+        text_fields=["title", "brand"],
+        part_rows=8,
+        num_actors=1,
+        cpus_per_actor=0.5,
+        batch_size=8,
+        device="cpu",
+        actor_restarts=2,
+    )
+    marker = tmp_path / "died"
+    emb = embed_items(items, cfg, out_dir=tmp_path / "emb", die_once=(str(marker), 3))
+    assert marker.exists()  # the actor did die
+    stats = emb.attrs["embed_stats"]
+    assert stats["computed"] == 60 and stats["reused"] == 0
+    # (Ray Data retries the dead actor's whole block; the outputs its batches had already returned are not repeated,
+    # and their parts are rewritten under the same names.)
+    parts = sorted(next((tmp_path / "emb").glob("parts-*")).glob("part-*.parquet"))
+    ids = np.concatenate([pd.read_parquet(p, columns=["item_id"])["item_id"].to_numpy() for p in parts])
+    assert len(ids) == len(set(ids)) == 60  # no duplicate, no missing item
+    missing = len(set(items["item_id"]) - set(ids.tolist()))
+    record_fault("embed_actor", survived=1, duplicates=len(ids) - len(set(ids)), missing=missing)
+    assert emb["item_id"].tolist() == items["item_id"].tolist()
+
+    from data_pipelines.embed import assemble_texts
+    from rec_core.encoders import build_encoder
+
+    ref = build_encoder("hf_mean", str(tiny_bert), device="cpu").encode(assemble_texts(items, cfg.text_fields))
+    np.testing.assert_allclose(embedding_matrix(emb), ref, atol=1e-5)

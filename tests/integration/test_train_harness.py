@@ -6,6 +6,7 @@ import torch
 
 from jobs.common.config import TrainConfig
 from jobs.common.train import WorkerSession, fit_torch, load_model_state
+from tests.integration.multinode import record_fault
 
 pytestmark = pytest.mark.ray
 
@@ -122,6 +123,12 @@ def test_a_dead_worker_is_restarted_and_resumes_from_the_newest_checkpoint(ray_l
     assert [h["epoch"] for h in res.history] == [0, 1, 2, 3, 4]
     assert [h["start_epoch"] for h in res.history] == [0, 0, 2, 2, 2]
     assert res.history[-1]["loss"] < res.history[0]["loss"]
+    # The same five epochs without the crash (the marker exists): the checkpoint carried model, optimizer and RNG
+    # state, so the restarted run ends where an uninterrupted one does.
+    ref = fit_torch(_crash_once_loop, {"lr": 0.5, "marker": str(tmp_path / "died")}, t, run_dir=tmp_path, name="ref")
+    diff = abs(ref.history[-1]["loss"] - res.history[-1]["loss"])
+    record_fault("train_worker_process", survived=1, epochs_lost=1, metric_diff=diff, checkpoint_every=2)
+    assert diff <= 1e-6
 
 
 def test_with_no_restarts_allowed_a_dead_worker_fails_the_run(ray_local, tmp_path):

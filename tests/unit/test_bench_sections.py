@@ -68,6 +68,7 @@ def test_every_section_imports_and_its_stored_json_matches_its_markdown(name):
 
 def test_sections_are_the_ten_modules():
     assert bench.available_sections() == [
+        "faults",
         "ncf",
         "playlist",
         "rag",

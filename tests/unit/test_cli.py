@@ -106,3 +106,15 @@ def test_run_prints_the_report_and_json_only_when_asked(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "| TIGER | 0.1 |" in r.output and '"test/recall@10"' not in r.output
     r = runner.invoke(app, ["run", "tiger", "--out", str(tmp_path), "--json"])
     assert r.exit_code == 0 and '"test/recall@10": 0.1' in r.output and "| TIGER |" not in r.output
+
+
+def test_tune_resume_needs_the_experiment_dir_and_finds_nothing_in_an_empty_one(tmp_path):
+    r = runner.invoke(app, ["tune", "tiger", "--resume"])
+    assert r.exit_code == 2 and "--resume needs --out" in r.output
+    import pytest
+
+    from jobs.common.job import UserFacingError
+    from jobs.common.tune import _experiment_to_resume
+
+    with pytest.raises(UserFacingError, match="nothing to resume"):
+        _experiment_to_resume("tiger", tmp_path, str(tmp_path), None)

@@ -79,18 +79,25 @@ CHAT_HEADING = "### Chat on its test set of messages"
 def measure_chat(index_dir: Path) -> dict:
     """`rec_core.rag.eval.chat_eval` of the chat without an LLM (the LLM changes no mention, list or filter) on
     rec_core/rag/chat_eval_set.yaml, per split ('dev': the rules were tuned on it; 'heldout': not) and overall."""
+    import json
+
     from rec_core.rag.eval import chat_eval, load_chat_cases
     from rec_core.rag.recommender import QueryConfig, RagConfig, load_recommender
 
     rec = load_recommender(RagConfig(index_dir=index_dir, query=QueryConfig(use_llm=False)))
     cases = load_chat_cases()
     out = {"all": chat_eval(rec.answer, cases)}
+    meta = json.loads((Path(index_dir) / "index_meta.json").read_text())
+    index_note = (
+        f"Index: `{index_dir}`, {meta.get('items', rec.store.count()):,} movies in the store (title matching), "
+        f"{rec.index.ntotal:,} of them embedded and searchable."
+    )
     for split in sorted({c["split"] for c in cases}):
         out[split] = chat_eval(rec.answer, [c for c in cases if c["split"] == split])
-    return out
+    return out, index_note
 
 
-def render_chat(chat: dict, command: str | None = None) -> str:
+def render_chat(chat: dict, command: str | None = None, index_note: str | None = None) -> str:
     f = lambda x: f"{x:.3f}"  # noqa: E731
     a = chat["all"]
     lines = [
@@ -103,6 +110,7 @@ def render_chat(chat: dict, command: str | None = None) -> str:
         "(excludes a genre), the share whose list holds that title or its franchise (a movie of that genre). `dev` "
         "messages were written together with the rules; `heldout` ones afterwards and not tuned on.",
         "",
+        *([index_note, ""] if index_note else []),
         "| split | messages | mentions | mention sentiment accuracy | spurious mentions | excluded-genre recall | "
         "replies with recommendations | disliked-title leak rate | excluded-genre leak rate |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -215,7 +223,7 @@ def bench(quick: bool) -> str:
     index_dir, idx, sen = run_pipelines(quick, out)
     ret = measure_retrieval(index_dir, n_seeds=100 if quick else 300)
     lat = measure_latency(index_dir, n_retrieval=30 if quick else 100, n_llm=3 if quick else 10)
-    chat = measure_chat(index_dir)
+    chat, _ = measure_chat(index_dir)
     cmd = "python -m benchmarks.run --set sections=[rag]" + (" --set quick=true" if quick else "")
     return render(idx, sen, ret, lat, quick, cmd, chat=chat)
 
@@ -290,7 +298,8 @@ def update_chat_results(index_dir: Path, results: Path | None = None) -> Path:
     md_path = results / "rag.md"
     md = md_path.read_text()
     cmd = f"python -m benchmarks.rag --chat-only --index {index_dir}"
-    block = render_chat(measure_chat(Path(index_dir)), cmd)
+    chat, index_note = measure_chat(Path(index_dir))
+    block = render_chat(chat, cmd, index_note)
     if CHAT_HEADING in md:
         md = md[: md.index(CHAT_HEADING)].rstrip() + "\n"
     md_path.write_text(md.rstrip() + "\n\n" + block)

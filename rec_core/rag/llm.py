@@ -204,7 +204,9 @@ def check_llm_answer(
     recommendations (`matcher`: the catalogue's TitleMatcher), names a movie the constraints forbid
     (`prefs.violation`; `lookup`: item id -> catalogue row, for the genres), or writes a title-like name
     ("Name (2007)", **Name**, "Name") that is no catalogue movie.
-    In the fallback (no recommendations: the LLM answers alone) only repeats and forbidden movies are dropped.
+    Lines with links are dropped, and when no kept line names a recommended movie the whole answer is dropped
+    (it is not grounded in them). In the fallback (no recommendations: the LLM answers alone) only repeats,
+    links and forbidden movies are dropped.
     """
     from rec_core.rag.titles import normalise_title
 
@@ -243,8 +245,14 @@ def check_llm_answer(
                     if not hit or not ({h.item_id for h in hit} <= (allowed | named)):
                         reason = f"names {name!r}, not a recommended catalogue movie"
                         break
+        if reason is None and re.search(r"https?://|www\.", line):
+            reason = "links outside the catalogue"
         if reason:
             dropped.append(f"{reason}: {line}")
         else:
-            kept.append(line)
-    return CheckedAnswer("\n".join(kept) if kept else None, dropped)
+            kept.append((line, bool(named & allowed) or any(a in normalise_title(line) for a in allowed_norm)))
+    if not fallback and kept and not any(grounded for _, grounded in kept):
+        # an answer that names none of the recommended movies is not grounded in them
+        dropped += [f"names none of the recommendations: {line}" for line, _ in kept]
+        kept = []
+    return CheckedAnswer("\n".join(line for line, _ in kept) if kept else None, dropped)

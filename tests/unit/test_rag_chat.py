@@ -254,3 +254,17 @@ def test_generate_gets_repetition_controls():
     assert seen["kw"]["no_repeat_ngram_size"] == 2 and seen["kw"]["repetition_penalty"] == 1.3
     bigrams = list(zip(seen["new"], seen["new"][1:]))
     assert len(seen["new"]) > 5 and len(bigrams) == len(set(bigrams))
+
+
+def test_ungrounded_llm_answer_is_dropped():
+    from rec_core.rag.llm import check_llm_answer
+    from rec_core.rag.preferences import Preferences
+
+    m = matcher()
+    recs = [{"item_id": 20, "title": "Goodfellas", "genres": "Crime, Drama"}]
+    out = check_llm_answer(
+        "The Best Movies Of 2022 - A Film Review!\nTrailer: https://example.org/x", m, Preferences(), recs
+    )
+    assert out.text is None and len(out.dropped) == 2
+    assert "links outside the catalogue" in out.dropped[0] and "names none of the recommendations" in out.dropped[1]
+    assert check_llm_answer("Goodfellas is a gripping crime saga.", m, Preferences(), recs).text

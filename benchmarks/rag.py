@@ -1,6 +1,10 @@
 """BENCHMARKS.md section for the RAG recommender: sentiment accuracy/F1 vs the frozen-embedding
-baseline, retrieval Recall@10 / NDCG@10 from MovieLens co-likes vs popularity and random, and query
-latency p50/p95 for retrieval alone and with the LLM answer."""
+baseline, retrieval Recall@10 / NDCG@10 from MovieLens co-likes vs popularity and random, query
+latency p50/p95 for retrieval alone and with the LLM answer, and the chat on its test set of messages
+(per-mention sentiment accuracy, leaks of disliked titles / franchises / excluded genres).
+
+Only the chat part, against an existing index (rewrites that subsection of results/rag.md and rag.json):
+`python -m benchmarks.rag --chat-only --index <rag_index run>/index`."""
 
 from __future__ import annotations
 
@@ -69,7 +73,75 @@ def measure_latency(index_dir: Path, n_retrieval: int, n_llm: int, max_new_token
     return out
 
 
-def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str, max_new_tokens: int = 64) -> str:
+CHAT_HEADING = "### Chat on its test set of messages"
+
+
+def measure_chat(index_dir: Path) -> dict:
+    """`rec_core.rag.eval.chat_eval` of the chat without an LLM (the LLM changes no mention, list or filter) on
+    rec_core/rag/chat_eval_set.yaml, per split ('dev': the rules were tuned on it; 'heldout': not) and overall."""
+    import json
+
+    from rec_core.rag.eval import chat_eval, load_chat_cases
+    from rec_core.rag.recommender import QueryConfig, RagConfig, load_recommender
+
+    rec = load_recommender(RagConfig(index_dir=index_dir, query=QueryConfig(use_llm=False)))
+    cases = load_chat_cases()
+    out = {"all": chat_eval(rec.answer, cases)}
+    meta = json.loads((Path(index_dir) / "index_meta.json").read_text())
+    index_note = (
+        f"Index: `{index_dir}`, {meta.get('items', rec.store.count()):,} movies in the store (title matching), "
+        f"{rec.index.ntotal:,} of them embedded and searchable."
+    )
+    for split in sorted({c["split"] for c in cases}):
+        out[split] = chat_eval(rec.answer, [c for c in cases if c["split"] == split])
+    return out, index_note
+
+
+def render_chat(chat: dict, command: str | None = None, index_note: str | None = None) -> str:
+    f = lambda x: f"{x:.3f}"  # noqa: E731
+    a = chat["all"]
+    lines = [
+        CHAT_HEADING,
+        "",
+        f"{a['messages']} messages of `rec_core/rag/chat_eval_set.yaml` ({a['mentions']} mentioned titles, each with "
+        "the sentiment a person means; the genres each message excludes), answered by the chat over the index above "
+        "with `--llm none`. Sentiment accuracy: expected liked/disliked titles found with that sentiment (a title "
+        "not found counts as wrong). Leak rates: among replies with recommendations whose message dislikes a title "
+        "(excludes a genre), the share whose list holds that title or its franchise (a movie of that genre). `dev` "
+        "messages were written together with the rules; `heldout` ones afterwards and not tuned on.",
+        "",
+        *([index_note, ""] if index_note else []),
+        "| split | messages | mentions | mention sentiment accuracy | spurious mentions | excluded-genre recall | "
+        "replies with recommendations | disliked-title leak rate | excluded-genre leak rate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for split in ["all"] + [k for k in chat if k != "all"]:
+        r = chat[split]
+        lines.append(
+            f"| {split} | {r['messages']} | {r['mentions']} | {f(r['mention_sentiment_accuracy'])} | "
+            f"{r['spurious_mentions']} | {f(r['excluded_genre_recall'])} | {r['replies_with_recommendations']} | "
+            f"{f(r['disliked_title_leak_rate'])} ({r['disliked_cases']} replies) | "
+            f"{f(r['excluded_genre_leak_rate'])} ({r['excluded_genre_cases']} replies) |"
+        )
+    fails = a["failures"]
+    lines += ["", f"Messages with a misread mention or a leak: {len(fails)}."]
+    for x in fails:
+        lines.append(f'- "{x["message"]}": ' + "; ".join(x["wrong"] + x["leaks"]))
+    if command:
+        lines += ["", f"Chat figures alone: `{command}`."]
+    return "\n".join(lines) + "\n"
+
+
+def render(
+    idx: dict,
+    sen: dict,
+    ret: dict,
+    lat: dict,
+    quick: bool,
+    command: str,
+    max_new_tokens: int = 64,
+    chat: dict | None = None,
+) -> str:
     f = lambda x: f"{x:.3f}"  # noqa: E731
     lines = ["## RAG recommender", "", f"Reproduce: `{command}`" + (" (quick sizes)" if quick else ""), ""]
     lines += [
@@ -139,7 +211,10 @@ def render(idx: dict, sen: dict, ret: dict, lat: dict, quick: bool, command: str
         f"{idx.get('index/items', 0):,.0f} movies, faiss `{'flat' if idx.get('index/kind_flat') else 'ivf/hnsw'}`. "
         "Latency on a shared CPU is indicative only.",
     ]
-    return "\n".join(lines) + "\n"
+    out = "\n".join(lines) + "\n"
+    if chat is not None:
+        out += "\n" + render_chat(chat)
+    return out
 
 
 def bench(quick: bool) -> str:
@@ -148,8 +223,9 @@ def bench(quick: bool) -> str:
     index_dir, idx, sen = run_pipelines(quick, out)
     ret = measure_retrieval(index_dir, n_seeds=100 if quick else 300)
     lat = measure_latency(index_dir, n_retrieval=30 if quick else 100, n_llm=3 if quick else 10)
+    chat, _ = measure_chat(index_dir)
     cmd = "python -m benchmarks.run --set sections=[rag]" + (" --set quick=true" if quick else "")
-    return render(idx, sen, ret, lat, quick, cmd)
+    return render(idx, sen, ret, lat, quick, cmd, chat=chat)
 
 
 def figures(md: str) -> dict:
@@ -175,6 +251,19 @@ def figures(md: str) -> dict:
             for r in t["rows"]:
                 for col in ("Recall@10", "NDCG@10"):
                     put(out, f"retrieval/{slug(r['relevance'])}/{slug(r['method'])}/{col.lower()}", num(r[col]))
+        elif "mention sentiment accuracy" in first:
+            for r in t["rows"]:
+                p = "chat/" if r["split"] == "all" else f"chat/{slug(r['split'])}/"
+                put(out, p + "messages", num(r["messages"]))
+                put(out, p + "mentions", num(r["mentions"]))
+                put(out, p + "mention_sentiment_accuracy", num(r["mention sentiment accuracy"]))
+                put(out, p + "spurious_mentions", num(r["spurious mentions"]))
+                put(out, p + "excluded_genre_recall", num(r["excluded-genre recall"]))
+                put(out, p + "replies_with_recommendations", num(r["replies with recommendations"]))
+                put(out, p + "disliked_title_leak_rate", num(r["disliked-title leak rate"]))
+                put(out, p + "excluded_genre_leak_rate", num(r["excluded-genre leak rate"]))
+            if "chat/disliked_title_leak_rate" in out:  # the name the chat task's brief used
+                out["chat/disliked_leak_rate"] = out["chat/disliked_title_leak_rate"]
         elif "p50 ms" in first:
             for r in t["rows"]:
                 p = "latency/" + ("retrieval" if r["path"].startswith("retrieval alone") else "with_llm")
@@ -198,3 +287,37 @@ def figures(md: str) -> dict:
     if m:
         put(out, "latency/fallback_rate", round(float(m.group(1)) / 100, 4))
     return out
+
+
+def update_chat_results(index_dir: Path, results: Path | None = None) -> Path:
+    """Measure the chat alone and put its subsection into results/rag.md (replacing an earlier one); rag.json is
+    then rewritten from the markdown like every section's, and BENCHMARKS.md is assembled again."""
+    from benchmarks.run import RESULTS, assemble, write_json_from_md
+
+    results = results or RESULTS
+    md_path = results / "rag.md"
+    md = md_path.read_text()
+    cmd = f"python -m benchmarks.rag --chat-only --index {index_dir}"
+    chat, index_note = measure_chat(Path(index_dir))
+    block = render_chat(chat, cmd, index_note)
+    if CHAT_HEADING in md:
+        md = md[: md.index(CHAT_HEADING)].rstrip() + "\n"
+    md_path.write_text(md.rstrip() + "\n\n" + block)
+    out = write_json_from_md("rag")
+    if results == RESULTS:
+        assemble(REPO_ROOT / "BENCHMARKS.md")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--chat-only", action="store_true", required=True, help="only the chat evaluation")
+    ap.add_argument("--index", type=Path, required=True, help="a rag_index output directory (<run>/index)")
+    args = ap.parse_args(argv)
+    print(update_chat_results(args.index).read_text())
+
+
+if __name__ == "__main__":
+    main()

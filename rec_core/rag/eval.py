@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,3 +181,100 @@ def latency_queries(titles: Sequence[str], n: int, seed: int = 0) -> list[str]:
         a, b = rng.choice(list(titles), size=2, replace=False)
         out.append(templates[i % len(templates)].format(a=a, b=b))
     return out
+
+
+# ---- the chat: per-mention sentiment and constraint leaks -------------------------------------------
+CHAT_EVAL_SET = Path(__file__).resolve().parent / "chat_eval_set.yaml"
+
+
+def load_chat_cases(path=None) -> list[dict]:
+    """The chat test set: message, liked, disliked, excluded_genres (lists, possibly empty), split ('dev': the
+    rules were tuned on it; 'heldout': written afterwards and not tuned on)."""
+    import yaml
+
+    cases = yaml.safe_load(Path(path or CHAT_EVAL_SET).read_text())
+    return [
+        {
+            "message": c["message"],
+            "liked": list(c.get("liked") or []),
+            "disliked": list(c.get("disliked") or []),
+            "excluded_genres": list(c.get("excluded_genres") or []),
+            "split": c.get("split", "dev"),
+        }
+        for c in cases
+    ]
+
+
+def _is_title(expected: str, title: str) -> bool:
+    from rec_core.rag.titles import normalise_title, title_aliases
+
+    return normalise_title(expected) in title_aliases(title)
+
+
+def chat_eval(answer: Callable[[str], object], cases: Sequence[dict]) -> dict:
+    """Run `answer(message)` (a RagRecommender.answer) on each case and score it.
+
+    - mention sentiment accuracy: over the expected liked + disliked titles, the share found among the reply's
+      mentions with the expected sentiment (a title not found counts as wrong); spurious mentions are counted apart;
+    - disliked-title leak rate: among replies with recommendations whose case has a disliked title, the share whose
+      list holds a disliked title or one of its franchise (`preferences.same_franchise` of the expected title);
+    - excluded-genre leak rate: the same for a recommendation in an excluded genre (catalogue genre names of
+      `preferences.GENRE_GROUPS`)."""
+    from rec_core.rag.preferences import GENRE_GROUPS, franchise_key, genre_set, same_franchise
+
+    n_mentions = correct = spurious = 0
+    dis_cases = dis_leaks = gen_cases = gen_leaks = with_recs = 0
+    genre_correct = genre_expected = 0
+    failures = []
+    for case in cases:
+        reply = answer(case["message"])
+        got = list(reply.mentions)
+        wrong = []
+        for want, label in [(t, "liked") for t in case["liked"]] + [(t, "disliked") for t in case["disliked"]]:
+            n_mentions += 1
+            hit = next((m for m in got if _is_title(want, m["title"])), None)
+            if hit is not None and hit["sentiment"] == label:
+                correct += 1
+            else:
+                wrong.append(f"{want}: expected {label}, got {hit['sentiment'] if hit else 'not found'}")
+        expected_titles = case["liked"] + case["disliked"]
+        spurious += sum(not any(_is_title(t, m["title"]) for t in expected_titles) for m in got)
+        excluded = set(getattr(reply, "excluded_genres", []) or [])
+        for g in case["excluded_genres"]:
+            genre_expected += 1
+            genre_correct += g in excluded
+        recs = list(reply.recommendations)
+        with_recs += bool(recs)
+        leaks = []
+        if recs and case["disliked"]:
+            dis_cases += 1
+            keys = [franchise_key(t) for t in case["disliked"]]
+            bad = [
+                r["title"]
+                for r in recs
+                if any(_is_title(t, r["title"]) for t in case["disliked"])
+                or any(same_franchise(k, r["title"]) for k in keys)
+            ]
+            dis_leaks += bool(bad)
+            leaks += [f"disliked/franchise: {t}" for t in bad]
+        if recs and case["excluded_genres"]:
+            gen_cases += 1
+            names = set().union(*(GENRE_GROUPS.get(g, {g}) for g in case["excluded_genres"]))
+            bad = [r["title"] for r in recs if genre_set(r.get("genres")) & names]
+            gen_leaks += bool(bad)
+            leaks += [f"excluded genre: {t}" for t in bad]
+        if wrong or leaks:
+            failures.append({"message": case["message"], "wrong": wrong, "leaks": leaks})
+    return {
+        "messages": len(cases),
+        "mentions": n_mentions,
+        "mention_sentiment_accuracy": correct / max(n_mentions, 1),
+        "spurious_mentions": spurious,
+        "excluded_genre_recall": genre_correct / max(genre_expected, 1),
+        "replies_with_recommendations": with_recs,
+        "disliked_title_leak_rate": dis_leaks / max(dis_cases, 1),
+        "disliked_cases": dis_cases,
+        "excluded_genre_leak_rate": gen_leaks / max(gen_cases, 1),
+        "excluded_genre_cases": gen_cases,
+        "failures": failures,
+    }

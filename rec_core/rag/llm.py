@@ -4,8 +4,10 @@ or any OpenAI-compatible chat-completions endpoint (base URL from config, key fr
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from pydantic import Field
@@ -35,7 +37,24 @@ class LLMConfig(StrictModel):
     )
     max_new_tokens: int = Field(160, ge=1, le=2048)
     temperature: float = Field(0.0, ge=0, le=2)
+    repetition_penalty: float = Field(
+        1.3, ge=1.0, description="transformers: >1 discourages repeating tokens (1 = off)"
+    )
+    no_repeat_ngram_size: int = Field(
+        4, ge=0, description="transformers: no n-gram of this size twice in the answer (0 = off)"
+    )
+    frequency_penalty: float = Field(0.5, ge=-2, le=2, description="openai: the endpoint's frequency penalty")
     timeout_s: float = Field(60.0, gt=0)
+
+
+def generation_controls(cfg: LLMConfig) -> dict:
+    """Repetition control for `generate`: small models loop ("X (2007); X (2007); …") without it."""
+    out: dict = {}
+    if cfg.repetition_penalty > 1.0:
+        out["repetition_penalty"] = cfg.repetition_penalty
+    if cfg.no_repeat_ngram_size > 0:
+        out["no_repeat_ngram_size"] = cfg.no_repeat_ngram_size
+    return out
 
 
 class LLMBackend(Protocol):
@@ -104,6 +123,7 @@ class TransformersLLM:
             max_new_tokens=self.cfg.max_new_tokens,
             do_sample=self.cfg.temperature > 0,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            **generation_controls(self.cfg),
         )
         if self.cfg.temperature > 0:
             gen_kw["temperature"] = self.cfg.temperature
@@ -134,6 +154,7 @@ class OpenAICompatibleLLM:
             "messages": messages,
             "max_tokens": self.cfg.max_new_tokens,
             "temperature": self.cfg.temperature,
+            "frequency_penalty": self.cfg.frequency_penalty,
         }
         try:
             r = self.client.post("/chat/completions", json=body)
@@ -157,3 +178,81 @@ class OpenAICompatibleLLM:
 
 def make_llm(cfg: LLMConfig) -> LLMBackend:
     return OpenAICompatibleLLM(cfg) if cfg.backend == "openai" else TransformersLLM(cfg)
+
+
+# ---- checking the answer ---------------------------------------------------------------------------
+_TITLE_LIKE = re.compile(
+    r"\*\*([^*\n]{2,80})\*\*"  # **Title**
+    r"|[\"“]([^\"”\n]{2,80})[\"”]"  # "Title"
+    r"|((?:[A-Z0-9][\w'’&.-]*)(?:[ :,-]+(?:[A-Z0-9][\w'’&.-]*|of|the|and|a|an|in|on|to|for|with)){0,8})"
+    r"\s*\((?:19|20)\d\d\)"  # Title (2007)
+)
+
+
+@dataclass
+class CheckedAnswer:
+    text: str | None  # None when nothing is left
+    dropped: list[str] = field(default_factory=list)  # "reason: line"
+
+
+def check_llm_answer(
+    text: str, matcher, prefs, recommendations: list[dict], fallback: bool = False, lookup=None
+) -> CheckedAnswer:
+    """Keep the LLM's lines that repeat nothing and name only the recommended movies (or the liked ones).
+
+    A line is dropped when it repeats an earlier line, names a catalogue movie that is not among the
+    recommendations (`matcher`: the catalogue's TitleMatcher), names a movie the constraints forbid
+    (`prefs.violation`; `lookup`: item id -> catalogue row, for the genres), or writes a title-like name
+    ("Name (2007)", **Name**, "Name") that is no catalogue movie.
+    Lines with links are dropped, and when no kept line names a recommended movie the whole answer is dropped
+    (it is not grounded in them). In the fallback (no recommendations: the LLM answers alone) only repeats,
+    links and forbidden movies are dropped.
+    """
+    from rec_core.rag.titles import normalise_title
+
+    allowed = {int(r["item_id"]) for r in recommendations} | {int(m["item_id"]) for m in prefs.liked}
+    allowed_norm = {normalise_title(r["title"]) for r in recommendations} | {
+        normalise_title(m["title"]) for m in prefs.liked
+    }
+    kept, dropped, seen = [], [], set()
+    for raw in re.split(r"\n+|(?<=[.!?])\s+(?=[A-Z0-9*\"“-])", text or ""):
+        line = raw.strip()
+        if not line:
+            continue
+        key = re.sub(r"[^a-z0-9]+", " ", line.lower()).strip()
+        if key in seen:
+            dropped.append(f"repeated: {line}")
+            continue
+        seen.add(key)
+        reason = None
+        names = matcher.extract(line)
+        named = {m.item_id for m in names}
+        for m in names:
+            movie = (lookup(m.item_id) if lookup else None) or {"item_id": m.item_id, "title": m.title}
+            v = prefs.violation(movie)
+            if m.item_id not in allowed and v is not None:
+                reason = f"names {m.title} ({v})"
+                break
+            if not fallback and m.item_id not in allowed:
+                reason = f"names {m.title}, not among the recommendations"
+                break
+        if reason is None and not fallback:
+            for g in _TITLE_LIKE.finditer(line):
+                name = next(x for x in g.groups() if x)
+                n = normalise_title(name)
+                if n and n not in allowed_norm and not any(n in a or a in n for a in allowed_norm):
+                    hit = matcher.extract(name)
+                    if not hit or not ({h.item_id for h in hit} <= (allowed | named)):
+                        reason = f"names {name!r}, not a recommended catalogue movie"
+                        break
+        if reason is None and re.search(r"https?://|www\.", line):
+            reason = "links outside the catalogue"
+        if reason:
+            dropped.append(f"{reason}: {line}")
+        else:
+            kept.append((line, bool(named & allowed) or any(a in normalise_title(line) for a in allowed_norm)))
+    if not fallback and kept and not any(grounded for _, grounded in kept):
+        # an answer that names none of the recommended movies is not grounded in them
+        dropped += [f"names none of the recommendations: {line}" for line, _ in kept]
+        kept = []
+    return CheckedAnswer("\n".join(line for line, _ in kept) if kept else None, dropped)

@@ -154,9 +154,13 @@ class TitleMatcher:
             if norm in self.exact:
                 # short one-word titles ("Heat", "Up") are everyday words: only a capitalised mention counts
                 last = span.split()[-1]
-                if one_word and (
-                    norm in _COMMON_ONE_WORD or len(norm) < 3 or (len(norm) < 7 and not last[:1].isupper())
-                ):
+                capital = last[:1].isupper()
+                if one_word and (norm in _COMMON_ONE_WORD or len(norm) < 3):
+                    # "Up", "Her": a common word counts only when capitalised inside a sentence
+                    starts_sentence = not text[:s].strip() or bool(re.search(r"[.!?:;]\s*$", text[:s]))
+                    if not capital or starts_sentence or norm in {"i", "me", "the", "it", "this", "that"}:
+                        continue
+                elif one_word and len(norm) < 7 and not capital:
                     continue
                 cands.append((100.0, e - s, s, self.exact[norm], span))
             elif (

@@ -115,7 +115,10 @@ def test_type_a_message_and_see_recommendations(page):
     titles = recs.all_text_contents()
     assert not any(t.startswith("Toy Story") for t in titles)
     assert {"Finding Nemo", "Shrek", "Up", "Frozen"} & {t.split(" (")[0] for t in titles}
-    assert "You mentioned: Toy Story (1995) (liked)" in page.locator(".turn.bot").last.text_content()
+    text = page.locator(".turn.bot").last.text_content()
+    assert "You mentioned: Toy Story (1995) (liked)" in text
+    # the list is shown once: as the <ol>, not also as numbered lines of the answer text
+    assert "Recommendations from the catalogue" not in text and "1. " not in text
 
 
 def test_hostile_input_gets_a_safe_reply_and_no_markup(page):

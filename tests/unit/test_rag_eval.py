@@ -77,3 +77,37 @@ def test_tune_space_resolves_against_the_job_config():
     assert set(keys) == {"train.lr", "train.epochs", "model.lora_rank"} and space.METRIC == "valid/accuracy"
     probe = JOB.resolve("smoke", None, ["train.lr=0.001", "train.epochs=2", "model.lora_rank=8"])
     assert probe.model.lora_rank == 8 and space.scheduler(cfg) is not None
+
+
+def test_chat_eval_scores_mentions_and_leaks():
+    from types import SimpleNamespace
+
+    from benchmarks.rag import figures, render_chat
+    from rec_core.rag.eval import chat_eval, load_chat_cases
+
+    cases = [
+        {"message": "a", "liked": ["Alien"], "disliked": ["Transformers"], "excluded_genres": [], "split": "dev"},
+        {"message": "b", "liked": ["Amelie"], "disliked": [], "excluded_genres": ["Horror"], "split": "dev"},
+    ]
+    replies = {
+        "a": SimpleNamespace(
+            mentions=[{"title": "Alien", "sentiment": "liked"}, {"title": "Transformers", "sentiment": "liked"}],
+            recommendations=[{"title": "Transformers: Dark of the Moon", "genres": "Action"}],
+            excluded_genres=[],
+        ),
+        "b": SimpleNamespace(
+            mentions=[{"title": "Amelie (Fabuleux destin d'Amélie Poulain, Le)", "sentiment": "liked"}],
+            recommendations=[{"title": "Chocolat", "genres": "Drama, Romance"}],
+            excluded_genres=["Horror"],
+        ),
+    }
+    r = chat_eval(replies.__getitem__, cases)
+    assert r["mention_sentiment_accuracy"] == 2 / 3 and r["spurious_mentions"] == 0
+    assert r["disliked_title_leak_rate"] == 1.0 and r["excluded_genre_leak_rate"] == 0.0
+    assert r["excluded_genre_recall"] == 1.0 and len(r["failures"]) == 1
+    figs = figures(render_chat({"all": r, "dev": r}))
+    assert figs["chat/mention_sentiment_accuracy"] == 0.667 and figs["chat/disliked_title_leak_rate"] == 1.0
+    assert figs["chat/excluded_genre_leak_rate"] == 0.0 and figs["chat/dev/messages"] == 2
+    # the versioned test set: at least 50 messages, each with something to score
+    cases = load_chat_cases()
+    assert len(cases) >= 50 and all(c["liked"] or c["disliked"] for c in cases)

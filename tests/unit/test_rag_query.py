@@ -66,7 +66,10 @@ def test_chat_turn_uses_liked_and_disliked_titles(index_dir, encoder):
     assert not {"The Notebook", "Casablanca", "Pretty Woman", "Notting Hill"} & set(titles)
     prompt = llm.calls[0][1]["content"]
     assert '<user_message>"I loved Alien but hated Titanic"</user_message>' in prompt and "Aliens" in prompt
-    assert "LLM says" in reply.answer and "1. " in reply.answer
+    assert "1. " in reply.answer
+    # the fixed reply names none of the recommended movies: it is not grounded in them and is dropped
+    assert "LLM says" not in reply.answer and reply.llm_answer is None
+    assert reply.llm_dropped == ["names none of the recommendations: LLM says: enjoy these."]
 
 
 def test_dislike_steers_away_from_lookalikes(index_dir, encoder):

@@ -1,0 +1,402 @@
+"""What a chat message says the user likes and dislikes, per mention, and the hard constraints it implies.
+
+A message is cut into spans: at sentence ends, semicolons, commas, and the words "and" / "but" / "however"
+/ "while" / "whereas" / "though" / "yet" — never inside a matched title. Every mentioned title and genre takes
+the polarity of its own span, from rule cues ("loved", "hated", "adored", "don't like", "not", "boring", …;
+a negation flips the cue that follows it). A span without any cue takes the polarity of the previous span of
+the same sentence ("I loved Alien and Aliens"), and otherwise the sentiment scorer's P(positive) of the span.
+
+Constraints (`Preferences.allows`) are a hard filter on recommendations: disliked titles, their franchise
+(`franchise_key`: the title stem before a colon, a sequel number or "and the …"), the mentioned titles
+themselves, and excluded genres ("I don't like horror movies", "but not animated") are never recommended.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rec_core.rag.titles import normalise_title
+
+# canonical genre -> the catalogue genre names it covers (MovieLens and TMDB spell some differently)
+GENRE_GROUPS: dict[str, set[str]] = {
+    "Action": {"Action"},
+    "Adventure": {"Adventure"},
+    "Animation": {"Animation"},
+    "Children": {"Children", "Family"},
+    "Comedy": {"Comedy"},
+    "Crime": {"Crime"},
+    "Documentary": {"Documentary"},
+    "Drama": {"Drama"},
+    "Fantasy": {"Fantasy"},
+    "Film-Noir": {"Film-Noir"},
+    "Horror": {"Horror"},
+    "Musical": {"Musical", "Music"},
+    "Mystery": {"Mystery"},
+    "Romance": {"Romance"},
+    "Sci-Fi": {"Sci-Fi", "Science Fiction"},
+    "Thriller": {"Thriller"},
+    "War": {"War"},
+    "Western": {"Western"},
+    "History": {"History"},
+}
+# words people use for a genre (lower case, matched as whole words)
+_GENRE_WORDS: list[tuple[str, str]] = [
+    (r"horror|horrors|scary|slasher|slashers", "Horror"),
+    (r"animated|animation|animations|cartoon|cartoons|anime|pixar", "Animation"),
+    (r"comedy|comedies|funny|rom-?coms?", "Comedy"),
+    (r"romance|romances|romantic|love stor(?:y|ies)|rom-?coms?", "Romance"),
+    (r"sci-?fi|science fiction|science-fiction", "Sci-Fi"),
+    (r"action", "Action"),
+    (r"adventure|adventures", "Adventure"),
+    (r"thriller|thrillers|suspense", "Thriller"),
+    (r"drama|dramas", "Drama"),
+    (r"documentary|documentaries|docs", "Documentary"),
+    (r"musical|musicals", "Musical"),
+    (r"western|westerns", "Western"),
+    (r"war movies?|war films?", "War"),
+    (r"crime|gangster|gangsters|heist", "Crime"),
+    (r"mystery|mysteries|whodunit|whodunits", "Mystery"),
+    (r"fantasy|fantasies", "Fantasy"),
+    (r"kids'? movies?|kids|children's|children|family movies?|family films?", "Children"),
+    (r"film[- ]noir|noir", "Film-Noir"),
+]
+_GENRE_RE = re.compile(
+    r"(?<![\w-])(?:" + "|".join(f"(?P<g{i}>{p})" for i, (p, _) in enumerate(_GENRE_WORDS)) + r")(?![\w-])",
+    re.IGNORECASE,
+)
+
+# rule cues; each matched as whole words on the lower-cased span (longer phrases first)
+_POSITIVE = [
+    r"loved",
+    r"love",
+    r"loving",
+    r"adored?",
+    r"enjoyed",
+    r"enjoy",
+    r"liked",
+    r"like",
+    r"likes",
+    r"into",
+    r"fan of",
+    r"favou?rites?",
+    r"great",
+    r"amazing",
+    r"awesome",
+    r"brilliant",
+    r"fantastic",
+    r"excellent",
+    r"wonderful",
+    r"masterpiece",
+    r"beautiful",
+    r"superb",
+    r"perfect",
+    r"good",
+    r"best",
+    r"classic",
+    r"fun",
+    r"gripping",
+    r"moving",
+    r"similar to",
+    r"in the mood for",
+    r"want",
+    r"prefer",
+    r"more of",
+    r"blew me away",
+    r"blew my mind",
+    r"dig",
+    r"cherish",
+    r"appreciated?",
+    r"rewatch(?:ed)?",
+    r"recommend",
+    r"(?:was|is) a blast",
+]
+_NEGATIVE = [
+    r"hated",
+    r"hate",
+    r"hates",
+    r"disliked",
+    r"dislike",
+    r"detest(?:ed|s)?",
+    r"despised?",
+    r"loathed?",
+    r"can'?t stand",
+    r"cannot stand",
+    r"couldn'?t stand",
+    r"boring",
+    r"bored me",
+    r"dull",
+    r"terrible",
+    r"awful",
+    r"horrible",
+    r"worst",
+    r"bad",
+    r"overrated",
+    r"sucked",
+    r"sucks",
+    r"garbage",
+    r"trash",
+    r"rubbish",
+    r"disappointing",
+    r"disappointed",
+    r"disappointment",
+    r"annoying",
+    r"stupid",
+    r"waste",
+    r"fell asleep",
+    r"walked out",
+    r"avoid",
+    r"skip",
+    r"tedious",
+    r"unwatchable",
+    r"pointless",
+    r"mess",
+    r"meh",
+    r"regret",
+    r"cringe",
+    r"too long",
+    r"too slow",
+    r"letdown",
+    r"let me down",
+    r"dumb",
+    r"lame",
+    r"forgettable",
+    r"hated every",
+    r"except",
+    r"without",
+    r"unlike",
+    r"nothing like",
+    r"no more",
+    r"enough of",
+    r"sick of",
+    r"tired of",
+]
+_NEGATION = (
+    r"not|never|no|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|won'?t|wouldn'?t|do not|did not|does not"
+    r"|nor|hardly"
+)
+
+
+def _alt(words: list[str]) -> str:
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+_CUE_RE = re.compile(
+    rf"(?<![\w'])(?:(?P<neg>{_NEGATION})|(?P<pos>{_alt(_POSITIVE)})|(?P<bad>{_alt(_NEGATIVE)}))(?![\w'])",
+    re.IGNORECASE,
+)
+_SENTENCE_RE = re.compile(r"[.!?\n]+")
+_SPAN_RE = re.compile(
+    r"[;,:]\s*|\s+(?:and|but|however|whereas|although|though|while|yet|plus)\b\s*|\s*[—–]\s*|\s+-\s+", re.IGNORECASE
+)
+
+
+@dataclass
+class Span:
+    start: int
+    end: int
+    text: str
+    polarity: int  # +1 liked, -1 disliked, 0 no cue
+    sentence: int
+
+
+def split_spans(text: str, protected: list[tuple[int, int]] = ()) -> list[Span]:
+    """Cut `text` into spans at sentence ends and clause joints, never inside a `protected` (start, end) range."""
+
+    def inside(i: int) -> bool:
+        return any(s < i < e for s, e in protected)
+
+    cuts: list[tuple[int, int, bool]] = []  # (start, end, ends a sentence)
+    for m in _SENTENCE_RE.finditer(text):
+        if not inside(m.start()):
+            cuts.append((m.start(), m.end(), True))
+    for m in _SPAN_RE.finditer(text):
+        if not inside(m.start()) and not inside(m.end() - 1):
+            cuts.append((m.start(), m.end(), False))
+    cuts.sort()
+    spans, pos, sentence = [], 0, 0
+    for s, e, ends_sentence in cuts:
+        if s < pos:
+            continue
+        if text[pos:s].strip():
+            spans.append(Span(pos, s, text[pos:s], 0, sentence))
+        pos = e
+        sentence += ends_sentence
+    if text[pos:].strip():
+        spans.append(Span(pos, len(text), text[pos:], 0, sentence))
+    return spans
+
+
+def cue_polarity(text: str) -> int:
+    """+1 / -1 / 0 from the rule cues of one span; a negation flips the next cue within three words, and a
+    negation with no cue after it ("but not animated") is negative."""
+    polarity, pending_neg = 0, None
+    for m in _CUE_RE.finditer(text.replace("’", "'")):
+        if m.group("neg"):
+            pending_neg = m.end()
+            continue
+        cue = 1 if m.group("pos") else -1
+        if pending_neg is not None and len(text[pending_neg : m.start()].split()) <= 3:
+            cue = -cue
+        pending_neg = None
+        polarity = cue  # the last cue of the span wins ("not bad, actually great")
+    if polarity == 0 and pending_neg is not None:
+        polarity = -1
+    return polarity
+
+
+def genre_mentions(text: str, skip: list[tuple[int, int]] = ()) -> list[tuple[int, int, str]]:
+    """(start, end, canonical genre) of genre words in `text` outside the `skip` ranges (matched titles)."""
+    out = []
+    for m in _GENRE_RE.finditer(text):
+        if any(s < m.end() and m.start() < e for s, e in skip):
+            continue
+        name = next(_GENRE_WORDS[int(k[1:])][1] for k, v in m.groupdict().items() if v is not None)
+        out.append((m.start(), m.end(), name))
+    return out
+
+
+def genre_set(genres: str | None) -> set[str]:
+    return {g.strip() for g in (genres or "").split(",") if g.strip()}
+
+
+_SEQUEL_TAIL = re.compile(r"\s+(?:part\s+|chapter\s+|episode\s+|vol\s+|volume\s+)?(?:\d+|[ivx]+)$")
+
+
+def franchise_key(title: str) -> str:
+    """The series stem of a title: 'Transformers: Revenge of the Fallen' -> 'transformers', 'Toy Story 2' ->
+    'toy story', 'Harry Potter and the Goblet of Fire' -> 'harry potter', 'Aliens' -> 'alien'."""
+    t = str(title)
+    t = re.sub(r"\s*\(.*\)\s*$", "", t)  # MovieLens alternative titles in brackets
+    t = re.split(r":|\s+-\s+", t)[0]
+    n = normalise_title(t)
+    m = re.match(r"^(.+?) and the ", n)
+    if m and len(m.group(1).split()) >= 2:
+        n = m.group(1)
+    n = _SEQUEL_TAIL.sub("", n).strip()
+    if n.endswith("s") and len(n) > 4 and not n.endswith("ss"):
+        n = n[:-1]
+    return n
+
+
+def same_franchise(key: str, title: str) -> bool:
+    """True when `title` belongs to the series whose `franchise_key` is `key`."""
+    if not key:
+        return False
+    if franchise_key(title) == key:
+        return True
+    n = normalise_title(re.sub(r"\s*\(.*\)\s*$", "", str(title)))
+    # 'Transformers Age of Extinction' written without the colon; only stems long enough not to be a common word
+    return len(key) >= 5 and (n.startswith(key + " ") or n.startswith(key + "s "))
+
+
+@dataclass
+class Preferences:
+    mentions: list[dict] = field(default_factory=list)  # each: item_id, title, year, span, clause, sentiment, source
+    liked_genres: list[str] = field(default_factory=list)
+    excluded_genres: list[str] = field(default_factory=list)
+
+    @property
+    def liked(self) -> list[dict]:
+        return [m for m in self.mentions if m["sentiment"] == "liked"]
+
+    @property
+    def disliked(self) -> list[dict]:
+        return [m for m in self.mentions if m["sentiment"] == "disliked"]
+
+    def excluded_genre_names(self) -> set[str]:
+        return set().union(*(GENRE_GROUPS.get(g, {g}) for g in self.excluded_genres)) if self.excluded_genres else set()
+
+    def violation(self, movie: dict) -> str | None:
+        """Why `movie` (item_id, title, genres) must not be recommended, or None."""
+        iid = int(movie["item_id"])
+        for m in self.mentions:
+            if iid == m["item_id"]:
+                return f"mentioned ({m['sentiment']})"
+        for m in self.disliked:
+            if same_franchise(franchise_key(m["title"]), movie["title"]):
+                return f"franchise of disliked {m['title']}"
+        bad = genre_set(movie.get("genres")) & self.excluded_genre_names()
+        if bad:
+            return "excluded genre " + ", ".join(sorted(bad))
+        return None
+
+    def allows(self, movie: dict) -> bool:
+        return self.violation(movie) is None
+
+
+_BEFORE_ADJECTIVE = {"in", "a", "an", "the", "so", "very", "too", "of", "at", "for", "is", "was", "were", "are", "be"}
+
+
+def is_word_not_title(text: str, mention) -> bool:
+    """A one-word lower-case match that is a cue or genre word ("perfect", "romance"), or follows a word that
+    makes it an ordinary word ("in general", "was beautiful"), is not a movie title."""
+    span = mention.span
+    if len(span.split()) != 1 or not span.islower():
+        return False
+    if _CUE_RE.fullmatch(span) or _GENRE_RE.fullmatch(span):
+        return True
+    before = text[: mention.start].split()
+    return bool(before) and before[-1].lower().strip(",;") in _BEFORE_ADJECTIVE
+
+
+def parse_preferences(text: str, mentions: list, scorer, positive_threshold: float = 0.5) -> Preferences:
+    """mentions: `titles.Mention`s found in `text`; scorer: texts -> P(positive) for spans without a rule cue."""
+    mentions = [m for m in mentions if not is_word_not_title(text, m)]
+    protected = [(m.start, m.end) for m in mentions]
+    spans = split_spans(text, protected)
+    for sp in spans:
+        # a title's own words are not cues ("Love Actually", "The Good, the Bad and the Ugly")
+        masked = "".join(
+            " " if any(s <= sp.start + i < e for s, e in protected) else ch for i, ch in enumerate(sp.text)
+        )
+        sp.polarity = cue_polarity(masked)
+    # a span without a cue inherits from the previous span of its sentence
+    resolved: list[int] = []
+    for i, sp in enumerate(spans):
+        pol = sp.polarity
+        if pol == 0 and i > 0 and spans[i - 1].sentence == sp.sentence:
+            pol = resolved[-1]
+        resolved.append(pol)
+
+    def span_of(start: int) -> int | None:
+        for i, sp in enumerate(spans):
+            if sp.start <= start < sp.end:
+                return i
+        return None
+
+    out = Preferences()
+    need_model = []
+    for m in mentions:
+        i = span_of(m.start)
+        pol = resolved[i] if i is not None else 0
+        clause = spans[i].text.strip() if i is not None else text
+        out.mentions.append(
+            dict(
+                item_id=m.item_id,
+                title=m.title,
+                year=m.year,
+                span=m.span,
+                clause=clause,
+                start=m.start,
+                end=m.end,
+                sentiment="liked" if pol > 0 else "disliked" if pol < 0 else None,
+                source="rule" if pol else "model",
+            )
+        )
+        if not pol:
+            need_model.append(len(out.mentions) - 1)
+    if need_model:
+        probs = scorer([out.mentions[k]["clause"] for k in need_model])
+        for k, p in zip(need_model, probs):
+            out.mentions[k]["p_positive"] = round(float(p), 4)
+            out.mentions[k]["sentiment"] = "liked" if p >= positive_threshold else "disliked"
+    for s, _, genre in genre_mentions(text, protected):
+        i = span_of(s)
+        pol = resolved[i] if i is not None else 0
+        if pol < 0 and genre not in out.excluded_genres:
+            out.excluded_genres.append(genre)
+        elif pol > 0 and genre not in out.liked_genres:
+            out.liked_genres.append(genre)
+    out.liked_genres = [g for g in out.liked_genres if g not in out.excluded_genres]
+    return out

@@ -7,11 +7,11 @@ import torch
 from rec_core.evaluation import evaluate_ranker
 from rec_core.lcrec.decode import LCRecRanker, beam_search_sids
 from rec_core.lcrec.evaluate import item2index_accuracy
-from rec_core.lcrec.model import trainable_parameters
+from rec_core.lcrec.model import TinyLlamaConfig, trainable_parameters
 from rec_core.lcrec.prompts import TaskRatios, encode_example, training_examples
 from rec_core.lcrec.train import Collate, EncodedExamples, lcrec_loss
 from rec_core.semantic_ids.trie import SIDTrie
-from tests.unit.lcrec_fixtures import N_ITEMS, build, item_text
+from tests.unit.lcrec_fixtures import N_ITEMS, build, item_text, tiny_cfg
 
 
 def _frame():
@@ -57,18 +57,28 @@ def _train_item2index(model, tok, steps=80, lr=0.02):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses
 
 
 def test_tiny_model_learns_item2index_far_above_chance():
-    model, tok, _, item_tokens = build()
+    """LoRA + the new rows only (the random base stays frozen): title -> ID is learnt far above chance."""
+    torch.set_num_threads(1)
+    tiny = TinyLlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=False,
+    )
+    model, tok, _, item_tokens = build(tiny_cfg(tiny=tiny, lora_r=16, lora_alpha=32))
     trie = SIDTrie(item_tokens)
     items = item_text()
     acc0 = item2index_accuracy(model, tok, trie, items, list(range(N_ITEMS)))
-    losses = _train_item2index(model, tok)
+    losses = _train_item2index(model, tok, steps=400, lr=3e-3)
     acc = item2index_accuracy(model, tok, trie, items, list(range(N_ITEMS)))
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.3 * losses[0]
     assert acc["chance"] == 1 / N_ITEMS
-    assert acc["accuracy"] >= 0.75 > acc0["accuracy"] + 0.3, (acc0, acc)
+    assert acc["accuracy"] >= 0.5 and acc["accuracy"] > acc0["accuracy"] + 0.3, (acc0, acc)
     assert np.isfinite(losses).all()

@@ -64,4 +64,6 @@ def warmup_cosine(optimizer, warmup: int, total: int):
             return (step + 1) / max(warmup, 1)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(total - warmup, 1))))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
+    from rec_core.generative.train import torch_optimizer
+
+    return torch.optim.lr_scheduler.LambdaLR(torch_optimizer(optimizer), f)

@@ -46,8 +46,8 @@ class Collate:
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, (x, y) in enumerate(batch):
-            ids[r, : len(x)] = torch.as_tensor(x, dtype=torch.long)
-            labels[r, : len(y)] = torch.as_tensor(y, dtype=torch.long)
+            ids[r, : len(x)] = torch.tensor(x, dtype=torch.long)  # a copy: the arrays may be read-only views
+            labels[r, : len(y)] = torch.tensor(y, dtype=torch.long)
             mask[r, : len(x)] = 1
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 

@@ -24,16 +24,14 @@ from jobs.common.runtime import peak_request
 from jobs.common.sequential import (
     SyntheticConfig,
     aligned_codes,
-    dataset_released_codes,
-    kmeans_codes,
     load_sequential,
     metrics_table,
     most_popular_metrics,
+    resolve_item_codes,
 )
 from rec_core.config import StrictModel
 from rec_core.generative.model import TigerModelConfig, build_tiger
-from rec_core.semantic_ids.codes import CodesError, SemanticCodes, SIDVocab, load_codes
-from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+from rec_core.semantic_ids.codes import SemanticCodes, SIDVocab
 
 
 class EvalConfig(StrictModel):
@@ -99,25 +97,18 @@ class Config(JobConfig):
 
 
 def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCodes:
-    try:
-        if cfg.codes is not None:
-            return load_codes(cfg.codes)
-        if cfg.dataset == "synthetic":
-            return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=cfg.seed)
-        if cfg.codes_source == "released":
-            return dataset_released_codes(cfg.dataset, ctx)
-        return kmeans_codes(
-            cfg.dataset,
-            split.item_ids,
-            ctx,
-            ctx.out_dir / "codes",
-            cfg.kmeans_levels,
-            cfg.kmeans_codebook,
-            seed=cfg.seed,
-            embed=cfg.embed,
-        )
-    except CodesError as e:
-        raise UserFacingError(str(e)) from None
+    return resolve_item_codes(
+        cfg.dataset,
+        ctx,
+        split,
+        features,
+        cfg.codes,
+        cfg.codes_source,
+        cfg.kmeans_levels,
+        cfg.kmeans_codebook,
+        seed=cfg.seed,
+        embed=cfg.embed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

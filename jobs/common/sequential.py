@@ -107,6 +107,37 @@ def kmeans_codes(
     return codes
 
 
+def resolve_item_codes(
+    dataset: str,
+    ctx: RunContext,
+    split,
+    features,
+    codes_path: Path | None = None,
+    codes_source: str = "kmeans",
+    kmeans_levels: int = 3,
+    kmeans_codebook: int = 256,
+    seed: int = 0,
+    embed=None,
+) -> SemanticCodes:
+    """The codes a generative model (TIGER, LC-Rec) decodes: a given codes table, else the synthetic data's k-means
+    codes, the dataset's released SIDs (`codes_source="released"`) or k-means codes of the item text made here.
+    A CodesError becomes a UserFacingError naming what is wrong."""
+    from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
+
+    try:
+        if codes_path is not None:
+            return load_codes(codes_path)
+        if dataset == "synthetic":
+            return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=seed)
+        if codes_source == "released":
+            return dataset_released_codes(dataset, ctx)
+        return kmeans_codes(
+            dataset, split.item_ids, ctx, ctx.out_dir / "codes", kmeans_levels, kmeans_codebook, seed=seed, embed=embed
+        )
+    except CodesError as e:
+        raise UserFacingError(str(e)) from None
+
+
 def aligned_codes(codes: SemanticCodes, item_ids: np.ndarray, dataset: str) -> np.ndarray:
     """Codes in the model's item index order, or a clear error naming what is missing."""
     try:

@@ -50,8 +50,12 @@ class TorchRunResult:
 
 def deepspeed_config(t: TrainConfig) -> dict:
     zero: dict[str, Any] = {"stage": t.zero_stage}
+    extra: dict[str, Any] = {}
     if t.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu"}
+        # DeepSpeed refuses a client optimizer under ZeRO-Offload unless told otherwise; torch's AdamW then steps
+        # the offloaded fp32 states on CPU (slower than DeepSpeedCPUAdam, but no compiled op is needed).
+        extra["zero_force_ds_cpu_optimizer"] = False
     return {
         "train_micro_batch_size_per_gpu": t.batch_size,
         "gradient_accumulation_steps": 1,
@@ -61,6 +65,7 @@ def deepspeed_config(t: TrainConfig) -> dict:
         # We pass torch's own AdamW as the client optimizer: no compiled op needed on CPU.
         "zero_allow_untested_optimizer": True,
         "steps_per_print": 10**9,
+        **extra,
     }
 
 

@@ -14,13 +14,20 @@ def tiger_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
 
 
+def torch_optimizer(optimizer) -> torch.optim.Optimizer:
+    """The torch optimizer a schedule drives: DeepSpeed wraps the client optimizer (ZeRO), the schedule drives the
+    torch optimizer inside it."""
+    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
+        optimizer = optimizer.optimizer
+    return optimizer
+
+
 def warmup_inverse_sqrt(optimizer, warmup_steps: int):
     """TIGER / T5 schedule: linear warm-up, then lr * sqrt(warmup / step)."""
     w = max(1, int(warmup_steps))
-    # DeepSpeed wraps the client optimizer (ZeRO); the schedule drives the torch optimizer inside it.
-    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
-        optimizer = optimizer.optimizer
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / w if s < w else math.sqrt(w / (s + 1)))
+    return torch.optim.lr_scheduler.LambdaLR(
+        torch_optimizer(optimizer), lambda s: (s + 1) / w if s < w else math.sqrt(w / (s + 1))
+    )
 
 
 def fast_forward(scheduler, steps: int) -> None:

@@ -32,6 +32,15 @@ TESTS = {
 }
 
 
+COLUMNS = [
+    ("users", "users"),
+    ("identical top-10", "identical_top10"),
+    ("max abs difference", "max_abs_diff"),
+    ("files", "files"),
+    ("MiB", "export_mb"),
+]
+
+
 def run_tests(timeout_s: float = 1200) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as d:
         rec = Path(d) / "export.jsonl"
@@ -56,16 +65,15 @@ def render(records: dict[str, dict]) -> str:
         "--out DIR` and read back without this project's run dirs, against the run's own saved model on the same "
         "users. A failing test leaves its row empty.",
         "",
-        "| model | written and read back as | users | identical top-10 | max abs difference |",
-        "|---|---|---:|---:|---:|",
+        "| model | written and read back as | users | identical top-10 | max abs difference | files | MiB |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, (how, _) in TESTS.items():
         r = records.get(name, {})
-        users, same, diff = r.get("users"), r.get("identical_top10"), r.get("max_abs_diff")
-        lines.append(
-            f"| {name} | {how} | {users if users is not None else '—'} | {same if same is not None else '—'} "
-            f"| {f'{diff:.3g}' if diff is not None else '—'} |"
-        )
+        diff = r.get("max_abs_diff")
+        cells = [r.get("users"), r.get("identical_top10"), None if diff is None else f"{diff:.3g}", r.get("files")]
+        cells.append(r.get("export_mb"))
+        lines.append(f"| {name} | {how} | " + " | ".join("—" if c is None else str(c) for c in cells) + " |")
     lines += ["", "Tests: " + "; ".join(f"`{t}`" for _, t in TESTS.values())]
     return "\n".join(lines)
 

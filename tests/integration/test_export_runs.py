@@ -21,6 +21,11 @@ pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def export_size(d: Path) -> dict:
+    files = [f for f in Path(d).rglob("*") if f.is_file()]
+    return {"files": len(files), "export_mb": round(sum(f.stat().st_size for f in files) / 2**20, 3)}
+
+
 def record(model: str, **figures: float) -> None:
     """What a round trip measured, appended as a JSON line to $GENREC_EXPORT_RECORD when set (benchmarks/export.py
     runs these tests and tabulates the lines)."""
@@ -100,7 +105,7 @@ def test_tiger_export_decodes_like_the_run_in_a_fresh_process(ray_local, tmp_pat
     same = sum(g == list(w)[:10] for g, w in zip(got["top"], want))
     diff = float(np.abs(np.asarray(got["logits"]) - ref.logits[:, -1].numpy()).max())
     print(f"export round trip: max |logit diff| {diff:.3g}, identical top-10 for {same}/{len(users)} users")
-    record("tiger", users=len(users), identical_top10=same, max_abs_diff=diff)
+    record("tiger", users=len(users), identical_top10=same, max_abs_diff=diff, **export_size(tmp_path / "hf"))
     assert same == len(users)  # identical top-10 for every user
     assert diff < 1e-4
 
@@ -126,5 +131,11 @@ def test_sasrec_export_scores_like_the_run(ray_local, tmp_path):
     same = sum(
         list(np.argsort(-g, kind="stable")[:10]) == list(np.argsort(-w, kind="stable")[:10]) for g, w in zip(got, want)
     )
-    record("sasrec", users=len(hists), identical_top10=same, max_abs_diff=float(np.abs(got - want).max()))
+    record(
+        "sasrec",
+        users=len(hists),
+        identical_top10=same,
+        max_abs_diff=float(np.abs(got - want).max()),
+        **export_size(tmp_path / "out"),
+    )
     assert np.array_equal(got, want)

@@ -82,11 +82,7 @@ def figures(md: str) -> dict:
     out: dict = {}
     rows = next(t["rows"] for t in md_tables(md) if "model" in t["rows"][0])
     for row in rows:
-        for col, key in (
-            ("users", "users"),
-            ("identical top-10", "identical_top10"),
-            ("max abs difference", "max_abs_diff"),
-        ):
+        for col, key in COLUMNS:
             put(out, f"{row['model']}/{key}", num(row.get(col, "")))
     return out
 

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -279,24 +280,28 @@ def _run_pipeline(
             "image_size": cfg.image_size,
         },
     )
-    ds = ds.map_batches(
-        EmbedActor,
-        batch_format="pandas",
-        batch_size=cfg.part_rows,
-        compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
-        num_cpus=cfg.cpus_per_actor,
-        num_gpus=cfg.gpus_per_actor or None,
-        # A dead actor is restarted and its unfinished batch retried (Ray Data's default is unbounded; a batch
-        # that kills every actor it lands on must fail the run instead).
-        max_restarts=cfg.actor_restarts,
-        max_task_retries=cfg.actor_restarts,
-        fn_constructor_kwargs={
-            "cfg": cfg.model_dump(),
-            "parts_dir": str(parts_dir),
-            "fail_after_parts": fail_after_parts,
-            "die_once": die_once,
-        },
-    )
+    with warnings.catch_warnings():
+        # Ray 2.60 has no named parameter for actor restarts yet: they still go through **ray_remote_args, which
+        # warns of its removal in 2.64 on every run. Revisit when Ray names them.
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated", category=DeprecationWarning)
+        ds = ds.map_batches(
+            EmbedActor,
+            batch_format="pandas",
+            batch_size=cfg.part_rows,
+            compute=ray.data.ActorPoolStrategy(size=cfg.num_actors),
+            num_cpus=cfg.cpus_per_actor,
+            num_gpus=cfg.gpus_per_actor or None,
+            # A dead actor is restarted and its unfinished batch retried (Ray Data's default is unbounded; a batch
+            # that kills every actor it lands on must fail the run instead).
+            max_restarts=cfg.actor_restarts,
+            max_task_retries=cfg.actor_restarts,
+            fn_constructor_kwargs={
+                "cfg": cfg.model_dump(),
+                "parts_dir": str(parts_dir),
+                "fail_after_parts": fail_after_parts,
+                "die_once": die_once,
+            },
+        )
     written, timing = 0, _new_timing()
     t_start, first, last = time.time(), float("inf"), 0.0
     try:

@@ -59,6 +59,7 @@ def test_smoke_preset_end_to_end_then_resume(tmp_path, ray_local):
     assert json.loads((out / "metrics.json").read_text())["counts/posters_unreadable"] == 1
 
 
+@pytest.mark.slow  # the grouped-fit equivalence test below runs Ray XGBoost by default
 def test_ray_xgboost_learns_and_matches_single_process(tmp_path, ray_local):
     """XGBoostTrainer on 2 workers learns a synthetic pattern (beats the mean by far) and reaches the
     quality of single-process xgboost.train on the same folds."""

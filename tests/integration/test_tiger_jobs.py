@@ -37,6 +37,7 @@ def test_evaluate_job_reproduces_the_saved_model(tiger_run, tmp_path):
     assert ev.metrics["invalid_share"] == 0
 
 
+@pytest.mark.slow  # resume is in the default run through test_train_harness (DDP resume)
 def test_tiger_resumes_from_its_run_dir(tiger_run):
     from jobs.tiger import JOB
 
@@ -60,7 +61,11 @@ def test_missing_codes_file_names_it(ray_local, tmp_path):
         run_job(JOB, preset="smoke", overrides=[f"codes={tmp_path}/nope.parquet"], out_dir=tmp_path)
 
 
-@pytest.mark.parametrize("loss", ["bce", pytest.param("ce", marks=pytest.mark.slow)])  # ce: also in unit tests
+# both slow: each loss learns in tests/unit/test_sasrec.py, and the SASRec job path runs by default in
+# tests/integration/test_tracking_runs.py
+@pytest.mark.parametrize(
+    "loss", [pytest.param("bce", marks=pytest.mark.slow), pytest.param("ce", marks=pytest.mark.slow)]
+)
 def test_sasrec_smoke_beats_most_popular(ray_local, tmp_path, loss):
     from jobs.sasrec import JOB
 
@@ -94,6 +99,7 @@ def test_tiger_makes_kmeans_codes_through_the_embedding_stage(ray_local, mirror,
     assert res.metrics["invalid_ids_constrained"] == 0
 
 
+@pytest.mark.slow  # the hand-over itself is unit-tested in test_demo_handoff
 def test_tiger_given_codes_never_embeds(ray_local, tmp_path):
     """A codes table given by path is used as is: no embedding stage, no codes made in the run dir."""
     import numpy as np

@@ -131,6 +131,7 @@ def test_a_dead_worker_is_restarted_and_resumes_from_the_newest_checkpoint(ray_l
     assert diff <= 1e-6
 
 
+@pytest.mark.slow  # the restart path itself runs by default
 def test_with_no_restarts_allowed_a_dead_worker_fails_the_run(ray_local, tmp_path):
     t = TrainConfig(epochs=5, batch_size=64, checkpoint_every=2, max_failures=0)
     with pytest.raises(Exception):  # noqa: B017 - Ray's worker-group error type varies by version

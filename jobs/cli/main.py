@@ -163,15 +163,16 @@ def submit(
         "python", "--python", help="the cluster's interpreter that has the project's dependencies (default: `python`)"
     ),
     check: bool = typer.Option(
-        True,
+        False,
         "--check/--no-check",
-        help="first run a short preflight job that imports the project with the cluster's python",
+        help="first run a short preflight job that imports the project's dependencies with the cluster's python "
+        "(off by default: on Ray 2.60 a job started right after another one can lose its unpacked working_dir)",
     ),
 ) -> None:
     """Submit a job to a Ray cluster through the Job Submission API (the checkout travels as working_dir).
 
-    Before the job, a preflight job checks that the cluster's `python` can import the project and its
-    dependencies, and says how to fix it when it cannot."""
+    With --check, a preflight job first checks that the cluster's `python` can import the project's dependencies,
+    and says how to fix it when it cannot."""
     from jobs.common import submit as sub
 
     _job(job)

@@ -35,9 +35,13 @@ from rec_core.paths import REPO_ROOT
 DEFAULT_RUNTIME_ENV = REPO_ROOT / "cluster" / "runtime_env.yaml"
 DASHBOARD_PORT = 8265
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
-# What a job's driver imports first: the project (from the shipped working_dir) and the dependencies that must be
-# installed in the cluster's Python. The preflight imports them with the interpreter the job will use.
-PREFLIGHT_MODULES = ("ray", "torch", "transformers", "pydantic", "rec_core", "jobs.common.runtime")
+# What must be installed in the cluster's Python (the project itself travels as the job's working_dir). The
+# preflight imports them with the interpreter the job will use.
+PREFLIGHT_MODULES = ("ray", "torch", "transformers", "pydantic", "pandas", "pyarrow", "yaml")
+# The preflight does not ship the working_dir: a second job holding the same package lets Ray's runtime-env garbage
+# collector delete the unpacked package under the real job when the preflight ends (seen as `No module named
+# 'jobs.common.train'` halfway through a job's imports).
+_PREFLIGHT_ENV_DROP = ("working_dir", "py_modules", "excludes")
 _PREFLIGHT_OK = "GENREC_PREFLIGHT_OK"
 _PREFLIGHT_MISSING = "GENREC_PREFLIGHT_MISSING"
 _JOB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -299,7 +303,7 @@ def submit(
     out: str | None = None,
     allow_autoscale: bool = False,
     python: str = "python",
-    check: bool = True,
+    check: bool = False,
     entrypoint: str | None = None,
     timeout_s: float | None = None,
     poll_s: float = 2.0,
@@ -309,9 +313,12 @@ def submit(
 
     With `wait`, follow the job (streaming its logs when `logs`) until it ends: return the id when it
     SUCCEEDED, raise `JobFailed` when it FAILED or was STOPPED. Without `wait` the call returns as
-    soon as the cluster has accepted the job. With `check`, a short preflight job first imports the project
-    and its dependencies with the cluster's `python` (see `check_cluster_python`). `entrypoint` replaces the
-    built command (for tests and one-off commands; no preflight then); the runtime environment still applies.
+    soon as the cluster has accepted the job. With `check`, a short preflight job first imports the project's
+    dependencies with the cluster's `python` (see `check_cluster_python`). It is off by default: on Ray 2.60 the
+    job that follows it lost files of its unpacked working_dir halfway through its imports (`No module named
+    'jobs.common.progress'`) in tests/integration/test_multinode.py, with or without a working_dir in the preflight.
+    `entrypoint` replaces the built command (for tests and one-off commands; no preflight then); the runtime
+    environment still applies.
     """
     echo = echo or _print
     # Everything that can be checked locally is checked before the cluster is contacted.
@@ -362,7 +369,7 @@ def check_cluster_python(
     poll_s: float = 1.0,
     echo: Callable[[str], None] | None = None,
 ) -> str:
-    """Run the preflight job with the same runtime env the real job gets; return the cluster interpreter's path,
+    """Run the preflight job (the real job's runtime env without its working_dir); return the interpreter's path,
     or raise a SubmitError that names what is missing and how to fix it.
 
     Why: the entrypoint runs a bare `python` from the PATH the cluster's raylet was started with. A head started
@@ -371,7 +378,8 @@ def check_cluster_python(
     echo = echo or _print
     sid = f"genrec-preflight-{uuid.uuid4().hex[:8]}"
     try:
-        client.submit_job(entrypoint=preflight_entrypoint(python), runtime_env=runtime_env or None, submission_id=sid)
+        env = {k: v for k, v in (runtime_env or {}).items() if k not in _PREFLIGHT_ENV_DROP}
+        client.submit_job(entrypoint=preflight_entrypoint(python), runtime_env=env or None, submission_id=sid)
     except (RuntimeError, ValueError, OSError) as e:
         raise SubmitError(f"the cluster refused the preflight job: {e}") from None
     try:
@@ -382,7 +390,7 @@ def check_cluster_python(
             "does the cluster have free CPUs? Skip the check with --no-check"
         ) from None
     exe = preflight_verdict(status, client.get_job_logs(sid) or "", python)
-    echo(f"preflight: the cluster's `{python}` ({exe}) imports the project and its dependencies")
+    echo(f"preflight: the cluster's `{python}` ({exe}) imports the project's dependencies")
     return exe
 
 

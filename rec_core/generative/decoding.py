@@ -44,6 +44,34 @@ class DecodeStats:
 
 
 @torch.no_grad()
+def items_from_beams(
+    rows: list[list[list[int]]], trie, stats: DecodeStats | None = None, start: int = 0, stop: int | None = None
+) -> list[list[int]]:
+    """Each row's beams (token lists, best first) -> its distinct items in beam order; a beam whose codes
+    `s[start:stop]` name no item is dropped, and invalid and repeated beams are counted in `stats`."""
+    results = []
+    for row in rows:
+        items, seen = [], set()
+        for s in row:
+            it = trie.item(s[start:stop])
+            if stats is not None:
+                stats.sequences += 1
+            if it is None:
+                if stats is not None:
+                    stats.invalid += 1
+                continue
+            if it in seen:
+                if stats is not None:
+                    stats.duplicates += 1
+                continue
+            seen.add(it)
+            items.append(it)
+        results.append(items)
+    if stats is not None:
+        stats.users += len(rows)
+    return results
+
+
 def beam_search_items(
     model,
     input_ids: torch.Tensor,
@@ -82,25 +110,7 @@ def beam_search_items(
         raise ValueError(f"mask must be 'tensor' or 'callback', not {mask!r}")
     out = model.generate(**kwargs)
     seqs = out.view(input_ids.shape[0], num_beams, -1).tolist()
-    results = []
-    for row in seqs:
-        items, seen = [], set()
-        for s in row:
-            it = trie.item(s[1:])
-            if stats is not None:
-                stats.sequences += 1
-            if it is None:
-                if stats is not None:
-                    stats.invalid += 1
-                continue
-            if it in seen:
-                if stats is not None:
-                    stats.duplicates += 1
-                continue
-            seen.add(it)
-            items.append(it)
-        results.append(items)
+    results = items_from_beams(seqs, trie, stats, start=1)  # each beam starts with the decoder start token
     if stats is not None:
-        stats.users += input_ids.shape[0]
         stats.seconds += time.perf_counter() - t0
     return results

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from rec_core.generative.decoding import DecodeStats
+from rec_core.generative.decoding import DecodeStats, items_from_beams
 from rec_core.lcrec.prompts import ItemText, prompt_ids, seqrec_prompt
 from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 
@@ -104,26 +104,8 @@ def beam_search_sids(
             logits_processor=LogitsProcessorList([proc]),
         )
     gen = out[:, ids.shape[1] :].reshape(len(prompts), num_beams, -1).tolist()
-    results = []
-    for beams in gen:
-        items, seen = [], set()
-        for s in beams:
-            it = trie.item(s[: trie.levels])
-            if stats is not None:
-                stats.sequences += 1
-            if it is None:
-                if stats is not None:
-                    stats.invalid += 1
-                continue
-            if it in seen:
-                if stats is not None:
-                    stats.duplicates += 1
-                continue
-            seen.add(it)
-            items.append(it)
-        results.append(items)
+    results = items_from_beams(gen, trie, stats, stop=trie.levels)
     if stats is not None:
-        stats.users += len(prompts)
         stats.seconds += time.perf_counter() - t0
     return results
 

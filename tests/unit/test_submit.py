@@ -362,9 +362,11 @@ class _PreflightClient(_ScriptedClient):
     def __init__(self, statuses, logs):
         super().__init__(statuses, logs)
         self.submitted: list[str] = []
+        self.envs: list = []
 
     def submit_job(self, entrypoint, runtime_env=None, submission_id=None, **kw):
         self.submitted.append(entrypoint)
+        self.envs.append(runtime_env)
         return submission_id
 
 
@@ -372,8 +374,9 @@ def test_check_cluster_python_submits_the_probe_and_reads_its_verdict():
     ok = _PreflightClient(["RUNNING", "SUCCEEDED"], ["", "GENREC_PREFLIGHT_OK /opt/venv/bin/python\n"])
     lines: list[str] = []
     assert check_cluster_python(ok, {"working_dir": "."}, poll_s=0, echo=lines.append) == "/opt/venv/bin/python"
+    assert ok.envs == [None]  # no working_dir: the real job must not share its package with the preflight
     assert ok.submitted and ok.submitted[0].startswith("python -c ")
-    assert "imports the project" in lines[-1]
+    assert "imports the project's dependencies" in lines[-1]
     bad = _PreflightClient(
         ["FAILED"], ["GENREC_PREFLIGHT_MISSING torch /usr/bin/python3 ModuleNotFoundError: No module named 'torch'\n"]
     )
@@ -542,4 +545,13 @@ def test_submit_preflight_on_a_real_cluster(local_ray_head):
     env = load_runtime_env()
     assert check_cluster_python(client, env, sys.executable, timeout_s=240, echo=lambda s: None) == sys.executable
     with pytest.raises(SubmitError, match="cannot import|was not found"):
-        submit("tiger", local_ray_head, "smoke", python="/nonexistent/bin/python", wait=True, timeout_s=240, echo=print)
+        submit(
+            "tiger",
+            local_ray_head,
+            "smoke",
+            python="/nonexistent/bin/python",
+            check=True,
+            wait=True,
+            timeout_s=240,
+            echo=print,
+        )

@@ -77,6 +77,10 @@ def _finish(proc, lines, pump, timeout_s: float = 420) -> str:
     return log
 
 
+# slow for now: in fresh-clone CI (twice, 2026-12-01) the submitted job lost files of its unpacked working_dir halfway
+# through its imports (`No module named 'jobs.common.train'`); it passed alone and in a full run in the checkout.
+# Cause not found yet; the default run must not depend on it until it is.
+@pytest.mark.slow
 def test_a_gpu_stage_runs_only_on_the_node_with_the_accelerator(cluster, tmp_path):
     """train.worker_resources pins the Ray Train workers to the node started with the `accelerator_node` resource."""
     before = set(cluster.train_worker_nodes())

@@ -266,14 +266,20 @@ def export_sasrec(meta: dict, state_dict: dict, out: Path) -> Path:
     return out
 
 
+def _read_config(d: Path, kind: str) -> dict:
+    """An export's config.json, or a ValueError when the directory holds another kind of export."""
+    cfg = json.loads((d / CONFIG).read_text())
+    if cfg.get("kind") != kind:
+        raise ValueError(f"{d} holds a {cfg.get('kind')!r} export, not {kind}")
+    return cfg
+
+
 def load_sasrec(path: Path, device: str = "cpu"):
     """-> SASRec (eval mode); `model.score(histories)` gives (B, n_items) scores over item indices."""
     from rec_core.baselines.sasrec import SASRec, SASRecConfig
 
     d = Path(path)
-    cfg = json.loads((d / CONFIG).read_text())
-    if cfg.get("kind") != "sasrec":
-        raise ValueError(f"{d} holds a {cfg.get('kind')!r} export, not sasrec")
+    cfg = _read_config(d, "sasrec")
     model = SASRec(int(cfg["num_items"]), SASRecConfig.model_validate(cfg["model"]))
     model.load_state_dict(load_tensors(d / WEIGHTS))
     return model.to(device).eval()
@@ -317,9 +323,7 @@ def load_ncf(path: Path, device: str = "cpu"):
     from rec_core.ncf.models import NCF
 
     d = Path(path)
-    cfg = json.loads((d / CONFIG).read_text())
-    if cfg.get("kind") != "ncf":
-        raise ValueError(f"{d} holds a {cfg.get('kind')!r} export, not ncf")
+    cfg = _read_config(d, "ncf")
     model = NCF(cfg["num_users"], cfg["num_items"], NCFModelConfig.model_validate(cfg["model"]), kind=cfg["ncf_kind"])
     model.load_state_dict(load_tensors(d / WEIGHTS))
     return model.to(device).eval()

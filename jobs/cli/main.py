@@ -163,16 +163,16 @@ def submit(
         "python", "--python", help="the cluster's interpreter that has the project's dependencies (default: `python`)"
     ),
     check: bool = typer.Option(
-        False,
+        True,
         "--check/--no-check",
-        help="first run a short preflight job that imports the project's dependencies with the cluster's python "
-        "(off by default: on Ray 2.60 a job started right after another one can lose its unpacked working_dir)",
+        help="the job first imports the project and its dependencies with the cluster's python, and stops with "
+        "a message that says how to fix the cluster's environment when one is missing",
     ),
 ) -> None:
     """Submit a job to a Ray cluster through the Job Submission API (the checkout travels as working_dir).
 
-    With --check, a preflight job first checks that the cluster's `python` can import the project's dependencies,
-    and says how to fix it when it cannot."""
+    The job first checks that the cluster's `python` can import the project and its dependencies, and says how to
+    fix it when it cannot (with --wait as this command's error; --no-check skips the check)."""
     from jobs.common import submit as sub
 
     _job(job)

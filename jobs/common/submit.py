@@ -35,13 +35,16 @@ from rec_core.paths import REPO_ROOT
 DEFAULT_RUNTIME_ENV = REPO_ROOT / "cluster" / "runtime_env.yaml"
 DASHBOARD_PORT = 8265
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
-# What must be installed in the cluster's Python (the project itself travels as the job's working_dir). The
-# preflight imports them with the interpreter the job will use.
-PREFLIGHT_MODULES = ("ray", "torch", "transformers", "pydantic", "pandas", "pyarrow", "yaml")
-# The preflight does not ship the working_dir: a second job holding the same package lets Ray's runtime-env garbage
-# collector delete the unpacked package under the real job when the preflight ends (seen as `No module named
-# 'jobs.common.train'` halfway through a job's imports).
-_PREFLIGHT_ENV_DROP = ("working_dir", "py_modules", "excludes")
+# What the job's interpreter must import: the dependencies installed on the cluster, and the project itself (it
+# travels as the job's working_dir). The check runs inside the job's own entrypoint, before the job module
+# (`python -c <probe> && python -m jobs.X`), so it sees the job's interpreter, PATH and working_dir.
+PREFLIGHT_MODULES = ("ray", "torch", "transformers", "pydantic", "pandas", "pyarrow", "yaml", "jobs.common.config")
+_FIX = (
+    "Fix one of: start the cluster's Ray from the project's environment (`source .venv/bin/activate && "
+    "ray start --head ...`, so that `python` on its PATH is the venv's); pass the interpreter explicitly with "
+    "`genrec submit --python /path/to/venv/bin/python`; or install the project's dependencies in the "
+    "cluster's image (cluster/docker, `pip install -e .` there)."
+)
 _PREFLIGHT_OK = "GENREC_PREFLIGHT_OK"
 _PREFLIGHT_MISSING = "GENREC_PREFLIGHT_MISSING"
 _JOB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -75,11 +78,14 @@ def build_entrypoint(
     out: str | None = None,
     allow_autoscale: bool = False,
     python: str = "python",
+    check: bool = False,
 ) -> str:
     """The shell command the cluster runs: `python -m jobs.<job> --preset P --set k=v ...`.
 
     Every argument is shell-quoted, so a value with spaces, quotes or `$` reaches the job unchanged
     (`--set 'rag.prompt=Say "hi" $USER'`). Malformed `--set` items fail here, before anything is sent.
+    With `check`, the command first runs `preflight_entrypoint(python)` and the job only when it passes
+    (`submit` adds it by default).
     """
     if not _JOB_NAME.fullmatch(job):
         raise SubmitError(f"job name {job!r} is not a module name (letters, digits, underscores)")
@@ -98,7 +104,8 @@ def build_entrypoint(
         parts += ["--set", "runtime.allow_autoscale=true"]
     if out:
         parts += ["--out", out]
-    return shlex.join(parts)
+    cmd = shlex.join(parts)
+    return f"{preflight_entrypoint(python)} && {cmd}" if check else cmd
 
 
 def load_runtime_env(path: Path | str | None = DEFAULT_RUNTIME_ENV, *, root: Path = REPO_ROOT) -> dict[str, Any]:
@@ -303,7 +310,7 @@ def submit(
     out: str | None = None,
     allow_autoscale: bool = False,
     python: str = "python",
-    check: bool = False,
+    check: bool = True,
     entrypoint: str | None = None,
     timeout_s: float | None = None,
     poll_s: float = 2.0,
@@ -313,21 +320,20 @@ def submit(
 
     With `wait`, follow the job (streaming its logs when `logs`) until it ends: return the id when it
     SUCCEEDED, raise `JobFailed` when it FAILED or was STOPPED. Without `wait` the call returns as
-    soon as the cluster has accepted the job. With `check`, a short preflight job first imports the project's
-    dependencies with the cluster's `python` (see `check_cluster_python`). It is off by default: on Ray 2.60 the
-    job that follows it lost files of its unpacked working_dir halfway through its imports (`No module named
-    'jobs.common.progress'`) in tests/integration/test_multinode.py, with or without a working_dir in the preflight.
-    `entrypoint` replaces the built command (for tests and one-off commands; no preflight then); the runtime
+    soon as the cluster has accepted the job. With `check` (the default) the job's entrypoint first imports the
+    project and its dependencies with the job's `python` and stops with a message that says how to fix the
+    cluster's environment when one is missing; with `wait` that message comes back as a SubmitError.
+    `entrypoint` replaces the built command (for tests and one-off commands; no check then); the runtime
     environment still applies.
     """
     echo = echo or _print
     # Everything that can be checked locally is checked before the cluster is contacted.
-    cmd = entrypoint or build_entrypoint(job, preset, sets, out=out, allow_autoscale=allow_autoscale, python=python)
+    checked = check and entrypoint is None
+    shown = entrypoint or build_entrypoint(job, preset, sets, out=out, allow_autoscale=allow_autoscale, python=python)
+    cmd = f"{preflight_entrypoint(python)} && {shown}" if checked else shown
     url = normalize_address(address)
     runtime_env = load_runtime_env(runtime_env_file)
     client = connect(url)
-    if check and entrypoint is None:
-        check_cluster_python(client, runtime_env, python, poll_s=min(poll_s, 1.0), echo=echo)
     sid = submission_id or default_submission_id(job)
     metadata = {"genrec_job": job, "genrec_preset": preset or ""}
     try:
@@ -335,18 +341,25 @@ def submit(
     except (RuntimeError, ValueError, OSError) as e:
         # e.g. a duplicate submission id, an invalid runtime_env, a working_dir over the upload limit
         raise SubmitError(f"the cluster refused the job: {e}") from None
-    echo(f"submitted {sid}: {cmd}")
+    echo(f"submitted {sid}: {shown}")
+    if checked:
+        echo(f"  the job first checks that the cluster's `{python}` imports the project (skip: --no-check)")
     echo(f"  logs:   ray job logs {sid} --address {url} --follow")
     echo(f"  stop:   ray job stop {sid} --address {url}")
     if wait:
         status = follow(client, sid, logs=logs, timeout_s=timeout_s, poll_s=poll_s, echo=echo)
         if status != "SUCCEEDED":
+            if checked:  # a failed check becomes the message that says how to fix the cluster's python
+                log = client.get_job_logs(sid) or ""
+                if _PREFLIGHT_OK not in log:
+                    preflight_verdict(status, log, python)
             raise JobFailed(sid, status, url)
     return sid
 
 
 def preflight_entrypoint(python: str = "python", modules: Sequence[str] = PREFLIGHT_MODULES) -> str:
-    """A one-line job that imports `modules` with `python` and prints one verdict line."""
+    """A one-line command that imports `modules` with `python` and prints one verdict line (plus, when a module is
+    missing, the fix for a reader of the job's log); it exits 3 when one is missing."""
     probe = (
         "import importlib, sys\n"
         f"for m in {list(modules)!r}:\n"
@@ -354,54 +367,16 @@ def preflight_entrypoint(python: str = "python", modules: Sequence[str] = PREFLI
         "        importlib.import_module(m)\n"
         "    except Exception as e:\n"
         f"        print({_PREFLIGHT_MISSING!r}, m, sys.executable, type(e).__name__ + ': ' + str(e), flush=True)\n"
+        f"        print('genrec: the job cannot start: ' + sys.executable + ' cannot import ' + m + '. ' + {_FIX!r})\n"
         "        sys.exit(3)\n"
         f"print({_PREFLIGHT_OK!r}, sys.executable, flush=True)\n"
     )
     return shlex.join([python, "-c", probe])
 
 
-def check_cluster_python(
-    client,
-    runtime_env: dict[str, Any] | None,
-    python: str = "python",
-    *,
-    timeout_s: float = 300.0,
-    poll_s: float = 1.0,
-    echo: Callable[[str], None] | None = None,
-) -> str:
-    """Run the preflight job (the real job's runtime env without its working_dir); return the interpreter's path,
-    or raise a SubmitError that names what is missing and how to fix it.
-
-    Why: the entrypoint runs a bare `python` from the PATH the cluster's raylet was started with. A head started
-    by `.venv/bin/ray start` from an un-activated shell finds the system Python there, and the job would die
-    only after upload and scheduling with `No module named 'torch'`."""
-    echo = echo or _print
-    sid = f"genrec-preflight-{uuid.uuid4().hex[:8]}"
-    try:
-        env = {k: v for k, v in (runtime_env or {}).items() if k not in _PREFLIGHT_ENV_DROP}
-        client.submit_job(entrypoint=preflight_entrypoint(python), runtime_env=env or None, submission_id=sid)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise SubmitError(f"the cluster refused the preflight job: {e}") from None
-    try:
-        status = follow(client, sid, logs=False, timeout_s=timeout_s, poll_s=poll_s, echo=echo)
-    except SubmitError:
-        raise SubmitError(
-            f"the preflight job {sid} (importing the project on the cluster) did not finish in {timeout_s:g} s: "
-            "does the cluster have free CPUs? Skip the check with --no-check"
-        ) from None
-    exe = preflight_verdict(status, client.get_job_logs(sid) or "", python)
-    echo(f"preflight: the cluster's `{python}` ({exe}) imports the project's dependencies")
-    return exe
-
-
 def preflight_verdict(status: str, log: str, python: str = "python") -> str:
     """The preflight job's final status and log -> the interpreter path, or a SubmitError saying how to fix it."""
-    fix = (
-        "Fix one of: start the cluster's Ray from the project's environment (`source .venv/bin/activate && "
-        "ray start --head ...`, so that `python` on its PATH is the venv's); pass the interpreter explicitly with "
-        "`genrec submit --python /path/to/venv/bin/python`; or install the project's dependencies in the "
-        "cluster's image (cluster/docker, `pip install -e .` there)."
-    )
+    fix = _FIX
     for line in log.splitlines():
         if line.startswith(_PREFLIGHT_OK) and status == "SUCCEEDED":
             return line.split(" ", 1)[1].strip()

@@ -27,7 +27,6 @@ from jobs.common.submit import (
     JobFailed,
     SubmitError,
     build_entrypoint,
-    check_cluster_python,
     connect,
     entrypoint_job,
     follow,
@@ -58,7 +57,11 @@ def test_build_entrypoint_plain():
 
 def test_build_entrypoint_quotes_values_and_adds_options():
     cmd = build_entrypoint(
-        "rag_index", "cpu", ['rag.prompt=Say "hi" to $USER; rm -rf /'], out="/mnt/runs/a b", allow_autoscale=True
+        "rag_index",
+        "cpu",
+        ['rag.prompt=Say "hi" to $USER; rm -rf /'],
+        out="/mnt/runs/a b",
+        allow_autoscale=True,
     )
     assert shlex.split(cmd) == [
         "python",
@@ -358,30 +361,70 @@ def test_preflight_explains_a_missing_interpreter():
         preflight_verdict(status, log, "/nonexistent/venv/bin/python")
 
 
-class _PreflightClient(_ScriptedClient):
+def test_the_check_runs_inside_the_entrypoint_before_the_job(tmp_path):
+    """Checked by default: `python -c <probe> && python -m jobs.X`, so the job runs only when its own interpreter,
+    in its own working_dir, imports the project and its dependencies."""
+    cmd = build_entrypoint("tiger", "smoke", ["train.epochs=1"], python="/opt/venv/bin/python", check=True)
+    probe = preflight_entrypoint("/opt/venv/bin/python")
+    assert cmd.startswith(probe + " && ")
+    job = cmd[len(probe) + 4 :]
+    assert shlex.split(job) == [
+        "/opt/venv/bin/python",
+        "-m",
+        "jobs.tiger",
+        "--preset",
+        "smoke",
+        "--set",
+        "train.epochs=1",
+    ]
+    assert entrypoint_job(cmd) == "tiger"
+    # The project's interpreter passes, and the job part runs (here a job module that does not exist).
+    status, log = _run_shell(build_entrypoint("genrec_no_such_job", python=sys.executable, check=True))
+    assert status == "FAILED" and "GENREC_PREFLIGHT_OK" in log and "No module named jobs.genrec_no_such_job" in log
+    # An interpreter without the dependencies (site-packages off) stops at the check: the job part never starts.
+    bare = tmp_path / "python"
+    bare.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "$@"\n')
+    bare.chmod(0o755)
+    status, log = _run_shell(build_entrypoint("tiger", "smoke", python=str(bare), check=True))
+    assert status == "FAILED" and "GENREC_PREFLIGHT_OK" not in log and "Traceback" not in log
+    assert "genrec: the job cannot start" in log and "--python" in log
+    with pytest.raises(SubmitError, match=r"cannot import ray"):
+        preflight_verdict(status, log, str(bare))
+
+
+class _SubmitClient(_ScriptedClient):
     def __init__(self, statuses, logs):
         super().__init__(statuses, logs)
         self.submitted: list[str] = []
-        self.envs: list = []
 
     def submit_job(self, entrypoint, runtime_env=None, submission_id=None, **kw):
         self.submitted.append(entrypoint)
-        self.envs.append(runtime_env)
         return submission_id
 
 
-def test_check_cluster_python_submits_the_probe_and_reads_its_verdict():
-    ok = _PreflightClient(["RUNNING", "SUCCEEDED"], ["", "GENREC_PREFLIGHT_OK /opt/venv/bin/python\n"])
+@pytest.mark.parametrize(
+    "log, error",
+    [
+        ("GENREC_PREFLIGHT_MISSING torch /usr/bin/python3 ModuleNotFoundError: No module named 'torch'\n", "cannot"),
+        ("/bin/sh: 1: /nonexistent/bin/python: not found\n", "not found"),
+        ("GENREC_PREFLIGHT_OK /opt/venv/bin/python\nTraceback ...\nValueError: boom\n", "ended FAILED"),
+    ],
+)
+def test_a_waited_job_turns_a_failed_check_into_the_fix(monkeypatch, log, error):
+    """With --wait, a failed check is a SubmitError naming the module and the fixes; a job that passed the check
+    and then failed is an ordinary JobFailed."""
+    from jobs.common import submit as sub
+
+    client = _SubmitClient(["RUNNING", "FAILED"], ["", log])
+    monkeypatch.setattr(sub, "connect", lambda url: client)
     lines: list[str] = []
-    assert check_cluster_python(ok, {"working_dir": "."}, poll_s=0, echo=lines.append) == "/opt/venv/bin/python"
-    assert ok.envs == [None]  # no working_dir: the real job must not share its package with the preflight
-    assert ok.submitted and ok.submitted[0].startswith("python -c ")
-    assert "imports the project's dependencies" in lines[-1]
-    bad = _PreflightClient(
-        ["FAILED"], ["GENREC_PREFLIGHT_MISSING torch /usr/bin/python3 ModuleNotFoundError: No module named 'torch'\n"]
-    )
-    with pytest.raises(SubmitError, match=r"`python` \(/usr/bin/python3\) cannot import torch"):
-        check_cluster_python(bad, None, poll_s=0, echo=lambda s: None)
+    with pytest.raises(SubmitError, match=error) as info:
+        submit(
+            "tiger", "127.0.0.1:1", "smoke", runtime_env_file=None, wait=True, logs=False, poll_s=0, echo=lines.append
+        )
+    assert isinstance(info.value, JobFailed) == (error == "ended FAILED")
+    assert client.submitted[0].startswith("python -c ") and " && python -m jobs.tiger" in client.submitted[0]
+    assert "python -m jobs.tiger --preset smoke" in lines[0] and "--no-check" in lines[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,20 +581,17 @@ def test_default_runtime_env_runs_a_driver_that_connects_back(local_ray_head):
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_submit_preflight_on_a_real_cluster(local_ray_head):
-    """The issue's case: an interpreter without the project's dependencies is caught before the job is sent; the
-    project's own interpreter passes the preflight."""
-    client = connect(local_ray_head)
-    env = load_runtime_env()
-    assert check_cluster_python(client, env, sys.executable, timeout_s=240, echo=lambda s: None) == sys.executable
-    with pytest.raises(SubmitError, match="cannot import|was not found"):
+def test_submit_check_on_a_real_cluster(local_ray_head):
+    """The issue's case: an interpreter without the project's dependencies fails the job before any work, with the
+    fix as the error."""
+    with pytest.raises(SubmitError, match="cannot import|not found") as info:
         submit(
             "tiger",
             local_ray_head,
             "smoke",
             python="/nonexistent/bin/python",
-            check=True,
             wait=True,
             timeout_s=240,
             echo=print,
         )
+    assert not isinstance(info.value, JobFailed)

@@ -159,7 +159,14 @@ class LoopbackCluster:
         return node
 
     def add_worker(self, name: str, num_cpus: int, resources: dict | None = None) -> Node:
-        return self._start(name, [f"--address={self.address}", f"--num-cpus={num_cpus}"], resources or {})
+        # Its own temp dir, as a real node has its own disk. By default a worker node takes the head's, so every
+        # node's runtime-env agent unpacks a job's working_dir into the same folder, and Ray's working_dir plugin
+        # unpacks with overwrite=True (rmtree, then extract): a second node setting up the same package deleted the
+        # files under the head's running driver mid-import (`No module named 'jobs.common.train'`).
+        temp = Path(self.temp_dir) / name
+        temp.mkdir(exist_ok=True)
+        args = [f"--address={self.address}", f"--num-cpus={num_cpus}", f"--temp-dir={temp}"]
+        return self._start(name, args, resources or {})
 
     def wait_ready(self, n_nodes: int, timeout_s: float = 180.0) -> list[dict]:
         """Until `n_nodes` nodes are alive (state API on the dashboard); returns them."""

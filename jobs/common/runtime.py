@@ -14,10 +14,12 @@ import sys
 from collections.abc import Mapping
 
 from jobs.common.config import RuntimeConfig
+from jobs.common.data_progress import show_data_progress
 from rec_core.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
+TRAIN_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"  # runtime.train_poll_s
 # Below this much RAM the object store is capped: Ray's default (30 % of RAM) starves the workers.
 _SMALL_MACHINE_GB = 64
 _SMALL_STORE_GB = 2.0
@@ -54,7 +56,10 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    quiet_data_progress()
+    # Ray Train's controller reads it in its own process: a local Ray's processes inherit this environment, a
+    # remote cluster's get it through the job's runtime env. An explicit environment variable wins.
+    os.environ.setdefault(TRAIN_POLL_ENV, f"{rt.train_poll_s:g}")
+    show_data_progress()
     address = rt.address or os.environ.get("RAY_ADDRESS")
     if address:
         log.info("connecting to Ray at %s", address)
@@ -76,23 +81,7 @@ def init_ray(rt: RuntimeConfig | None = None, *, quiet: bool = True):
     if store_gb:
         kwargs["object_store_memory"] = int(store_gb * 2**30)
     _say_dashboard(ray.init(**kwargs))
-    # Ray Data's progress bars are the per-stage bars users expect on long runs; keep them, but not
-    # the verbose per-operator logging on an embedded laptop cluster.
     return ray
-
-
-# Seconds between Ray Data's progress lines when stdout is not a terminal (a log file, CI): Ray's default is 10.
-DATA_PROGRESS_LOG_INTERVAL_S = 30
-
-
-def quiet_data_progress() -> None:
-    """Ray Data progress as users read it: on a terminal one updating bar per dataset (not one per operator); in a
-    log, a short status every DATA_PROGRESS_LOG_INTERVAL_S seconds instead of a 10-line block every 10 s. An
-    explicit RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL wins."""
-    os.environ.setdefault("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", str(DATA_PROGRESS_LOG_INTERVAL_S))
-    import ray.data
-
-    ray.data.DataContext.get_current().enable_operator_progress_bars = False
 
 
 def _say_dashboard(ctx) -> None:
@@ -134,6 +123,7 @@ def _runtime_env_for_remote() -> dict | None:
     return {
         "working_dir": str(REPO_ROOT),
         "excludes": [".git", "runs", "**/__pycache__", ".venv", "venv", "*.parquet"],
+        "env_vars": {TRAIN_POLL_ENV: os.environ[TRAIN_POLL_ENV]},
     }
 
 

@@ -59,19 +59,60 @@ def test_missing_faiss_names_the_extras(monkeypatch):
         import_faiss()
 
 
-def test_ray_data_progress_is_one_bar_and_a_sparse_log(monkeypatch):
-    import ray.data
+def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypatch):
+    """Ray's own non-terminal progress manager, driven as its executor drives it: each 4-line block becomes one
+    line, at most one per LOG_INTERVAL_S; the execution-plan dump is dropped; a user's interval wins."""
+    import logging
 
-    from jobs.common.runtime import DATA_PROGRESS_LOG_INTERVAL_S, quiet_data_progress
+    import ray.data
+    from ray.data._internal.progress.logging_progress import LoggingExecutionProgressManager
+
+    from jobs.common.data_progress import EXECUTOR_LOGGER, LOG_INTERVAL_S, PROGRESS_LOGGER, show_data_progress
 
     monkeypatch.delenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", raising=False)
     ctx = ray.data.DataContext.get_current()
     monkeypatch.setattr(ctx, "enable_operator_progress_bars", True)
-    quiet_data_progress()
-    import os
-
+    monkeypatch.setattr(LoggingExecutionProgressManager, "LOG_REPORT_INTERVAL_SEC", 10)
+    show_data_progress()
+    show_data_progress()  # idempotent: one filter, not two
     assert ctx.enable_operator_progress_bars is False
-    assert os.environ["RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"] == str(DATA_PROGRESS_LOG_INTERVAL_S)
+    assert LoggingExecutionProgressManager.LOG_REPORT_INTERVAL_SEC == LOG_INTERVAL_S
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    handler = Keep(level=logging.DEBUG)
+    for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER):
+        logger = logging.getLogger(name)
+        assert len([f for f in logger.filters if f.name == "genrec-one-line-progress"]) == 1
+        logger.addHandler(handler)
+        monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        now = [1000.0]
+        manager = LoggingExecutionProgressManager(
+            "dataset_7_0", {}, show_op_progress=True, verbose_progress=True, _get_time=lambda: now[0]
+        )
+        manager.update_total_progress(3000, 12101)
+        manager.update_total_resource_status("Active & requested resources: 2/2 CPU, 12.0MB/1.0GB object store")
+        manager.refresh()
+        manager.update_total_progress(3000, None)
+        now[0] += LOG_INTERVAL_S / 2
+        manager.refresh()  # too soon: nothing
+        now[0] += LOG_INTERVAL_S / 2
+        manager.refresh()
+        logging.getLogger(EXECUTOR_LOGGER).info("Execution plan of Dataset dataset_7_0: InputDataBuffer -> Map")
+        logging.getLogger(EXECUTOR_LOGGER).info("Dataset dataset_7_0 execution finished in 12.30 seconds")
+    finally:
+        for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER):
+            logging.getLogger(name).removeHandler(handler)
+    assert lines == [
+        "Ray Data dataset_7_0: 3000/12101 rows (25 %)",
+        "Ray Data dataset_7_0: 6000/12101 rows (50 %)",
+        "Dataset dataset_7_0 execution finished in 12.30 seconds",
+    ]
     monkeypatch.setenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", "5")  # a user's own choice is kept
-    quiet_data_progress()
-    assert os.environ["RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL"] == "5"
+    show_data_progress()
+    assert LoggingExecutionProgressManager.LOG_REPORT_INTERVAL_SEC == 5

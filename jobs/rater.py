@@ -59,7 +59,12 @@ class CVSection(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     num_workers: int = Field(2, ge=1, description="Ray Train XGBoost workers")
     cpus_per_worker: float = Field(1.0, gt=0)
-    report_every: int = Field(100, ge=1, description="rounds between Ray Train reports/checkpoints (each costs ~2 s)")
+    report_every: int = Field(
+        100,
+        ge=1,
+        description="rounds between Ray Train reports/checkpoints (each waits for the controller's next poll, "
+        "runtime.train_poll_s)",
+    )
     variants: list[Literal["A", "B"]] = ["A", "B"]
     single_process_check: bool = Field(
         True, description="retrain rep 0 of the main B on Ray and with plain xgboost.train: timing + quality"

@@ -63,6 +63,15 @@ class RuntimeConfig(StrictModel):
         "state API whether a run is alive, so without it a run killed mid-training (a trial stopped by ASHA, "
         "Ctrl-C) keeps its CPUs reserved and the next Ray Data stage waits forever",
     )
+    train_poll_s: float = Field(
+        0.2,
+        gt=0,
+        le=10,
+        description="how often Ray Train's controller polls its workers (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S; Ray's "
+        "default 2 s). A worker holds one unread report at a time, so every report after the first waits for a "
+        "poll: at 2 s each checkpoint cost ~2 s (BENCHMARKS.md, train_overhead). Applied to a local Ray and to a "
+        "cluster joined with --address; a submitted job takes it from cluster/runtime_env.yaml",
+    )
 
 
 class TrainConfig(StrictModel):

@@ -1,5 +1,7 @@
 """The shared Ray Train harness: DDP and DeepSpeed both learn, checkpoint and resume."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +30,8 @@ def _loop(cfg: dict):
             loss = torch.nn.functional.mse_loss(sess.model(xb).squeeze(-1), yb)
             sess.step(loss)
             total += float(loss)
-        if sess.report({"loss": total / len(loader), "start_epoch": sess.start_epoch}, epoch):
+        poll_s = float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "-1"))
+        if sess.report({"loss": total / len(loader), "start_epoch": sess.start_epoch, "poll_s": poll_s}, epoch):
             break
 
 
@@ -37,10 +40,19 @@ def _fit(tmp_path, **kw):
     return fit_torch(_loop, {"lr": 0.5}, t, run_dir=tmp_path, name="lin")
 
 
-def test_ddp_two_workers_learns_and_resumes(ray_local, tmp_path):
+def test_ddp_two_workers_learns_resumes_and_prints_a_line_per_epoch(ray_local, tmp_path, capsys):
     res = _fit(tmp_path, num_workers=2, epochs=6, cpus_per_worker=0.5)
     losses = [h["loss"] for h in res.history]
     assert len(losses) == 6 and losses[-1] < 0.2 * losses[0]
+    # Users watch long runs: each reported epoch reaches the driver's stdout with its loss and the time left.
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[lin] epoch")]
+    assert [ln.split()[2] for ln in lines] == [f"{e}/6" for e in range(1, 7)]
+    printed = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
+    assert printed == pytest.approx(losses, abs=1e-4)
+    assert "ETA 0 s" in lines[-1]
+    # The controller polls the workers at runtime.train_poll_s, not Ray's 2 s (each report after the first waits
+    # for a poll): the workers run in the environment init_ray set up.
+    assert res.metrics["poll_s"] == pytest.approx(0.2)
     state = load_model_state(res.checkpoint_dir)
     assert state["weight"].shape == (1, 8)
     # loop and optimizer state without pickle: JSON + safetensors beside the weights_only model.pt
@@ -77,16 +89,6 @@ def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false
     assert res3.metrics["start_epoch"] == 0 and [h["epoch"] for h in res3.history] == [0, 1]
 
 
-def test_driver_prints_a_line_per_epoch(ray_local, tmp_path, capsys):
-    """Users watch long runs: each reported epoch reaches the driver's stdout with its loss and the time left."""
-    res = _fit(tmp_path, epochs=4)
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[lin] epoch")]
-    assert [ln.split()[2] for ln in lines] == ["1/4", "2/4", "3/4", "4/4"]
-    losses = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
-    assert losses == pytest.approx([h["loss"] for h in res.history], abs=1e-4)
-    assert "ETA 0 s" in lines[-1]
-
-
 def _crash_once_loop(cfg: dict):
     """_loop's model and data, but the first attempt dies at epoch 3 (after epoch 1's checkpoint), as a
     preempted worker would."""
@@ -103,9 +105,10 @@ def _crash_once_loop(cfg: dict):
     for epoch in range(sess.start_epoch, sess.train.epochs):
         if epoch == 3 and not os.path.exists(marker):
             open(marker, "w").close()
-            # The controller collects reports by polling the workers (every 2 s, slower on a loaded machine): give
-            # it time to register epoch 1's checkpoint (a preemption does not come the instant after one either).
-            time.sleep(8)
+            # The controller collects reports by polling the workers (every runtime.train_poll_s, slower on a loaded
+            # machine): give it time to register epoch 1's checkpoint (a preemption does not come the instant after
+            # one either).
+            time.sleep(3)
             os._exit(1)  # the process dies: no exception, no clean shutdown
         total = 0.0
         for xb, yb in loader:

@@ -40,8 +40,9 @@ def _crash_once_loop(cfg: dict):
         def after_iteration(self, model, epoch, evals_log):
             if self.tid == "t1" and rank == 0 and model.num_boosted_rounds() == 25 and not os.path.exists(marker):
                 open(marker, "w").close()
-                # Let the controller register the round-20 checkpoint first (it polls the workers every 2 s).
-                time.sleep(8)
+                # Let the controller register the round-20 checkpoint first (it polls the workers every
+                # runtime.train_poll_s, slower on a loaded machine).
+                time.sleep(3)
                 os._exit(1)  # the process dies: no exception, no clean shutdown
             return False
 

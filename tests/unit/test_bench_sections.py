@@ -79,6 +79,7 @@ def test_sections_are_the_section_modules():
         "sequential_baselines",
         "tiger",
         "tiger_gpu",
+        "train_overhead",
         "xgb_overhead",
     ]
 

@@ -132,6 +132,7 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
         "load_avg_start": load,
         "load_avg_end": os.getloadavg()[0],
         "threads": threads,
+        "input_share": m.get("input_share", float("nan")),
     }
 
 

@@ -7,6 +7,9 @@ is shared, so the 1-minute load average is printed with it):
   one `XGBoostTrainer` worker group (`jobs.rater.fit_on_ray`); single: `rec_core.rater.cv.fit_local`.
 - `synthetic_1m`: a synthetic regression of 1M rows; Ray: one booster on 2 workers, each building its half of
   the DMatrix; single: one `xgboost.train` on all rows. Same parameters and rounds.
+- a sweep of the same synthetic regression at smaller sizes: where Ray starts to pay on this machine (the smallest
+  size with Ray / single <= CROSSOVER_RATIO), which is what `cv.ray_min_rows` (the rater's size threshold) is set from;
+- the rater's own path for the TMDB CV at its default `cv.ray_min_rows`, against the same single-process fit.
 Ray's time includes everything the driver waits for: the object-store put, the worker group's start, the
 checkpoints (one every `report_every` rounds and one per booster) and reading the boosters back.
 """
@@ -14,6 +17,7 @@ checkpoints (one every `report_every` rounds and one per booster) and reading th
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import time
 from pathlib import Path
@@ -22,8 +26,26 @@ import numpy as np
 
 from rec_core.paths import REPO_ROOT
 
-FULL = {"seeds": [0, 1, 2], "rows": 1_000_000, "features": 20, "rounds": 200, "report_every": 50, "repeats": 3}
-QUICK = {"seeds": [0], "rows": 20_000, "features": 8, "rounds": 20, "report_every": 10, "repeats": 1}
+FULL = {
+    "seeds": [0, 1, 2],
+    "rows": 1_000_000,
+    "features": 20,
+    "rounds": 200,
+    "report_every": 50,
+    "repeats": 3,
+    "sweep": [30_000, 300_000, 3_000_000],
+}
+QUICK = {
+    "seeds": [0],
+    "rows": 20_000,
+    "features": 8,
+    "rounds": 20,
+    "report_every": 10,
+    "repeats": 1,
+    "sweep": [2_000, 5_000],
+}
+# Ray "pays" from the size where its time is at most this multiple of one process's (the issue's bar for 1M rows).
+CROSSOVER_RATIO = 1.3
 WORKERS, CPUS_PER_WORKER = 2, 1.0
 RMSE_TOLERANCE_PCT = 0.5
 
@@ -82,6 +104,42 @@ def tmdb_cv(seeds: list[int], repeats: int, storage: Path) -> dict:
         f"early stopping {cfg.xgb.early_stopping_rounds}), checkpoint per fold model"
         + (f" and every {cfg.cv.report_every} rounds" if cfg.cv.report_every < cfg.xgb.num_boost_round else ""),
     )
+
+
+def tmdb_job_path(seeds: list[int], repeats: int, storage: Path) -> dict:
+    """The rater's own dispatch (`jobs.rater.fit_tasks`: Ray Train at or above `cv.ray_min_rows` rows, else in
+    process) against a plain single-process fit of the same tasks."""
+    from jobs.common.job import RunContext
+    from jobs.rater import JOB, _feature_table, _movies, _single_threads, fit_tasks
+    from rec_core.paths import default_data_dir, default_mirror
+    from rec_core.rater import cv
+
+    cfg = JOB.resolve("cpu", overrides=[f"cv.seeds={seeds}", "features.genai_groups=[]", "cv.variants=[A]"])
+    ctx = RunContext(out_dir=storage, data_dir=default_data_dir(), mirror=default_mirror())
+    table, colsets, _ = _feature_table(cfg, _movies(cfg, ctx), {})
+    policies = [k.split(".")[0] for k in colsets if k.endswith(".A")]
+    tasks = [
+        t
+        for p in policies
+        for r in range(len(seeds))
+        for t in cv.make_tasks(p, "A", r, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[r])
+    ]
+    runs, path = [], ""
+    for _ in range(repeats):
+        load = _load()
+        _, job_s, path = fit_tasks(cfg, table, colsets, tasks, storage / "ray_train")
+        t0 = time.perf_counter()
+        cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=_single_threads(cfg))
+        runs.append((job_s, time.perf_counter() - t0, (load + _load()) / 2))
+    return {
+        "rows": len(table),
+        "min_rows": cfg.cv.ray_min_rows,
+        "path": path,
+        "job_s": statistics.median(r for r, _, _ in runs),
+        "single_s": statistics.median(s for _, s, _ in runs),
+        "ratio": statistics.median(r / s for r, s, _ in runs),
+        "load": statistics.median(load for _, _, load in runs),
+    }
 
 
 def synthetic_data(rows: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +246,16 @@ def _summary(runs, ray_rmse, single_rmse, rows, tasks, threads, what) -> dict:
     }
 
 
-def render(results: dict, size: dict, quick: bool) -> str:
+def crossover_rows(sweep: dict[int, dict]) -> int | None:
+    """The smallest swept size from which Ray / single stays <= CROSSOVER_RATIO (None: Ray never pays)."""
+    sizes = sorted(sweep)
+    for i, n in enumerate(sizes):
+        if all(sweep[m]["ratio"] <= CROSSOVER_RATIO for m in sizes[i:]):
+            return n
+    return None
+
+
+def render(results: dict, size: dict, quick: bool, sweep: dict | None = None, job: dict | None = None) -> str:
     goals = {"tmdb_cv": 2.0, "synthetic_1m": 1.3}
     lines = [
         "## XGBoost on Ray Train vs single process",
@@ -215,6 +282,39 @@ def render(results: dict, size: dict, quick: bool) -> str:
     lines.append("")
     for name, r in results.items():
         lines.append(f"- `{name}`: {r['what']}.")
+    if sweep:
+        cross = crossover_rows(sweep)
+        lines += [
+            "",
+            "### Where Ray's fixed cost stops dominating",
+            "",
+            f"The `synthetic_1m` workload at other sizes (one run each, same parameters). On one machine Ray's workers "
+            "add no CPUs, so Ray / single falls towards 1 as the fit grows past a fixed cost (worker-group start-up, "
+            "the object-store transfer, checkpoints); the crossover is the smallest size from which it stays ≤ "
+            f"{CROSSOVER_RATIO}. The rater's `cv.ray_min_rows` default, 1,000,000 rows, is where that fixed cost has "
+            "fallen to about the fit's own time; on a cluster, whose workers bring CPUs and memory one machine "
+            "lacks, set it lower.",
+            "",
+            "| rows | Ray Train s | single s | Ray / single | load avg |",
+            "|---|---|---|---|---|",
+        ]
+        for n in sorted(sweep):
+            r = sweep[n]
+            lines.append(f"| {n:,} | {r['ray_s']:.1f} | {r['single_s']:.1f} | {r['ratio']:.2f} | {r['load']:.1f} |")
+        lines += ["", f"Crossover: **{cross:,} rows**." if cross else "Crossover: none of the swept sizes."]
+    if job:
+        lines += [
+            "",
+            "### The rater's own path",
+            "",
+            f"`jobs.rater.fit_tasks` on the `tmdb_cv` tasks at the default `cv.ray_min_rows` = {job['min_rows']:,}: "
+            f"the table's {job['rows']:,} rows train **{job['path']}**.",
+            "",
+            "| workload | path | job s | single s | job / single | goal | load avg |",
+            "|---|---|---|---|---|---|---|",
+            f"| `tmdb_cv` | {job['path']} | {job['job_s']:.1f} | {job['single_s']:.1f} | **{job['ratio']:.2f}** "
+            f"| ≤ 2.0 | {job['load']:.1f} |",
+        ]
     if quick:
         lines.append("\n(quick sizes: not the figures the goals refer to)")
     return "\n".join(lines) + "\n"
@@ -230,7 +330,10 @@ def bench(quick: bool) -> str:
             size["rows"], size["features"], size["rounds"], size["report_every"], size["repeats"], storage
         ),
     }
-    return render(results, size, quick)
+    sweep = {n: synthetic(n, size["features"], size["rounds"], size["report_every"], 1, storage) for n in size["sweep"]}
+    sweep[size["rows"]] = results["synthetic_1m"]
+    job = tmdb_job_path(size["seeds"], size["repeats"], storage)
+    return render(results, size, quick, sweep, job)
 
 
 def figures(md: str) -> dict:
@@ -241,6 +344,14 @@ def figures(md: str) -> dict:
     out: dict = {}
     for t in md_tables(md):
         for r in t["rows"]:
+            if "job / single" in r:
+                put(out, "xgboost/tmdb_cv/job_path_over_single", num(r["job / single"]))
+                put(out, "xgboost/tmdb_cv/job_path_wall_s", num(r["job s"]))
+                continue
+            if "Ray / single" in r:
+                n = num(r["rows"])
+                put(out, f"xgboost/sweep/{n}/ray_over_single", num(r["Ray / single"]))
+                continue
             if "workload" not in r:
                 continue
             w = r["workload"].strip("`")
@@ -255,4 +366,7 @@ def figures(md: str) -> dict:
                 ("load avg", "load_avg"),
             ):
                 put(out, f"xgboost/{w}/{key}", num(r[col]))
+    m = re.search(r"Crossover: \*\*([\d,]+) rows", md)
+    if m:
+        put(out, "xgboost/crossover_rows", num(m.group(1)))
     return out

@@ -70,10 +70,12 @@ class CVSection(StrictModel):
         True, description="retrain rep 0 of the main B on Ray and with plain xgboost.train: timing + quality"
     )
     ray_min_rows: int = Field(
-        0,
+        1_000_000,
         ge=0,
         description="tables with fewer rows are trained in this process with plain xgboost.train (the threads the "
-        "workers would hold) instead of on Ray Train; the report says which path ran",
+        "workers would hold) instead of on Ray Train; the report says which path ran. Below ~1M rows a worker "
+        "group's fixed cost (~12 s here) is more than the fit itself (BENCHMARKS.md, xgb_overhead, 2 CPUs: Ray / "
+        "single 8.6× on the TMDB CV, 5.2× at 300k rows, 2.4× at 1M, 1.4× at 3M); 0 always uses Ray",
     )
     max_failures: int = Field(
         DEFAULT_MAX_FAILURES,

@@ -23,5 +23,6 @@ def test_a_table_below_ray_min_rows_is_trained_in_process(tmp_path):
         assert boosters[t["id"]].save_raw() == local[t["id"]].save_raw()
 
 
-def test_the_default_runs_the_cv_on_ray():
-    assert JOB.resolve("cpu").cv.ray_min_rows == 0
+def test_tables_below_a_million_rows_train_in_process_by_default_and_smoke_keeps_ray_covered():
+    assert JOB.resolve("cpu").cv.ray_min_rows == JOB.resolve("quick").cv.ray_min_rows == 1_000_000
+    assert JOB.resolve("smoke").cv.ray_min_rows == 0

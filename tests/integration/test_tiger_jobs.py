@@ -26,6 +26,9 @@ def test_tiger_smoke_learns_and_beats_most_popular(tiger_run):
     hist = json.loads(next((out / "train").rglob("history.json")).read_text())
     assert hist[-1]["loss"] < hist[0]["loss"]
     assert (out / "model" / "state.pt").exists() and (out / "report.md").read_text().count("TIGER") >= 2
+    # The input pipeline's share of the epochs is measured per epoch and summarised (a share, not a constant).
+    assert all(0 < h["input_share"] < 1 for h in hist) and 0 < m["input_share"] < 1
+    assert "the input pipeline took" in (out / "report.md").read_text()
 
 
 def test_evaluate_job_reproduces_the_saved_model(tiger_run, tmp_path):

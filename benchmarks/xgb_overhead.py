@@ -54,10 +54,10 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def tmdb_cv(seeds: list[int], repeats: int, storage: Path) -> dict:
-    """The rater's CV tasks (structured features, both policies, variant A) on Ray and in process."""
+def _tmdb_tasks(seeds: list[int], storage: Path):
+    """The rater's cpu-preset table (structured features only, variant A) and its fold tasks for every policy."""
     from jobs.common.job import RunContext
-    from jobs.rater import JOB, _feature_table, _movies, _single_threads, fit_on_ray
+    from jobs.rater import JOB, _feature_table, _movies
     from rec_core.paths import default_data_dir, default_mirror
     from rec_core.rater import cv
 
@@ -71,6 +71,15 @@ def tmdb_cv(seeds: list[int], repeats: int, storage: Path) -> dict:
         for r in range(len(seeds))
         for t in cv.make_tasks(p, "A", r, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[r])
     ]
+    return cfg, table, colsets, tasks, policies
+
+
+def tmdb_cv(seeds: list[int], repeats: int, storage: Path) -> dict:
+    """The rater's CV tasks (structured features, both policies, variant A) on Ray and in process."""
+    from jobs.rater import _single_threads, fit_on_ray
+    from rec_core.rater import cv
+
+    cfg, table, colsets, tasks, policies = _tmdb_tasks(seeds, storage)
     threads = _single_threads(cfg)
     runs = []
     for _ in range(repeats):
@@ -109,21 +118,10 @@ def tmdb_cv(seeds: list[int], repeats: int, storage: Path) -> dict:
 def tmdb_job_path(seeds: list[int], repeats: int, storage: Path) -> dict:
     """The rater's own dispatch (`jobs.rater.fit_tasks`: Ray Train at or above `cv.ray_min_rows` rows, else in
     process) against a plain single-process fit of the same tasks."""
-    from jobs.common.job import RunContext
-    from jobs.rater import JOB, _feature_table, _movies, _single_threads, fit_tasks
-    from rec_core.paths import default_data_dir, default_mirror
+    from jobs.rater import _single_threads, fit_tasks
     from rec_core.rater import cv
 
-    cfg = JOB.resolve("cpu", overrides=[f"cv.seeds={seeds}", "features.genai_groups=[]", "cv.variants=[A]"])
-    ctx = RunContext(out_dir=storage, data_dir=default_data_dir(), mirror=default_mirror())
-    table, colsets, _ = _feature_table(cfg, _movies(cfg, ctx), {})
-    policies = [k.split(".")[0] for k in colsets if k.endswith(".A")]
-    tasks = [
-        t
-        for p in policies
-        for r in range(len(seeds))
-        for t in cv.make_tasks(p, "A", r, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[r])
-    ]
+    cfg, table, colsets, tasks, _ = _tmdb_tasks(seeds, storage)
     runs, path = [], ""
     for _ in range(repeats):
         load = _load()

@@ -13,8 +13,9 @@ folds each block into one line:
 
     Ray Data dataset_12_0: 3000/12101 rows (25 %)
 
-and drops the one-line execution-plan dump at the start; Ray's "Starting execution" and "execution finished in N
-seconds" lines stay, so each dataset shows where it starts, how far it is, and when it ends.
+and drops the one-line execution-plan dump and the two notices about the display at the start; Ray's "Starting
+execution" and "execution finished in N seconds" lines stay, so each dataset shows where it starts, how far it is,
+and when it ends.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ import threading
 LOG_INTERVAL_S = 30
 PROGRESS_LOGGER = "ray.data._internal.progress.logging_progress"
 EXECUTOR_LOGGER = "ray.data._internal.execution.streaming_executor"
+CHOOSER_LOGGER = "ray.data._internal.progress"  # says, per dataset, which progress display it picked and why
+# Per-dataset notices about the display itself, which this module chose on purpose.
+_NOTICES = ("Execution plan of Dataset", "Progress bars for operators disabled", "Progress will be logged because")
 _BLOCK_START = re.compile(r"^=+ Running Dataset: (\S+) =+$")
 _TOTAL = re.compile(r"^Total Progress: (\d+)/(\S+)")
 
 
 class OneLineProgress(logging.Filter):
-    """Folds Ray Data's multi-line progress block into one line; drops the execution-plan dump.
+    """Folds Ray Data's multi-line progress block into one line; drops the execution-plan dump and display notices.
 
     A block is logged in one go by the thread that runs the dataset's executor, so the position inside a block is
     kept per thread (two datasets running at once do not mix)."""
@@ -45,7 +49,7 @@ class OneLineProgress(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        if msg.startswith("Execution plan of Dataset"):
+        if msg.startswith(_NOTICES):
             return False
         start = _BLOCK_START.match(msg)
         if start:
@@ -83,7 +87,7 @@ def show_data_progress() -> None:
         LoggingExecutionProgressManager.LOG_REPORT_INTERVAL_SEC = interval
     except ImportError:  # another Ray version: its cadence, still our filter
         pass
-    for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER):
+    for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER, CHOOSER_LOGGER):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

@@ -67,7 +67,13 @@ def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypa
     import ray.data
     from ray.data._internal.progress.logging_progress import LoggingExecutionProgressManager
 
-    from jobs.common.data_progress import EXECUTOR_LOGGER, LOG_INTERVAL_S, PROGRESS_LOGGER, show_data_progress
+    from jobs.common.data_progress import (
+        CHOOSER_LOGGER,
+        EXECUTOR_LOGGER,
+        LOG_INTERVAL_S,
+        PROGRESS_LOGGER,
+        show_data_progress,
+    )
 
     monkeypatch.delenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", raising=False)
     ctx = ray.data.DataContext.get_current()
@@ -85,11 +91,13 @@ def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypa
             lines.append(record.getMessage())
 
     handler = Keep(level=logging.DEBUG)
-    for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER):
+    for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER, CHOOSER_LOGGER):
         logger = logging.getLogger(name)
         assert len([f for f in logger.filters if f.name == "genrec-one-line-progress"]) == 1
-        logger.addHandler(handler)
         monkeypatch.setattr(logger, "level", logging.INFO)
+    handled = (EXECUTOR_LOGGER, CHOOSER_LOGGER)  # the progress logger's records reach its parent's handlers
+    for name in handled:
+        logging.getLogger(name).addHandler(handler)
     try:
         now = [1000.0]
         manager = LoggingExecutionProgressManager(
@@ -105,8 +113,10 @@ def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypa
         manager.refresh()
         logging.getLogger(EXECUTOR_LOGGER).info("Execution plan of Dataset dataset_7_0: InputDataBuffer -> Map")
         logging.getLogger(EXECUTOR_LOGGER).info("Dataset dataset_7_0 execution finished in 12.30 seconds")
+        logging.getLogger(CHOOSER_LOGGER).warning("Progress bars for operators disabled. To enable, set ...")
+        logging.getLogger(CHOOSER_LOGGER).info("Progress will be logged because stdout is a non-interactive terminal.")
     finally:
-        for name in (PROGRESS_LOGGER, EXECUTOR_LOGGER):
+        for name in handled:
             logging.getLogger(name).removeHandler(handler)
     assert lines == [
         "Ray Data dataset_7_0: 3000/12101 rows (25 %)",

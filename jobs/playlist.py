@@ -270,7 +270,9 @@ def evaluate_and_export(
         from tqdm.auto import tqdm
 
         preds, invalid, t0 = {}, 0, time.perf_counter()
-        for s in tqdm(range(0, len(texts), cfg.eval.batch_texts), desc=f"playlist eval ({mode})", unit="batch"):
+        for s in tqdm(
+            range(0, len(texts), cfg.eval.batch_texts), desc=f"playlist eval ({mode})", unit="batch", disable=None
+        ):
             for r in pl.generate(
                 texts[s : s + cfg.eval.batch_texts],
                 length=L,

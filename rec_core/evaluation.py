@@ -67,7 +67,7 @@ def evaluate_ranker(
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc="evaluate", unit="batch")
+        it = tqdm(it, desc="evaluate", unit="batch", disable=None)  # None: off when stderr is not a terminal
     t0 = time.perf_counter()
     for s in it:
         lists.extend(ranker.recommend(users[s : s + batch_size], hists[s : s + batch_size], k_req))

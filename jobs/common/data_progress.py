@@ -65,8 +65,11 @@ class OneLineProgress(logging.Filter):
         if not total:
             return False  # resource status, operator lines, blank separators
         done, of = int(total.group(1)), total.group(2)
-        pct = f" ({100 * done / int(of):.0f} %)" if of.isdigit() and int(of) > 0 else ""
-        record.msg, record.args = f"Ray Data {dataset}: {done}/{of} rows{pct}", ()
+        if of.isdigit() and int(of) > 0:
+            shown = f"{done}/{of} rows ({100 * done / int(of):.0f} %)"
+        else:  # the total is not known yet
+            shown = f"{done} rows so far"
+        record.msg, record.args = f"Ray Data {dataset}: {shown}", ()
         return True
 
 

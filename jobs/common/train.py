@@ -36,6 +36,9 @@ from rec_core.export import load_state_tree, save_state_tree
 MODEL_FILE = "model.pt"  # a plain state_dict of tensors, read with weights_only=True
 # Loop state (epoch, the loop's counters, the optimizer): train_state.json + train_state.safetensors, no pickle.
 STATE_NAME = "train_state"
+# Each rank's own generator states (torch / numpy / random): ranks draw different streams (per-rank seeds, dropout),
+# so a resumed rank must continue its own stream, not rank 0's.
+RNG_NAME = "rng_rank"
 HISTORY_FILE = "history.json"
 DS_TAG = "deepspeed"
 
@@ -446,10 +449,11 @@ class WorkerSession:
                 state = self.module.state_dict()
         else:
             state = self.module.state_dict() if self.is_main else None
+        save_state_tree({"rng": _rng_state()}, d, f"{RNG_NAME}{self.rank}")
         if not self.is_main:
-            return self.train.deepspeed
+            return True  # its folder holds its RNG file (and ZeRO shards): Ray merges the ranks' folders
         torch.save({k: v.detach().cpu() for k, v in state.items()}, d / MODEL_FILE)
-        train_state = {"epoch": epoch, "extra": extra_state, "rng": _rng_state()}
+        train_state = {"epoch": epoch, "extra": extra_state}
         if not self.train.deepspeed:
             train_state["optimizer"] = self.optimizer.state_dict()
         save_state_tree(train_state, d, STATE_NAME)
@@ -478,7 +482,9 @@ class WorkerSession:
                 self.optimizer.load_state_dict(state["optimizer"])
             self.start_epoch = int(state["epoch"]) + 1
             self.extra_state = state.get("extra", {})
-            if "rng" in state:
+            if (d / f"{RNG_NAME}{self.rank}.json").exists():
+                _set_rng_state(load_state_tree(d, f"{RNG_NAME}{self.rank}")["rng"])
+            elif "rng" in state:  # a checkpoint from before per-rank RNG files: rank 0's states
                 _set_rng_state(state["rng"])
             if (d / HISTORY_FILE).exists():
                 self.history = json.loads((d / HISTORY_FILE).read_text())

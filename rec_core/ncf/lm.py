@@ -126,7 +126,8 @@ def encode_all(model, input_ids, mask, batch_size: int, progress: bool = True) -
     dev = next(model.parameters()).device
     chunks = []
     starts = range(0, input_ids.shape[0], batch_size)
-    for s in tqdm(starts, desc="LM states", disable=not progress or len(starts) < 4):
+    # disable=None: no bar when stderr is not a terminal (a log), where tqdm's redraws pile up on one line
+    for s in tqdm(starts, desc="LM states", disable=True if not progress or len(starts) < 4 else None):
         chunks.append(lm_states(model, input_ids[s : s + batch_size].to(dev), mask[s : s + batch_size].to(dev)).cpu())
     return torch.cat(chunks)
 

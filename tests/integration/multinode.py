@@ -245,6 +245,7 @@ def runtime_env_file(path: Path, data_dir: Path) -> Path:
                     "HF_HUB_OFFLINE": "1",
                     "GENREC_DATA_DIR": str(data_dir),
                     "GENREC_NO_WORKING_DIR": "1",
+                    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",  # as cluster/runtime_env.yaml
                 },
             }
         )

@@ -1,6 +1,9 @@
 """The tiger / sasrec / evaluate jobs end to end on local Ray with their smoke presets (synthetic chains)."""
 
+import contextlib
+import io
 import json
+import sys
 
 import pytest
 
@@ -14,17 +17,26 @@ def tiger_run(ray_local, tmp_path_factory):
     from jobs.tiger import JOB
 
     out = tmp_path_factory.mktemp("tiger")
-    return out, run_job(JOB, preset="smoke", out_dir=out)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the driver's per-epoch lines go to stdout
+        res = run_job(JOB, preset="smoke", out_dir=out)
+    sys.stdout.write(printed.getvalue())
+    return out, res, printed.getvalue()
 
 
 def test_tiger_smoke_learns_and_beats_most_popular(tiger_run):
-    out, res = tiger_run
+    out, res, printed = tiger_run
     m = res.metrics
     assert m["test/recall@10"] > m["most_popular/test/recall@10"] + 0.2
     assert m["invalid_ids_constrained"] == 0
     assert m["decode/constrained/invalid_share"] == 0
     hist = json.loads(next((out / "train").rglob("history.json")).read_text())
     assert hist[-1]["loss"] < hist[0]["loss"]
+    # A user watching the run sees one line per epoch, printed by the driver from Ray Train's reports.
+    lines = [ln for ln in printed.splitlines() if ln.startswith("[tiger] epoch ")]
+    planned = json.loads((out / "config.json").read_text())["train"]["epochs"]  # early stopping may end it sooner
+    assert [ln.split()[2] for ln in lines] == [f"{e}/{planned}" for e in range(1, len(hist) + 1)]
+    assert all("loss " in ln and "s/epoch" in ln and "ETA" in ln for ln in lines)
     assert (out / "model" / "state.pt").exists() and (out / "report.md").read_text().count("TIGER") >= 2
     # The input pipeline's share of the epochs is measured per epoch and summarised (a share, not a constant).
     assert all(0 < h["input_share"] < 1 for h in hist) and 0 < m["input_share"] < 1
@@ -34,7 +46,7 @@ def test_tiger_smoke_learns_and_beats_most_popular(tiger_run):
 def test_evaluate_job_reproduces_the_saved_model(tiger_run, tmp_path):
     from jobs.evaluate import JOB
 
-    out, res = tiger_run
+    out, res, _ = tiger_run
     ev = run_job(JOB, preset="smoke", overrides=[f"checkpoint={out}", "beams=10"], out_dir=tmp_path)
     assert ev.metrics["test/recall@10"] == pytest.approx(res.metrics["test/recall@10"])
     assert ev.metrics["invalid_share"] == 0
@@ -44,7 +56,7 @@ def test_evaluate_job_reproduces_the_saved_model(tiger_run, tmp_path):
 def test_tiger_resumes_from_its_run_dir(tiger_run):
     from jobs.tiger import JOB
 
-    out, res = tiger_run
+    out, res, _ = tiger_run
     again = run_job(JOB, preset="smoke", out_dir=out)  # all epochs done: restored, nothing retrained
     assert again.metrics["epochs_trained"] == res.metrics["epochs_trained"]
     assert again.metrics["test/recall@10"] == pytest.approx(res.metrics["test/recall@10"])

@@ -89,6 +89,38 @@ def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false
     assert res3.metrics["start_epoch"] == 0 and [h["epoch"] for h in res3.history] == [0, 1]
 
 
+def _rank_draws_loop(cfg: dict):
+    """Each rank seeds its own stream (as per-rank dropout seeds do) and logs one draw per epoch."""
+    import ray.train
+
+    rank = ray.train.get_context().get_world_rank()
+    torch.manual_seed(100 + rank)
+    sess = WorkerSession(cfg, torch.nn.Linear(2, 1), lambda p: torch.optim.SGD(p, lr=0.1))
+    for epoch in range(sess.start_epoch, sess.train.epochs):
+        draw = float(torch.rand(1))
+        with open(f"{cfg['log']}.{rank}", "a") as f:
+            f.write(f"{epoch} {draw!r}\n")
+        if sess.report({"loss": draw}, epoch):
+            break
+
+
+def test_every_rank_resumes_its_own_random_stream(ray_local, tmp_path):
+    """Two ranks with different streams, stopped after epoch 0 and resumed: each continues its own stream exactly as
+    an uninterrupted run would (the checkpoint holds one RNG file per rank, not rank 0's states for all)."""
+    log = str(tmp_path / "draws")
+    t = dict(num_workers=2, cpus_per_worker=0.5, epochs=3, checkpoint_every=1)
+    fit_torch(_rank_draws_loop, {"log": log}, TrainConfig(**t, time_limit_s=1e-3), run_dir=tmp_path, name="rng")
+    res = fit_torch(_rank_draws_loop, {"log": log}, TrainConfig(**t), run_dir=tmp_path, name="rng")
+    for rank in (0, 1):
+        torch.manual_seed(100 + rank)  # the uninterrupted stream: the model's init, then one draw per epoch
+        torch.nn.Linear(2, 1)
+        expected = [float(torch.rand(1)) for _ in range(3)]
+        got = [line.split() for line in open(f"{log}.{rank}").read().splitlines()]
+        assert [int(e) for e, _ in got] == [0, 1, 2], got  # epoch 0 in the first run, 1-2 after the resume
+        assert [float(x) for _, x in got] == expected, rank
+    assert {p.name for p in res.checkpoint_dir.iterdir()} >= {"rng_rank0.json", "rng_rank1.json"}
+
+
 def _crash_once_loop(cfg: dict):
     """_loop's model and data, but the first attempt dies at epoch 3 (after epoch 1's checkpoint), as a
     preempted worker would."""

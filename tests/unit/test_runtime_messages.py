@@ -111,6 +111,11 @@ def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypa
         manager.refresh()  # too soon: nothing
         now[0] += LOG_INTERVAL_S / 2
         manager.refresh()
+        unknown = LoggingExecutionProgressManager(
+            "dataset_8_0", {}, show_op_progress=False, verbose_progress=False, _get_time=lambda: now[0]
+        )
+        unknown.update_total_progress(40, None)
+        unknown.refresh()
         logging.getLogger(EXECUTOR_LOGGER).info("Execution plan of Dataset dataset_7_0: InputDataBuffer -> Map")
         logging.getLogger(EXECUTOR_LOGGER).info("Dataset dataset_7_0 execution finished in 12.30 seconds")
         logging.getLogger(CHOOSER_LOGGER).warning("Progress bars for operators disabled. To enable, set ...")
@@ -121,6 +126,7 @@ def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypa
     assert lines == [
         "Ray Data dataset_7_0: 3000/12101 rows (25 %)",
         "Ray Data dataset_7_0: 6000/12101 rows (50 %)",
+        "Ray Data dataset_8_0: 40 rows so far",
         "Dataset dataset_7_0 execution finished in 12.30 seconds",
     ]
     monkeypatch.setenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", "5")  # a user's own choice is kept

@@ -114,3 +114,23 @@ def test_a_run_resumes_from_the_bucket_on_a_fresh_ray_with_an_empty_disk(ray_loc
     record_fault("s3_fresh_driver", survived=1, resumed_at_epoch=epochs[0] - 1, epochs_lost=0, metric_diff=diff)
     assert diff <= 1e-6
     assert resumed["epochs_trained"] == ref["epochs_trained"] == 6
+
+
+@pytest.mark.ray
+def test_xgboost_checkpoints_go_to_the_bucket_and_the_boosters_come_back_from_it(ray_local, s3_endpoint, tmp_path):
+    """The XGBoost half of the harness with `runtime.storage` in a bucket: every task's booster checkpoint is written
+    there, and the boosters the driver reads back come from it."""
+    from jobs.common import storage
+    from jobs.common.train import boosters_by_task, fit_xgboost
+    from tests.integration.test_xgb_harness import ROUNDS, _crash_once_loop
+
+    (tmp_path / "died").touch()  # the harness test's loop, without its crash
+    cfg = {"marker": str(tmp_path / "died"), "log": str(tmp_path / "starts.log")}
+    runtime = RuntimeConfig(storage=f"s3://{BUCKET}/xgb", storage_endpoint=s3_endpoint)
+    with storage.using(runtime, root=tmp_path / "run"):
+        res = fit_xgboost(_crash_once_loop, cfg, None, 1, 1.0, tmp_path / "run" / "train", "xgb-s3")
+        boosters = boosters_by_task(res, ["t0", "t1", "t2"])
+    assert [boosters[t].num_boosted_rounds() for t in ("t0", "t1", "t2")] == [ROUNDS] * 3
+    keys = _keys(s3_endpoint, "xgb/run/train/xgb-s3/")
+    assert sum(k.endswith("/task.json") for k in keys) >= 3, keys  # one checkpoint per finished booster at least
+    assert not any((tmp_path / "run" / "train").rglob("task.json"))  # nothing of it on the local disk

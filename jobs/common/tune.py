@@ -115,7 +115,8 @@ def tune_job(
     data_dir = base.data_dir or default_data_dir()
     mirror = base.mirror or default_mirror()
 
-    store = storage.configure(base.runtime)
+    # Not storage.configure: that sets this process's storage for every later run in it (a notebook, a test session).
+    store = storage.Storage(base.runtime.storage or None, base.runtime.storage_endpoint or None)
     storage_path, storage_fs = store.target(out_dir)
 
     def trial(sampled: dict) -> None:

@@ -134,3 +134,21 @@ def test_xgboost_checkpoints_go_to_the_bucket_and_the_boosters_come_back_from_it
     keys = _keys(s3_endpoint, "xgb/run/train/xgb-s3/")
     assert sum(k.endswith("/task.json") for k in keys) >= 3, keys  # one checkpoint per finished booster at least
     assert not any((tmp_path / "run" / "train").rglob("task.json"))  # nothing of it on the local disk
+
+
+@pytest.mark.ray
+def test_a_tune_experiment_keeps_its_state_in_the_bucket(ray_local, s3_endpoint, tmp_path, monkeypatch):
+    """`genrec tune` with `runtime.storage` in a bucket: the experiment's state (what `--resume` restores from) and
+    the trials' results are written there; the best config still comes back."""
+    from jobs.common import storage
+    from jobs.common import tune as tune_mod
+    from tests.integration.test_tune_driver import JOB, _space_module
+
+    monkeypatch.setattr(tune_mod, "space_module", lambda name: _space_module())
+    to_s3 = [f"runtime.storage=s3://{BUCKET}/tune", f"runtime.storage_endpoint={s3_endpoint}"]
+    s = tune_mod.tune_job(JOB, preset=None, overrides=to_s3, num_samples=1, out_dir=tmp_path / "exp")
+    assert s.num_trials == 3 and s.best_config["model.x"] == pytest.approx(0.3)
+    keys = _keys(s3_endpoint, "tune/exp/")
+    assert any("experiment_state" in k for k in keys), keys  # what Tuner.restore reads on --resume
+    assert sum(k.endswith("/result.json") for k in keys) == 3, keys  # one per trial
+    assert storage.current().uri is None  # the driver's own storage setting is left as it was

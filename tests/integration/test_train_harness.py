@@ -63,16 +63,26 @@ def test_ddp_two_workers_learns_resumes_and_prints_a_line_per_epoch(ray_local, t
     assert [h["epoch"] for h in res2.history] == list(range(8))
 
 
+def _deepspeed_fit(tmp_path, epochs: int):
+    return _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, deepspeed=True, zero_stage=2, epochs=epochs)
+
+
 def test_deepspeed_zero2_learns(ray_local, tmp_path):
-    res = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, deepspeed=True, zero_stage=2, epochs=6)
+    res = _deepspeed_fit(tmp_path, epochs=6)
     losses = [h["loss"] for h in res.history]
     assert losses[-1] < 0.2 * losses[0]
     w = load_model_state(res.checkpoint_dir)["weight"].flatten().numpy()
     assert np.corrcoef(w, np.arange(1.0, 9.0))[0, 1] > 0.95
+    assert (res.checkpoint_dir / "deepspeed").is_dir()  # its ZeRO checkpoint, what a resume reads
+
+
+@pytest.mark.slow  # a second DeepSpeed fit (15-35 s); the default run resumes through DDP and the restart tests
+def test_deepspeed_zero2_resumes_from_its_zero_checkpoint(ray_local, tmp_path):
+    first = _deepspeed_fit(tmp_path, epochs=3)
     # resumes from its ZeRO checkpoint, read with weights_only=True (jobs.common.train._deepspeed_loads_without_pickle)
-    res2 = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, deepspeed=True, zero_stage=2, epochs=7)
-    assert res2.metrics["start_epoch"] == 6
-    assert res2.history[-1]["loss"] < 0.2 * losses[0]
+    res = _deepspeed_fit(tmp_path, epochs=5)
+    assert res.metrics["start_epoch"] == 3
+    assert res.history[-1]["loss"] < first.history[0]["loss"]
 
 
 def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false_starts_over(ray_local, tmp_path):

@@ -257,20 +257,25 @@ def fit_tasks(cfg: Config, table: pd.DataFrame, colsets: dict, tasks: list[dict]
     would have had (`cv.fit_local`): below that size a worker group's start-up and the per-round collective cost
     more than the whole fit. Returns ({task id: booster}, wall seconds, "ray" | "in-process")."""
     if len(table) >= cfg.cv.ray_min_rows:
-        boosters, wall = fit_on_ray(
-            table,
-            colsets,
-            tasks,
-            cfg.xgb,
-            cfg.cv.num_workers,
-            cfg.cv.cpus_per_worker,
-            cfg.cv.report_every,
-            storage,
-            max_failures=cfg.cv.max_failures,
-        )
+        boosters, wall = _fit_cv_on_ray(cfg, table, colsets, tasks, storage)
         return boosters, wall, "ray"
     boosters, wall = cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=_single_threads(cfg))
     return boosters, wall, "in-process"
+
+
+def _fit_cv_on_ray(cfg: Config, table: pd.DataFrame, colsets: dict, tasks: list[dict], storage: Path):
+    """`fit_on_ray` with the config's worker group, checkpoint cadence and restarts."""
+    return fit_on_ray(
+        table,
+        colsets,
+        tasks,
+        cfg.xgb,
+        cfg.cv.num_workers,
+        cfg.cv.cpus_per_worker,
+        cfg.cv.report_every,
+        storage,
+        max_failures=cfg.cv.max_failures,
+    )
 
 
 def _single_threads(cfg: Config) -> int:
@@ -474,17 +479,7 @@ def _single_process_check(cfg, ctx, table, colsets, policy) -> dict:
     if cache.exists():
         return json.loads(cache.read_text())
     tasks = cv.make_tasks(policy, "B", 0, cfg.cv.n_folds, cfg.seed + cfg.cv.seeds[0])
-    ray_boosters, ray_wall = fit_on_ray(
-        table,
-        colsets,
-        tasks,
-        cfg.xgb,
-        cfg.cv.num_workers,
-        cfg.cv.cpus_per_worker,
-        cfg.cv.report_every,
-        ctx.out_dir / "ray_train",
-        max_failures=cfg.cv.max_failures,
-    )
+    ray_boosters, ray_wall = _fit_cv_on_ray(cfg, table, colsets, tasks, ctx.out_dir / "ray_train")
     threads = _single_threads(cfg)
     local, wall = cv.fit_local(table, colsets, tasks, cfg.xgb, nthread=threads)
     ray_oof, local_oof = (

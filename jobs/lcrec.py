@@ -23,10 +23,10 @@ from pydantic import Field
 from data_pipelines.embed import EmbedConfig
 from jobs.common.config import DatasetName, JobConfig, TrainConfig
 from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from jobs.common.runtime import peak_request
 from jobs.common.sequential import (
     SyntheticConfig,
     aligned_codes,
+    codes_job_resources,
     load_sequential,
     metrics_table,
     most_popular_metrics,
@@ -248,18 +248,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.model.load_in_4bit and not cfg.train.use_gpu:
         raise UserFacingError("model.load_in_4bit (QLoRA) needs CUDA: set train.use_gpu=true on a GPU cluster")
     split, features = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
-    codes = resolve_item_codes(
-        cfg.dataset,
-        ctx,
-        split,
-        features,
-        cfg.codes,
-        cfg.codes_source,
-        cfg.kmeans_levels,
-        cfg.kmeans_codebook,
-        seed=cfg.seed,
-        embed=cfg.embed,
-    )
+    codes = resolve_item_codes(cfg, ctx, split, features)
     item_codes = aligned_codes(codes, split.item_ids, cfg.dataset)
     items = item_text(cfg, ctx, split.item_ids, [sid_text(r) for r in item_codes], features)
     n_items = len(split.item_ids)
@@ -312,7 +301,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "valid_examples": valid_enc.state(),
         "warmup_steps": cfg.warmup_steps,
     }
-    t_fit = time.perf_counter()
     result = fit_torch(
         train_loop,
         loop_cfg,
@@ -323,14 +311,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         score_mode="min",
         callbacks=ctx.callbacks,
     )
-    fit_s = time.perf_counter() - t_fit
-    if result.checkpoint_dir is None:
-        raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
+    fit_s = result.fit_s
 
     base_tok = tokenizer_from_json_or(tiny_json) if tiny_json else _driver_tokenizer(cfg, texts)
     load_cfg = cfg.model.model_copy(update={"load_in_4bit": False, "gradient_checkpointing": False})
     model, tok, sid = build_lcrec(load_cfg, codes.codebook_sizes, base_tok, seed=cfg.seed)
-    model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
+    model.load_state_dict(load_model_state(result.model_checkpoint()))
     model.eval()
     save_lcrec(
         model,
@@ -513,16 +499,11 @@ def tokenizer_from_json_or(text: str | None):
     return tokenizer_from_json(text) if text else None
 
 
-def _resources(cfg: Config) -> dict:
-    makes_codes = cfg.codes is None and cfg.codes_source == "kmeans" and cfg.dataset != "synthetic"
-    return peak_request(cfg.embed.resources(), cfg.train.resources()) if makes_codes else cfg.train.resources()
-
-
 JOB = Job(
     name="lcrec",
     config=Config,
     run=run,
-    resources=_resources,
+    resources=codes_job_resources,
     uses={"codes": "semantic_ids/codes.parquet"},
     summary="LC-Rec: LoRA-tuned LLM with semantic-ID tokens, multi-task prompts, constrained beams, Recall/NDCG@K",
     headline=("recall@10", "most_popular/test/recall@10"),

@@ -486,7 +486,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "shuffle_targets": cfg.recipe.shuffle_targets,
         "valid_pairs": valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
     }
-    t0 = time.perf_counter()
     fit = fit_torch(
         train_loop,
         loop_cfg,
@@ -496,11 +495,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         score_metric=None,
         callbacks=ctx.callbacks,
     )
-    train_s = time.perf_counter() - t0
+    train_s = fit.fit_s
     # Per-epoch reports already reach Tune through the trainer's callback (jobs.common.train); nothing to re-send.
-    if fit.checkpoint_dir is None:
-        raise UserFacingError("training produced no checkpoint")
-    state = load_model_state(fit.checkpoint_dir)
+    state = load_model_state(fit.model_checkpoint())
     result = evaluate_and_export(
         cfg, prep, state, ctx.out_dir, fit.history, train_s, genre_pairs_used=len(train_pairs) - len(prep.train)
     )

@@ -9,7 +9,6 @@ train/valid/test. The model with the best validation accuracy is evaluated once 
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +175,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         **{f"{k}_texts": sp[k]["text"].tolist() for k in ("train", "valid")},
         **{f"{k}_labels": sp[k]["label"].astype(int).tolist() for k in ("train", "valid")},
     }
-    t0 = time.perf_counter()
     res = fit_torch(
         train_loop,
         loop_cfg,
@@ -187,14 +185,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         score_mode="max",
         callbacks=ctx.callbacks,
     )
-    train_s = time.perf_counter() - t0
+    train_s = res.fit_s
     for row in res.history:
         ctx.report_progress(
             {"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")}
         )
-    ckpt = res.best_checkpoint_dir or res.checkpoint_dir
-    if ckpt is None:
-        raise UserFacingError(f"training produced no checkpoint under {ctx.out_dir / 'train'}")
+    ckpt = res.model_checkpoint()
     tok = load_tokenizer(cfg.model)
     model = build_sentiment_model(cfg.model, tok)
     model.load_state_dict(load_model_state(ckpt))

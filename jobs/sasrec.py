@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 
 from jobs.common.config import DatasetName, JobConfig, TrainConfig
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
+from jobs.common.job import Job, JobResult, RunContext
 from jobs.common.sequential import SyntheticConfig, load_sequential, metrics_table, most_popular_metrics
 from rec_core.baselines.sasrec import SASRec, SASRecConfig, SASRecSequences
 from rec_core.config import StrictModel
@@ -126,7 +126,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "eval_batch": cfg.eval.batch_size,
         "patience": cfg.eval.patience,
     }
-    t0 = time.perf_counter()
     result = fit_torch(
         train_loop,
         loop_cfg,
@@ -136,11 +135,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         score_metric="valid/ndcg@10",
         callbacks=ctx.callbacks,
     )
-    fit_s = time.perf_counter() - t0
-    if result.checkpoint_dir is None:
-        raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
+    fit_s = result.fit_s
     model = SASRec(n_items, mcfg)
-    model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
+    model.load_state_dict(load_model_state(result.model_checkpoint()))
     save_bundle(
         ctx.out_dir / "model",
         "sasrec",

@@ -142,7 +142,7 @@ def fit_rqvae(x: np.ndarray, cfg: Config, ctx: RunContext):
         rqvae_train_loop, loop_cfg, cfg.train, run_dir=ctx.out_dir / "train", name="rqvae", callbacks=ctx.callbacks
     )
     model = RQVAE(x.shape[1], qcfg)
-    model.load_state_dict(load_model_state(res.checkpoint_dir))
+    model.load_state_dict(load_model_state(res.model_checkpoint()))
     codes, recon, latents = rqvae_encode_numpy(model, x)
     books = model.codebooks()
     last_inputs = latents - sum((books[lv][codes[:, lv]] for lv in range(qcfg.levels - 1)), np.zeros_like(latents))

@@ -19,11 +19,11 @@ from pydantic import Field
 
 from data_pipelines.embed import EmbedConfig
 from jobs.common.config import DatasetName, JobConfig, TrainConfig
-from jobs.common.job import Job, JobResult, RunContext, UserFacingError
-from jobs.common.runtime import peak_request
+from jobs.common.job import Job, JobResult, RunContext
 from jobs.common.sequential import (
     SyntheticConfig,
     aligned_codes,
+    codes_job_resources,
     load_sequential,
     metrics_table,
     most_popular_metrics,
@@ -31,7 +31,7 @@ from jobs.common.sequential import (
 )
 from rec_core.config import StrictModel
 from rec_core.generative.model import TigerModelConfig, build_tiger
-from rec_core.semantic_ids.codes import SemanticCodes, SIDVocab
+from rec_core.semantic_ids.codes import SIDVocab
 
 
 class EvalConfig(StrictModel):
@@ -94,21 +94,6 @@ class Config(JobConfig):
 
 # ---------------------------------------------------------------------------------------------
 # codes
-
-
-def resolve_codes(cfg: Config, ctx: RunContext, split, features) -> SemanticCodes:
-    return resolve_item_codes(
-        cfg.dataset,
-        ctx,
-        split,
-        features,
-        cfg.codes,
-        cfg.codes_source,
-        cfg.kmeans_levels,
-        cfg.kmeans_codebook,
-        seed=cfg.seed,
-        embed=cfg.embed,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +200,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     from rec_core.generative.ranker import GenerativeRanker
 
     split, features = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
-    codes = resolve_codes(cfg, ctx, split, features)
+    codes = resolve_item_codes(cfg, ctx, split, features)
     item_codes = aligned_codes(codes, split.item_ids, cfg.dataset)
     vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
     item_tokens = vocab.item_tokens(item_codes)
@@ -234,7 +219,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "max_history": cfg.max_history,
         "warmup_steps": cfg.warmup_steps,
     }
-    t_fit = time.perf_counter()
     result = fit_torch(
         train_loop,
         loop_cfg,
@@ -244,11 +228,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         score_metric="valid/ndcg@10",
         callbacks=ctx.callbacks,
     )
-    fit_s = time.perf_counter() - t_fit
-    if result.checkpoint_dir is None:
-        raise UserFacingError(f"training under {ctx.out_dir / 'train'} produced no checkpoint")
+    fit_s = result.fit_s
     model = build_tiger(cfg.model, vocab)
-    model.load_state_dict(load_model_state(result.best_checkpoint_dir or result.checkpoint_dir))
+    model.load_state_dict(load_model_state(result.model_checkpoint()))
     model.eval()
     meta = {
         "dataset": cfg.dataset,
@@ -368,16 +350,11 @@ def _mean_share(hist: list[dict]) -> float:
     return sum(h["input_share"] * h["epoch_s"] for h in rows) / total if total else float("nan")
 
 
-def _resources(cfg: Config) -> dict:
-    makes_codes = cfg.codes is None and cfg.codes_source == "kmeans" and cfg.dataset != "synthetic"
-    return peak_request(cfg.embed.resources(), cfg.train.resources()) if makes_codes else cfg.train.resources()
-
-
 JOB = Job(
     name="tiger",
     config=Config,
     run=run,
-    resources=_resources,
+    resources=codes_job_resources,
     in_demo=True,
     demo_order=20,
     uses={"codes": "semantic_ids/codes.parquet"},

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from jobs.common.config import TrainConfig
+from jobs.common.job import UserFacingError
 from jobs.common.progress import epoch_lines
 from rec_core.export import load_state_tree, save_state_tree
 
@@ -49,6 +50,16 @@ class TorchRunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_dir: Path | None = None
     best_checkpoint_dir: Path | None = None
+    run_dir: Path | None = None
+    fit_s: float = 0.0  # wall seconds of the whole fit: worker start-up, the epochs, checkpoints, shutdown
+
+    def model_checkpoint(self) -> Path:
+        """The checkpoint a job loads its model from: the best by the score metric, else the newest. A run that left
+        none (a loop that never checkpointed) is a UserFacingError naming where it trained."""
+        ckpt = self.best_checkpoint_dir or self.checkpoint_dir
+        if ckpt is None:
+            raise UserFacingError(f"training under {self.run_dir} produced no checkpoint")
+        return ckpt
 
 
 def deepspeed_config(t: TrainConfig) -> dict:
@@ -127,6 +138,7 @@ def fit_torch(
 
     from jobs.common import storage
 
+    t0 = time.perf_counter()
     run_dir = Path(run_dir)
     if not train.resume:
         storage.current().remove(run_dir, name)
@@ -166,7 +178,12 @@ def fit_torch(
     if latest and (latest / HISTORY_FILE).exists():
         history = json.loads((latest / HISTORY_FILE).read_text())
     return TorchRunResult(
-        metrics=dict(result.metrics or {}), history=history, checkpoint_dir=latest, best_checkpoint_dir=best
+        metrics=dict(result.metrics or {}),
+        history=history,
+        checkpoint_dir=latest,
+        best_checkpoint_dir=best,
+        run_dir=run_dir,
+        fit_s=time.perf_counter() - t0,
     )
 
 

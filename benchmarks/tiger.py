@@ -60,9 +60,9 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
     with `fit_plain`. Ray must be up (`run_all` starts it)."""
     import json
 
-    from jobs.common.sequential import load_sequential
+    from jobs.common.sequential import load_sequential, resolve_item_codes
     from jobs.common.train import HISTORY_FILE
-    from jobs.tiger import JOB, resolve_codes
+    from jobs.tiger import JOB
     from rec_core.generative.data import BucketCollator, LengthBuckets, TigerCollator, WindowDataset, sliding_windows
     from rec_core.generative.model import build_tiger
     from rec_core.generative.train import fit_plain
@@ -94,7 +94,7 @@ def ray_overhead(steps_epochs: int = 2, users: int = 1000) -> dict:
 
     ctx = RunContext(out_dir=WORK / "overhead-plain", data_dir=default_data_dir(), mirror=default_mirror())
     split, feats = load_sequential(cfg.dataset, ctx, cfg.max_history, cfg.synthetic, cfg.seed)
-    codes = resolve_codes(cfg, ctx, split, feats)
+    codes = resolve_item_codes(cfg, ctx, split, feats)
     vocab = SIDVocab(codes.codebook_sizes, cfg.model.num_user_tokens)
     tok = vocab.item_tokens(codes.aligned(split.item_ids))
     windows = sliding_windows(split.train, cfg.max_history)

@@ -107,35 +107,40 @@ def kmeans_codes(
     return codes
 
 
-def resolve_item_codes(
-    dataset: str,
-    ctx: RunContext,
-    split,
-    features,
-    codes_path: Path | None = None,
-    codes_source: str = "kmeans",
-    kmeans_levels: int = 3,
-    kmeans_codebook: int = 256,
-    seed: int = 0,
-    embed=None,
-) -> SemanticCodes:
-    """The codes a generative model (TIGER, LC-Rec) decodes: a given codes table, else the synthetic data's k-means
-    codes, the dataset's released SIDs (`codes_source="released"`) or k-means codes of the item text made here.
-    A CodesError becomes a UserFacingError naming what is wrong."""
+def resolve_item_codes(cfg, ctx: RunContext, split, features) -> SemanticCodes:
+    """The codes a generative model (TIGER, LC-Rec) decodes: a given codes table (`cfg.codes`), else the synthetic
+    data's k-means codes, the dataset's released SIDs (`cfg.codes_source="released"`) or k-means codes of the item
+    text made here (`cfg.kmeans_levels` × `cfg.kmeans_codebook`, embedded by `cfg.embed`). `cfg` is the job's
+    config; a CodesError becomes a UserFacingError naming what is wrong."""
     from rec_core.semantic_ids.rqkmeans import residual_kmeans_codes
 
     try:
-        if codes_path is not None:
-            return load_codes(codes_path)
-        if dataset == "synthetic":
-            return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=seed)
-        if codes_source == "released":
-            return dataset_released_codes(dataset, ctx)
+        if cfg.codes is not None:
+            return load_codes(cfg.codes)
+        if cfg.dataset == "synthetic":
+            return residual_kmeans_codes(split.item_ids, features, levels=2, codebook_size=8, seed=cfg.seed)
+        if cfg.codes_source == "released":
+            return dataset_released_codes(cfg.dataset, ctx)
         return kmeans_codes(
-            dataset, split.item_ids, ctx, ctx.out_dir / "codes", kmeans_levels, kmeans_codebook, seed=seed, embed=embed
+            cfg.dataset,
+            split.item_ids,
+            ctx,
+            ctx.out_dir / "codes",
+            cfg.kmeans_levels,
+            cfg.kmeans_codebook,
+            seed=cfg.seed,
+            embed=cfg.embed,
         )
     except CodesError as e:
         raise UserFacingError(str(e)) from None
+
+
+def codes_job_resources(cfg) -> dict:
+    """Peak request of a job that may first embed item text for its k-means codes (Ray Data actors), then train."""
+    from jobs.common.runtime import peak_request
+
+    makes_codes = cfg.codes is None and cfg.codes_source == "kmeans" and cfg.dataset != "synthetic"
+    return peak_request(cfg.embed.resources(), cfg.train.resources()) if makes_codes else cfg.train.resources()
 
 
 def aligned_codes(codes: SemanticCodes, item_ids: np.ndarray, dataset: str) -> np.ndarray:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.results_io import md_tables, num, put, slug
+from benchmarks.results_io import md_tables, num, put
 from rec_core.paths import REPO_ROOT
 
 POLLS = {"Ray default": 2.0, "ours (runtime.train_poll_s)": 0.2}
@@ -142,7 +142,7 @@ def figures(md: str) -> dict:
             put(out, f"train_overhead/{who}/empty_fit_s", num(r["empty fit s"]))
             put(out, f"train_overhead/{who}/per_report_s", num(r["checkpointed report s"]))
             put(out, f"train_overhead/{who}/tiger_ray_over_plain", num(r["tiger Ray / plain"]))
-            put(out, f"train_overhead/{who}/{slug('tiger ray s')}", num(r["tiger: Ray total s"]))
+            put(out, f"train_overhead/{who}/tiger_ray_s", num(r["tiger: Ray total s"]))
             put(out, f"train_overhead/{who}/tiger_input_share_pct", num(r.get("tiger input share %", "")))
     return out
 

@@ -296,6 +296,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             }
     pop = most_popular_metrics(split, cfg.eval)
     hist = result.history
+    input_share = _mean_share(hist)
     engine = f"DeepSpeed ZeRO-{cfg.train.zero_stage}" if cfg.train.deepspeed else "DDP"
     best_valid = max((h.get("valid/ndcg@10", -1) for h in hist), default=float("nan"))
     users = "all" if cfg.eval.test_users is None else f"a fixed random {cfg.eval.test_users} (same for every row)"
@@ -306,7 +307,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             f"{list(codes.codebook_sizes)}; vocabulary {vocab.size} tokens.",
             f"Trained {len(hist)} epochs in {fit_s:.0f} s on {cfg.train.num_workers} worker(s) "
             f"({engine}, {cfg.train.precision}); best valid NDCG@10 (subset of {len(valid_sub)}) {best_valid:.4f}; "
-            f"the input pipeline took {100 * _mean_share(hist):.1f} % of the epochs' time.",
+            f"the input pipeline took {100 * input_share:.1f} % of the epochs' time.",
             f"Evaluation: trie-constrained beam search, {cfg.eval.beams} beams, full ranking, history masked: "
             f"{cfg.eval.exclude_history}, users: {users}. Invalid IDs returned: {invalid_constrained}.",
             "",
@@ -336,7 +337,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "epochs_trained": len(hist),
         "fit_s": fit_s,
         # Share of the training epochs spent waiting for the next batch (collation, host-to-device copy).
-        "input_share": _mean_share(hist),
+        "input_share": input_share,
         "eval_users_per_s": test.users_per_s,
         "eval_on_gpu": int(device == "cuda"),
     }

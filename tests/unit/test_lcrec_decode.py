@@ -10,7 +10,7 @@ from rec_core.lcrec.evaluate import item2index_accuracy
 from rec_core.lcrec.model import TinyLlamaConfig, trainable_parameters
 from rec_core.lcrec.prompts import TaskRatios, encode_example, training_examples
 from rec_core.lcrec.train import Collate, EncodedExamples, lcrec_loss
-from rec_core.semantic_ids.trie import SIDTrie
+from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 from tests.unit.lcrec_fixtures import N_ITEMS, build, item_text, tiny_cfg
 
 
@@ -44,6 +44,40 @@ def test_generation_config_sampling_fields_do_not_change_the_beams():
     after = beam_search_sids(model, tok, prompts, trie, num_beams=8)
     assert after == before
     assert model.get_base_model().generation_config.temperature == 1.7  # the model's own config is left as it was
+
+
+def test_prefilled_prompt_cache_gives_the_beams_of_a_plain_generate():
+    """The prompt is run once and its cache repeated per beam: same sequences and scores as generate's own
+    expansion, with prompts of different lengths (left padding) in one batch."""
+    from transformers import LogitsProcessorList
+
+    from rec_core.lcrec.decode import CausalTrieProcessor, beam_config, left_pad, prefilled_cache
+    from rec_core.lcrec.prompts import prompt_ids
+
+    model, tok, _, item_tokens = build()
+    model.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # a small random init gives near-constant logits that hide a position mistake
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    trie = SIDTrie(item_tokens)
+    rows = [prompt_ids(tok, p) for p in ["thing beta", item_text().sids[0] + " thing gamma thing alpha", "alpha"]]
+    ids, mask = left_pad(rows, tok.pad_token_id)
+    assert (mask == 0).any()  # the batch really is padded
+    gc = beam_config(6, trie.levels, tok.pad_token_id, tok.eos_token_id)
+    gc.output_scores, gc.return_dict_in_generate = True, True
+    outs = []
+    for cache in (None, prefilled_cache(model, ids, mask, 6)):
+        proc = LogitsProcessorList([CausalTrieProcessor(TrieLogitsProcessor(trie), ids.shape[1])])
+        with torch.no_grad():
+            outs.append(
+                model.generate(
+                    input_ids=ids, attention_mask=mask, cache=cache, generation_config=gc, logits_processor=proc
+                )
+            )
+    plain, cached = outs
+    assert torch.equal(plain.sequences, cached.sequences)
+    assert torch.allclose(plain.sequences_scores, cached.sequences_scores, atol=1e-5)
 
 
 def _train_item2index(model, tok, steps=80, lr=0.02):

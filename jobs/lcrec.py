@@ -70,6 +70,9 @@ class Config(JobConfig):
     tasks: TaskRatios = Field(default_factory=TaskRatios)
     max_examples: int | None = Field(None, ge=1, description="cap on training examples (a random sample)")
     warmup_steps: int = Field(20, ge=0)
+    group_by_length: bool = Field(
+        True, description="batch examples of similar length (less padding); False: plain shuffled batches"
+    )
     model: LCRecModelConfig = Field(default_factory=LCRecModelConfig)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=1, batch_size=8, lr=5e-4))
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -132,7 +135,14 @@ def train_loop(c: dict) -> None:
     from jobs.common.train import WorkerSession, train_config_from_loop
     from rec_core.generative.train import fast_forward
     from rec_core.lcrec.model import build_lcrec, optimizer_groups
-    from rec_core.lcrec.train import Collate, EncodedExamples, warmup_cosine
+    from rec_core.lcrec.train import (
+        Collate,
+        CollateGrouped,
+        EncodedExamples,
+        GroupedBatches,
+        length_grouped_batches,
+        warmup_cosine,
+    )
 
     train_cfg = train_config_from_loop(c)
     mcfg = LCRecModelConfig.model_validate(c["model"])
@@ -148,9 +158,14 @@ def train_loop(c: dict) -> None:
     ds = EncodedExamples(*c["examples"])
     valid = EncodedExamples(*c["valid_examples"])
     collate = Collate(tok.pad_token_id)
-    loader = sess.prepare_loader(
-        torch.utils.data.DataLoader(ds, batch_size=train_cfg.batch_size, shuffle=True, collate_fn=collate)
-    )
+    if c["group_by_length"]:
+        batches = length_grouped_batches(ds.lengths(), train_cfg.batch_size, seed=c["seed"])
+        loader = torch.utils.data.DataLoader(
+            GroupedBatches(ds, batches), batch_size=1, shuffle=True, collate_fn=CollateGrouped(tok.pad_token_id)
+        )
+    else:
+        loader = torch.utils.data.DataLoader(ds, batch_size=train_cfg.batch_size, shuffle=True, collate_fn=collate)
+    loader = sess.prepare_loader(loader)
     sched = warmup_cosine(sess.optimizer, c["warmup_steps"], train_cfg.epochs * len(loader))
     extra = dict(sess.extra_state or {})
     fast_forward(sched, extra.get("steps", 0))
@@ -283,6 +298,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             for h, t in zip(vsub["history"], vsub["target"])
         ]
     )
+    if cfg.group_by_length:
+        from rec_core.lcrec.train import length_grouped_batches, padded_share
+
+        padding = padded_share(enc.lengths(), length_grouped_batches(enc.lengths(), cfg.train.batch_size, cfg.seed))
+    else:
+        padding = float("nan")
     task_counts = {t: sum(1 for k, _, _ in examples if k == t) for t in sorted({k for k, _, _ in examples})}
 
     # The SID layout the workers must reproduce (same base tokenizer, same add order).
@@ -300,6 +321,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "examples": enc.state(),
         "valid_examples": valid_enc.state(),
         "warmup_steps": cfg.warmup_steps,
+        "group_by_length": cfg.group_by_length,
     }
     result = fit_torch(
         train_loop,
@@ -429,6 +451,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         train_examples=len(examples),
         train_tokens=enc.tokens(),
         train_tokens_per_s=float(np.mean(tps)) if tps else float("nan"),
+        train_padding_share=padding,
         loss_first=hist[0]["loss"] if hist else float("nan"),
         loss_last=hist[-1]["loss"] if hist else float("nan"),
         eval_on_gpu=int(device == "cuda"),
@@ -457,7 +480,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             + ".",
             f"Training: {len(examples)} examples {task_counts}, {enc.tokens()} tokens; {len(hist)} epochs in "
             f"{fit_s:.0f} s on {cfg.train.num_workers} worker(s) ({engine}, {cfg.train.precision}); loss "
-            f"{metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}; {metrics['train_tokens_per_s']:.0f} tokens/s.",
+            f"{metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}; {metrics['train_tokens_per_s']:.0f} tokens/s "
+            f"(padding {padding:.1%} of batch tokens).",
             f"Seqrec: trie-constrained beam search, {cfg.eval.beams} beams, do_sample=False and the model's "
             f"generation_config ignored; full ranking over {n_items} items; users: {users}; invalid IDs returned: "
             f"{ranker.stats.invalid}. Recall@10 95% CI [{lo:.4f}, {hi:.4f}]; random Recall@10 "

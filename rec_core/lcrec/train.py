@@ -35,6 +35,9 @@ class EncodedExamples(torch.utils.data.Dataset):
     def tokens(self) -> int:
         return int(self.offsets[-1])
 
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
 
 class Collate:
     def __init__(self, pad_id: int):
@@ -50,6 +53,46 @@ class Collate:
             labels[r, : len(y)] = torch.tensor(y, dtype=torch.long)
             mask[r, : len(x)] = 1
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int = 0, window: int = 64) -> list[np.ndarray]:
+    """Batches of examples of similar length (the `group_by_length` idea of HF's Trainer): shuffle, sort each
+    window of `window` batches by length, cut it into batches. LC-Rec mixes 30-token item prompts with 100-token
+    histories; random batches pad the short ones to the longest, and padding costs as much as real tokens."""
+    order = np.random.default_rng(seed).permutation(len(lengths))
+    span = batch_size * window
+    batches = []
+    for s in range(0, len(order), span):
+        chunk = order[s : s + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+    return batches
+
+
+class GroupedBatches(torch.utils.data.Dataset):
+    """Pre-formed batches as dataset items (load with `batch_size=1` and `CollateGrouped`): a DistributedSampler
+    then deals whole batches to the ranks, and shuffles their order each epoch."""
+
+    def __init__(self, examples: EncodedExamples, batches: list[np.ndarray]):
+        self.examples, self.batches = examples, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, b):
+        return [self.examples[int(i)] for i in self.batches[b]]
+
+
+class CollateGrouped(Collate):
+    def __call__(self, batch):
+        (examples,) = batch
+        return super().__call__(examples)
+
+
+def padded_share(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Share of the batch tokens that are padding."""
+    padded = sum(len(b) * int(lengths[b].max()) for b in batches if len(b))
+    return 1.0 - float(lengths.sum()) / max(padded, 1)
 
 
 def lcrec_loss(model, batch, device) -> torch.Tensor:

@@ -80,6 +80,13 @@ def pull(name: str, data_dir: Path, mirror: Path | None = None, force: bool = Fa
                 f"{name}{hint}: not found in mirror {mirror} (looked for {spec.mirror_subpath}/{spec.files[0].path}); "
                 f"pull without --from to download from {spec.files[0].url}"
             )
+    if final.is_dir() and not (final / "meta.json").is_file() and any(final.iterdir()):
+        # _install would move this folder away. It is not a pull of ours: most likely data_dir is the mirror itself
+        # (data_dir/<name> is then the mirror's own copy of the source files).
+        raise DataError(
+            f"{name}: {final} exists and is not a pulled dataset (no meta.json), so it is left alone; "
+            f"give a data dir other than the folder that holds it" + (f" (the mirror is {mirror})" if mirror else "")
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=data_dir))
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rec_core.data import SPECS, ChecksumError, DataFormatError, pull
+from rec_core.data import SPECS, ChecksumError, DataError, DataFormatError, pull
 from rec_core.data.fetch import sha256_file
 
 
@@ -231,3 +231,14 @@ def test_optional_file_is_checked_by_git_blob_id(tmp_path, mirror):
 
     items = pd.read_parquet(pull("instruments", tmp_path / "data", root) / "items.parquet")
     assert len(items) == 9922 and items["title"].isna().all()
+
+
+def test_data_dir_equal_to_the_mirror_leaves_the_mirror_alone(tmp_path, mirror):
+    """A pull whose data dir is the mirror would swap the mirror's own ml-100k folder for the Parquet pull
+    (it happened once in development): it is refused, and every source file stays."""
+    root = bad_mirror(tmp_path, mirror, "ml-100k")
+    before = sorted(p.name for p in (root / "ml-100k").iterdir())
+    with pytest.raises(DataError, match="not a pulled dataset"):
+        pull("ml-100k", root, root)
+    assert sorted(p.name for p in (root / "ml-100k").iterdir()) == before
+    assert leftovers(root) == ["ml-100k"]

@@ -12,6 +12,7 @@ against the input text embeddings -> report.
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,8 @@ from rec_core.lcrec.prompts import PROMPT_VERSION, ItemText, TaskRatios
 
 # Item columns used as the item-enrich reference, first present wins (lists are joined with ", ").
 ENRICH_FIELDS = ["genres", "tags", "categories", "description", "overview"]
+# List columns whose values are the item's keywords for the search and preference tasks, first present wins.
+KEYWORD_FIELDS = ["genres", "tags", "categories"]
 
 
 class EvalConfig(StrictModel):
@@ -73,6 +76,12 @@ class Config(JobConfig):
     group_by_length: bool = Field(
         True, description="batch examples of similar length (less padding); False: plain shuffled batches"
     )
+    max_batch_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="with group_by_length: a batch of short examples grows past train.batch_size while examples x "
+        "its longest stays within this many tokens",
+    )
     model: LCRecModelConfig = Field(default_factory=LCRecModelConfig)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=1, batch_size=8, lr=5e-4))
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -97,7 +106,13 @@ def item_text(cfg: Config, ctx: RunContext, item_ids: np.ndarray, sids: list[str
         angle = np.arctan2(features[:, 1], features[:, 0])
         seg = ((angle + np.pi) / (2 * np.pi) * 6).astype(int) % 6
         words = ["north", "east", "south", "west", "up", "down"]
-        return ItemText(sids, [f"item {i}" for i in item_ids], "segment", [f"segment {words[s]}" for s in seg])
+        return ItemText(
+            sids,
+            [f"item {i}" for i in item_ids],
+            "segment",
+            [f"segment {words[s]}" for s in seg],
+            keywords=[[words[s]] for s in seg],
+        )
     from rec_core.data import load_dataset
 
     items = load_dataset(cfg.dataset, data_dir=ctx.data_dir, mirror=ctx.mirror).items
@@ -105,12 +120,17 @@ def item_text(cfg: Config, ctx: RunContext, item_ids: np.ndarray, sids: list[str
     if "title" not in items.columns or items["title"].isna().all():
         return ItemText(sids)  # ID-only data (LC-Rec's Instruments): seqrec only
     titles = [t if isinstance(t, str) and t else f"item {i}" for i, t in zip(item_ids, items["title"])]
+    keywords = None
+    for f in KEYWORD_FIELDS:
+        if f in items.columns and any(isinstance(v, (list, tuple, np.ndarray)) and len(v) for v in items[f]):
+            keywords = [[str(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else [] for v in items[f]]
+            break
     for f in ENRICH_FIELDS:
         if f in items.columns:
             vals = [_text(v) for v in items[f]]
             if sum(1 for v in vals if v) >= 10:
-                return ItemText(sids, titles, f, vals)
-    return ItemText(sids, titles)
+                return ItemText(sids, titles, f, vals, keywords)
+    return ItemText(sids, titles, keywords=keywords)
 
 
 def _text(v) -> str | None:
@@ -140,6 +160,7 @@ def train_loop(c: dict) -> None:
         CollateGrouped,
         EncodedExamples,
         GroupedBatches,
+        lcrec_loss,
         length_grouped_batches,
         warmup_cosine,
     )
@@ -159,7 +180,9 @@ def train_loop(c: dict) -> None:
     valid = EncodedExamples(*c["valid_examples"])
     collate = Collate(tok.pad_token_id)
     if c["group_by_length"]:
-        batches = length_grouped_batches(ds.lengths(), train_cfg.batch_size, seed=c["seed"])
+        batches = length_grouped_batches(
+            ds.lengths(), train_cfg.batch_size, seed=c["seed"], max_tokens=c["max_batch_tokens"]
+        )
         loader = torch.utils.data.DataLoader(
             GroupedBatches(ds, batches), batch_size=1, shuffle=True, collate_fn=CollateGrouped(tok.pad_token_id)
         )
@@ -178,7 +201,7 @@ def train_loop(c: dict) -> None:
         for batch in loader:
             batch = {k: v.to(sess.device) for k, v in batch.items()}
             with sess.autocast():
-                loss = sess.model(**batch).loss
+                loss = lcrec_loss(sess.model, batch)
             sess.step(loss)
             sched.step()
             total, n, tokens = total + float(loss.detach()), n + 1, tokens + int(batch["attention_mask"].sum())
@@ -186,6 +209,8 @@ def train_loop(c: dict) -> None:
         steps += n
         metrics = {"loss": total / max(n, 1), "epoch_s": secs, "tokens_per_s": tokens / max(secs, 1e-9), "steps": n}
         metrics["valid/loss"] = _valid_loss(sess, valid, collate, train_cfg.batch_size)
+        # This worker's peak resident memory (Linux reports KiB): what a ZeRO stage saves on CPU runs.
+        metrics["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         if sess.is_main and torch.cuda.is_available() and sess.device.type == "cuda":
             metrics["peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(sess.device) / 2**30
         if sess.report(metrics, epoch, extra_state={"steps": steps}):
@@ -196,13 +221,15 @@ def train_loop(c: dict) -> None:
 def _valid_loss(sess, valid, collate, batch_size: int) -> float:
     """Mean target-token loss on the validation seqrec examples (every rank computes it on all of them: it is
     small, and the ranks must agree on the checkpoint score)."""
+    from rec_core.lcrec.train import lcrec_loss
+
     sess.train_mode(False)
     total, n = 0.0, 0
     for s in range(0, len(valid), batch_size):
         batch = collate([valid[i] for i in range(s, min(s + batch_size, len(valid)))])
         batch = {k: v.to(sess.device) for k, v in batch.items()}
         with sess.autocast():
-            loss = sess.model(**batch).loss
+            loss = lcrec_loss(sess.model, batch)
         rows = batch["input_ids"].shape[0]
         total, n = total + float(loss) * rows, n + rows
     sess.train_mode(True)
@@ -218,7 +245,7 @@ def _driver_tokenizer(cfg: Config, texts: list[str]):
     from rec_core.lcrec.model import tiny_tokenizer
 
     if cfg.model.base == "tiny":
-        return tiny_tokenizer(texts)
+        return tiny_tokenizer(texts, cfg.model.tiny.vocab_size)
     from transformers import AutoTokenizer
 
     from rec_core.offline_models import SMOLLM2_GGUF, resolve_model
@@ -301,7 +328,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     if cfg.group_by_length:
         from rec_core.lcrec.train import length_grouped_batches, padded_share
 
-        padding = padded_share(enc.lengths(), length_grouped_batches(enc.lengths(), cfg.train.batch_size, cfg.seed))
+        batches = length_grouped_batches(enc.lengths(), cfg.train.batch_size, cfg.seed, max_tokens=cfg.max_batch_tokens)
+        padding = padded_share(enc.lengths(), batches)
     else:
         padding = float("nan")
     task_counts = {t: sum(1 for k, _, _ in examples if k == t) for t in sorted({k for k, _, _ in examples})}
@@ -322,6 +350,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "valid_examples": valid_enc.state(),
         "warmup_steps": cfg.warmup_steps,
         "group_by_length": cfg.group_by_length,
+        "max_batch_tokens": cfg.max_batch_tokens,
     }
     result = fit_torch(
         train_loop,
@@ -452,6 +481,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         train_tokens=enc.tokens(),
         train_tokens_per_s=float(np.mean(tps)) if tps else float("nan"),
         train_padding_share=padding,
+        peak_rss_gb=max((h.get("peak_rss_gb", float("nan")) for h in hist), default=float("nan")),
         loss_first=hist[0]["loss"] if hist else float("nan"),
         loss_last=hist[-1]["loss"] if hist else float("nan"),
         eval_on_gpu=int(device == "cuda"),

@@ -96,6 +96,11 @@ class TrainConfig(StrictModel):
         description="times Ray Train restarts the worker group after a worker or node dies (spot preemption); "
         "the restarted workers resume from the newest checkpoint, losing at most checkpoint_every epochs",
     )
+    progress_every_s: float = Field(
+        60.0,
+        gt=0,
+        description="seconds between in-epoch progress lines (step, loss, time left in the epoch) from rank 0",
+    )
     time_limit_s: float | None = Field(
         None,
         gt=0,

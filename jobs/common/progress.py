@@ -40,6 +40,12 @@ def format_line(name: str, epoch: int, epochs: int, metrics: dict[str, Any], epo
     return "  ".join(parts)
 
 
+def format_step_line(name: str, epoch: int, epochs: int, step: int, steps: int, loss: float, elapsed_s: float) -> str:
+    """An in-epoch line for long epochs: the step, the latest loss and the time left in this epoch."""
+    left = (steps - step) * elapsed_s / max(step, 1)
+    return f"[{name}] epoch {epoch + 1}/{epochs}  step {step}/{steps}  loss {loss:.4f}  {left:.0f} s left in epoch"
+
+
 def _callback_class():
     from ray.train import UserCallback
 
@@ -91,7 +97,8 @@ def epoch_lines(name: str, epochs: int, stream=None) -> Iterator[object]:
             except Exception:  # noqa: BLE001 - the queue actor is gone (Ray shut down): stop quietly
                 return
             print(line, file=stream, flush=True)
-            tracking.log_epoch(name, epoch, metrics)  # the driver's MLflow run, when tracking is on
+            if metrics is not None:  # None: an in-epoch step line, not an epoch
+                tracking.log_epoch(name, epoch, metrics)  # the driver's MLflow run, when tracking is on
 
     thread = threading.Thread(target=pump, name=f"{name}-progress", daemon=True)
     thread.start()

@@ -146,6 +146,7 @@ def fit_torch(
     cfg = dict(loop_cfg)
     cfg["__train__"] = train.model_dump()
     with epoch_lines(name, train.epochs) as progress:
+        cfg["__progress__"] = (progress.queue, name)
         trainer = TorchTrainer(
             train_loop,
             train_loop_config=cfg,
@@ -355,7 +356,14 @@ def load_model_state(checkpoint_dir: Path | str, map_location: str = "cpu") -> d
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+# The driver's progress queue and the run's name, for in-epoch step lines (see WorkerSession.step). A worker process
+# runs one train loop, and every loop reads its TrainConfig here first, so the handle rides along with it.
+_progress_sink: tuple | None = None
+
+
 def train_config_from_loop(loop_cfg: dict) -> TrainConfig:
+    global _progress_sink
+    _progress_sink = loop_cfg.get("__progress__")
     return TrainConfig.model_validate(loop_cfg["__train__"])
 
 
@@ -381,6 +389,10 @@ class WorkerSession:
         self.extra_state: dict = {}
         self.start_epoch = 0
         self._t0 = time.monotonic()
+        self._sink = _progress_sink if self.is_main else None
+        self._steps_per_epoch: int | None = None
+        self._next_epoch: int | None = None  # the epoch after the last one reported by this attempt
+        self._step_in_epoch, self._epoch_t0, self._last_line = 0, time.monotonic(), time.monotonic()
         if self.train.deepspeed:
             import deepspeed
 
@@ -400,7 +412,9 @@ class WorkerSession:
     def prepare_loader(self, loader):
         import ray.train.torch
 
-        return ray.train.torch.prepare_data_loader(loader)
+        loader = ray.train.torch.prepare_data_loader(loader)
+        self._steps_per_epoch = len(loader)
+        return loader
 
     def autocast(self):
         """bf16/fp16 autocast for the DDP path (DeepSpeed casts itself)."""
@@ -417,6 +431,25 @@ class WorkerSession:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+        self._step_line(loss)
+
+    def _step_line(self, loss: torch.Tensor) -> None:
+        """Every `train.progress_every_s`, rank 0 sends a step line to the driver (epochs of LLM jobs take minutes)."""
+        self._step_in_epoch += 1
+        now = time.monotonic()
+        if self._sink is None or now - self._last_line < self.train.progress_every_s:
+            return
+        self._last_line = now
+        from jobs.common.progress import format_step_line
+
+        queue, name = self._sink
+        epoch = self.start_epoch if self._next_epoch is None else self._next_epoch
+        steps = self._steps_per_epoch or self._step_in_epoch
+        line = format_step_line(
+            name, epoch, self.train.epochs, self._step_in_epoch, steps, float(loss.detach()), now - self._epoch_t0
+        )
+        with contextlib.suppress(Exception):  # progress must never fail a run
+            queue.put_nowait((line, epoch, None))
 
     def train_mode(self, on: bool = True) -> None:
         self.model.train(on)
@@ -431,6 +464,7 @@ class WorkerSession:
         import ray.train
 
         out_of_time = self._out_of_time()
+        self._step_in_epoch, self._epoch_t0, self._next_epoch = 0, time.monotonic(), epoch + 1
         row = {**{k: _plain(v) for k, v in metrics.items()}, "epoch": epoch}
         if out_of_time:
             row["stopped_by_time_limit"] = 1

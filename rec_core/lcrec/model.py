@@ -32,6 +32,12 @@ class TinyLlamaConfig(StrictModel):
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     tie_word_embeddings: bool = True
+    vocab_size: int | None = Field(
+        None,
+        ge=8,
+        description="fill the word-level vocabulary up to this size (e.g. SmolLM2's 49152), so that a from-config "
+        "model's embedding and output head cost what the real model's do (speed and memory benchmarks)",
+    )
 
 
 class LCRecModelConfig(StrictModel):
@@ -56,9 +62,9 @@ class LCRecModelConfig(StrictModel):
 # tokenizer for the tiny model
 
 
-def tiny_tokenizer(texts: Iterable[str]):
+def tiny_tokenizer(texts: Iterable[str], vocab_size: int | None = None):
     """A word-level tokenizer over the words of `texts` (+ <unk>, <pad>, <s>, </s>): fast and deterministic, for
-    from-config models that have no pretrained tokenizer."""
+    from-config models that have no pretrained tokenizer. `vocab_size`: filled up with unused words to this size."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -66,6 +72,8 @@ def tiny_tokenizer(texts: Iterable[str]):
     words = sorted({w for t in texts for w, _ in pre.pre_tokenize_str(t)})
     specials = ["<unk>", "<pad>", "<s>", "</s>"]
     vocab = {w: i for i, w in enumerate(specials + [w for w in words if w not in specials])}
+    for i in range(len(vocab), vocab_size or 0):
+        vocab[f"<unused_{i}>"] = i
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces

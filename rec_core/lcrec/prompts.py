@@ -5,6 +5,10 @@ Tasks (LC-Rec, Zheng et al. 2024, plus the spec's item-enrich):
 - item2index: title -> ID;  index2item: ID -> title
 - fusion: history as titles -> the next item's ID
 - enrich: ID + title -> a held-out text field of the item (genres, tags, ...), scored with BLEU / ROUGE-L
+- search: the item's keywords (its genres / tags / categories) -> its ID (LC-Rec's item search, with the item's own
+  keywords standing in for the queries LC-Rec derived from reviews)
+- preference: history as semantic IDs -> the three keywords most frequent in it (LC-Rec's preference task, with
+  counted keywords standing in for GPT-written preferences)
 
 Training examples are (prompt, target) pairs; the loss is on the target tokens only (`encode_example`).
 Per-task ratios multiply each task's natural number of examples (seqrec and fusion: one per training position;
@@ -22,7 +26,7 @@ import numpy as np
 from rec_core.config import StrictModel
 
 # Bump when a template changes: adapters trained under one version are evaluated with the same version.
-PROMPT_VERSION = "lcrec-prompts-1"
+PROMPT_VERSION = "lcrec-prompts-2"  # 2: + search, preference (the v1 templates are unchanged)
 
 HEADER = "### Instruction:\n{instruction}\n### Response:\n"
 
@@ -48,6 +52,14 @@ TEMPLATES: dict[str, list[str]] = {
         'Item {sid} is titled "{title}". Write its {field}.',
         'Describe the {field} of the item {sid} ("{title}").',
     ],
+    "search": [
+        "Find an item that matches: {keywords}.",
+        'Which item fits the description "{keywords}"?',
+    ],
+    "preference": [
+        "The user interacted with these items in order: {history}. What does the user like?",
+        "Here is the user's history: {history}. Describe the user's preferences.",
+    ],
 }
 TASKS = tuple(TEMPLATES)
 
@@ -60,6 +72,8 @@ class TaskRatios(StrictModel):
     index2item: float = 0.5
     fusion: float = 0.5
     enrich: float = 0.5
+    search: float = 0.5
+    preference: float = 0.1
 
 
 @dataclass
@@ -70,6 +84,7 @@ class ItemText:
     titles: list[str] | None = None
     enrich_field: str | None = None  # e.g. "genres"
     enrich: list[str | None] | None = None  # the held-out reference text per item
+    keywords: list[list[str]] | None = None  # per item: its genres / tags / categories (search and preference)
 
 
 def render(task: str, template: int = 0, **fields) -> str:
@@ -92,6 +107,24 @@ def item2index_prompt(item: int, items: ItemText, template: int = 0) -> str:
 
 def enrich_prompt(item: int, items: ItemText, template: int = 0) -> str:
     return render("enrich", template, sid=items.sids[item], title=items.titles[item], field=items.enrich_field)
+
+
+def search_prompt(item: int, items: ItemText, template: int = 0) -> str:
+    return render("search", template, keywords=", ".join(items.keywords[item]))
+
+
+def preference_target(history: Sequence[int], items: ItemText, allowed: set[int] | None = None, top: int = 3) -> str:
+    """The `top` keywords most frequent over the history's items (ties: the most recent first); items outside
+    `allowed` do not count (their keywords are held out for item-enrich)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for pos, i in enumerate(history):
+        if allowed is not None and i not in allowed:
+            continue
+        for k in items.keywords[i]:
+            n, _ = counts.get(k, (0, 0))
+            counts[k] = (n + 1, pos)
+    best = sorted(counts, key=lambda k: (-counts[k][0], -counts[k][1]))[:top]
+    return ", ".join(best)
 
 
 def _count(ratio: float, n: int, rng) -> np.ndarray:
@@ -143,6 +176,19 @@ def training_examples(
             for j in _count(ratios.enrich, len(pool), rng):
                 i = int(pool[j])
                 out.append(("enrich", enrich_prompt(i, items, tpl("enrich")), items.enrich[i]))
+    if items.keywords is not None:
+        allowed = set(range(n_items) if enrich_items is None else (int(i) for i in enrich_items))
+        pool = np.asarray([i for i in sorted(allowed) if items.keywords[i]], np.int64)
+        for j in _count(ratios.search, len(pool), rng):
+            i = int(pool[j])
+            out.append(("search", search_prompt(i, items, tpl("search")), items.sids[i]))
+        for j in _count(ratios.preference, len(positions), rng):
+            u, t = positions[j]
+            h = list(seqs[u][:t])[-max_history:]
+            target = preference_target(h, items, allowed)
+            if target:
+                prompt = render("preference", tpl("preference"), history=", ".join(items.sids[i] for i in h))
+                out.append(("preference", prompt, target))
     order = rng.permutation(len(out))
     return [out[k] for k in order]
 

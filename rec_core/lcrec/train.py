@@ -40,6 +40,10 @@ class EncodedExamples(torch.utils.data.Dataset):
 
 
 class Collate:
+    """Left-padded batches: every target ends at the last column, so the loss needs the logits of the last
+    columns only (`lcrec_loss`). Positions count from each row's first real token, as `generate` counts them for
+    left-padded prompts at evaluation."""
+
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
 
@@ -49,23 +53,38 @@ class Collate:
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, (x, y) in enumerate(batch):
-            ids[r, : len(x)] = torch.tensor(x, dtype=torch.long)  # a copy: the arrays may be read-only views
-            labels[r, : len(y)] = torch.tensor(y, dtype=torch.long)
-            mask[r, : len(x)] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+            ids[r, width - len(x) :] = torch.tensor(x, dtype=torch.long)  # a copy: the arrays may be read-only views
+            labels[r, width - len(y) :] = torch.tensor(y, dtype=torch.long)
+            mask[r, width - len(x) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "position_ids": positions}
 
 
-def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int = 0, window: int = 64) -> list[np.ndarray]:
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, seed: int = 0, window: int = 64, max_tokens: int | None = None
+) -> list[np.ndarray]:
     """Batches of examples of similar length (the `group_by_length` idea of HF's Trainer): shuffle, sort each
     window of `window` batches by length, cut it into batches. LC-Rec mixes 30-token item prompts with 100-token
-    histories; random batches pad the short ones to the longest, and padding costs as much as real tokens."""
+    histories; random batches pad the short ones to the longest, and padding costs as much as real tokens.
+
+    `max_tokens`: a batch grows past `batch_size` while (examples x its longest) stays within this budget, so
+    batches of short prompts carry as many tokens as those of long ones (a step has a fixed cost on CPU)."""
     order = np.random.default_rng(seed).permutation(len(lengths))
     span = batch_size * window
     batches = []
     for s in range(0, len(order), span):
         chunk = order[s : s + span]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+        if not max_tokens:
+            batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+            continue
+        start = 0
+        for end in range(1, len(chunk) + 1):  # sorted ascending: the newest example is the batch's longest
+            n = end - start
+            full = n >= batch_size and (n + 1) * int(lengths[chunk[min(end, len(chunk) - 1)]]) > max_tokens
+            if end == len(chunk) or full:
+                batches.append(chunk[start:end])
+                start = end
     return batches
 
 
@@ -95,8 +114,24 @@ def padded_share(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
     return 1.0 - float(lengths.sum()) / max(padded, 1)
 
 
-def lcrec_loss(model, batch, device) -> torch.Tensor:
-    return model(**{k: v.to(device) for k, v in batch.items()}).loss
+def lcrec_loss(model, batch, device=None) -> torch.Tensor:
+    """Mean cross-entropy over the target tokens, from the logits of the last columns only.
+
+    The targets of a left-padded batch sit in its last columns, so the output head (vocabulary x hidden: a fifth
+    of SmolLM2-135M's compute, more for Qwen's 151k vocabulary) runs on those columns instead of on every prompt
+    token (transformers' `logits_to_keep`). Equal to the model's own full-logits loss (a unit test compares them)."""
+    if device is not None:
+        batch = {k: v.to(device) for k, v in batch.items()}
+    labels = batch["labels"]
+    targets = (labels != -100).any(0).nonzero()
+    first = int(targets[0]) if len(targets) else labels.shape[1] - 1
+    keep = min(labels.shape[1] - first + 1, labels.shape[1])  # + the column that predicts the first target token
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=keep).logits
+    shifted = labels[:, labels.shape[1] - keep + 1 :]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=-100
+    )
 
 
 def warmup_cosine(optimizer, warmup: int, total: int):

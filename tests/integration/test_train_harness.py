@@ -41,11 +41,16 @@ def _fit(tmp_path, **kw):
 
 
 def test_ddp_two_workers_learns_resumes_and_prints_a_line_per_epoch(ray_local, tmp_path, capsys):
-    res = _fit(tmp_path, num_workers=2, epochs=6, cpus_per_worker=0.5)
+    res = _fit(tmp_path, num_workers=2, epochs=6, cpus_per_worker=0.5, progress_every_s=1e-6)
     losses = [h["loss"] for h in res.history]
     assert len(losses) == 6 and losses[-1] < 0.2 * losses[0]
     # Users watch long runs: each reported epoch reaches the driver's stdout with its loss and the time left.
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[lin] epoch")]
+    out = capsys.readouterr().out.splitlines()
+    lines = [ln for ln in out if ln.startswith("[lin] epoch") and " step " not in ln]
+    # ... and inside an epoch, rank 0's step lines (here one per step: 512 rows / 2 ranks / batch 64 = 4 steps)
+    steps = [ln.split()[2:5] for ln in out if ln.startswith("[lin] epoch") and " step " in ln]
+    assert [s for s in steps if s[0] == "1/6"] == [["1/6", "step", f"{k}/4"] for k in range(1, 5)]
+    assert {s[0] for s in steps} == {f"{e}/6" for e in range(1, 7)}
     assert [ln.split()[2] for ln in lines] == [f"{e}/6" for e in range(1, 7)]
     printed = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
     assert printed == pytest.approx(losses, abs=1e-4)

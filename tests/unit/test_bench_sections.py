@@ -70,6 +70,7 @@ def test_sections_are_the_section_modules():
     assert bench.available_sections() == [
         "export",
         "faults",
+        "lcrec",
         "ncf",
         "playlist",
         "rag",

@@ -57,3 +57,34 @@ def test_loss_only_on_target_tokens():
     assert labels[-n_target:] == ids[-n_target:] and ids[-1] == tok.eos_token_id
     ids2, labels2 = encode_example(tok, "the user x " * 50, "thing alpha", max_len=20)
     assert len(ids2) == 20 and labels2[-n_target:] == labels[-n_target:]  # prompt cut from the left
+
+
+def _with_keywords() -> ItemText:
+    items = item_text()
+    items.keywords = [["red", "blue"] if i % 2 else ["green"] for i in range(len(items.sids))]
+    items.keywords[3] = []  # an item without keywords gets no search example
+    return items
+
+
+def test_search_maps_an_items_keywords_to_its_id_for_trainable_items_only():
+    items = _with_keywords()
+    only = TaskRatios(seqrec=0, item2index=0, index2item=0, fusion=0, enrich=0, search=1, preference=0)
+    ex = training_examples(SEQS, items, only, enrich_items=[0, 1, 2, 3])
+    assert [t for t, _, _ in ex] == ["search"] * 3  # item 3 has no keywords; 4.. are held out for enrich
+    for _, p, target in ex:
+        i = items.sids.index(target)
+        assert i in (0, 1, 2) and ", ".join(items.keywords[i]) in p
+
+
+def test_preference_target_counts_the_historys_keywords_without_held_out_items():
+    from rec_core.lcrec.prompts import preference_target
+
+    items = _with_keywords()
+    items.keywords[0], items.keywords[2] = ["green", "gold"], ["gold"]
+    # history 0, 1, 2, 5: green 1, gold 2, red 2, blue 2 -> ties broken by recency (5 is red, blue)
+    assert preference_target([0, 1, 2, 5], items) == "red, blue, gold"
+    # item 5 held out: its keywords do not count
+    assert preference_target([0, 1, 2, 5], items, allowed={0, 1, 2}) == "gold, red, blue"
+    only = TaskRatios(seqrec=0, item2index=0, index2item=0, fusion=0, enrich=0, search=0, preference=1)
+    ex = training_examples(SEQS, items, only)
+    assert len(ex) == 6 and all(t == "preference" and target for t, _, target in ex)  # one per training position

@@ -119,3 +119,40 @@ def test_json_writer_takes_flat_numbers_plus_measured_on_and_command(tmp_path):
     assert json.loads((tmp_path / "demo.json").read_text()) == obj  # a refused write leaves the stored pair alone
     assert (tmp_path / "demo.md").read_text() == "## Demo\n"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_lcrec_section_has_every_model_row_task_row_and_engine():
+    from benchmarks.lcrec import ENGINES, figures, render
+
+    ranking = {
+        f"{p}test/{k}": 0.02 for p in ("", "most_popular/") for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+    }
+    lc = {
+        **ranking,
+        "recall@10_ci_low": 0.01,
+        "recall@10_ci_high": 0.03,
+        "invalid_ids": 0,
+        "train_examples": 10,
+        "train_tokens": 100,
+        "train_tokens_per_s": 50.0,
+        "random_recall@10": 0.006,
+        "item2index_acc": 0.1,
+        "item2index_chance": 0.0006,
+        "bleu": 20.0,
+        "bleu_base": 0.1,
+        "rouge_l": 0.6,
+        "rouge_l_base": 0.0,
+        "i2i_recall@10": 0.02,
+        "i2i_text_recall@10": 0.01,
+        "i2i_random_recall@10": 0.005,
+    }
+    runs = {"lcrec": (lc, 1.0, ["dataset=ml-100k"]), "sasrec": (ranking, 1.0, []), "tiger": (ranking, 1.0, [])}
+    engine = {"train_tokens_per_s": 100.0, "peak_rss_gb": 2.0, "loss_first": 5.0, "loss_last": 4.0}
+    text = render(runs, {name: (engine, 30.0) for name in ENGINES}, 300)
+    f = figures(text)
+    for model in ("lc_rec", "mostpopular", "sasrec_ce", "tiger"):
+        assert f[f"ml-100k/{model}/recall@10"] == 0.02, model
+    assert f["ml-100k/lcrec/item2index_exact_match"] == 0.1
+    assert f["ml-100k/lcrec/item2index_exact_match/baseline"] == 0.0006
+    assert f["engine/zero_3_+_cpu_offload/tokens_per_s"] == 200 and f["engine/ddp/vs_ddp"] == 1.0
+    assert f["engine/zero_2/peak_rss_gb"] == 2.0

@@ -119,6 +119,7 @@ def _rank_draws_loop(cfg: dict):
             break
 
 
+@pytest.mark.slow  # 30 s; the default run keeps DDP resume (test_ddp_two_workers...) and the restart tests
 def test_every_rank_resumes_its_own_random_stream(ray_local, tmp_path):
     """Two ranks with different streams, stopped after epoch 0 and resumed: each continues its own stream exactly as
     an uninterrupted run would (the checkpoint holds one RNG file per rank, not rank 0's states for all)."""

@@ -161,7 +161,6 @@ def train_loop(c: dict) -> None:
         EncodedExamples,
         GroupedBatches,
         lcrec_loss,
-        length_grouped_batches,
         warmup_cosine,
     )
 
@@ -179,12 +178,9 @@ def train_loop(c: dict) -> None:
     ds = EncodedExamples(*c["examples"])
     valid = EncodedExamples(*c["valid_examples"])
     collate = Collate(tok.pad_token_id)
-    if c["group_by_length"]:
-        batches = length_grouped_batches(
-            ds.lengths(), train_cfg.batch_size, seed=c["seed"], max_tokens=c["max_batch_tokens"]
-        )
+    if c["batches"] is not None:  # length-grouped on the driver
         loader = torch.utils.data.DataLoader(
-            GroupedBatches(ds, batches), batch_size=1, shuffle=True, collate_fn=CollateGrouped(tok.pad_token_id)
+            GroupedBatches(ds, c["batches"]), batch_size=1, shuffle=True, collate_fn=CollateGrouped(tok.pad_token_id)
         )
     else:
         loader = torch.utils.data.DataLoader(ds, batch_size=train_cfg.batch_size, shuffle=True, collate_fn=collate)
@@ -325,13 +321,12 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             for h, t in zip(vsub["history"], vsub["target"])
         ]
     )
-    if cfg.group_by_length:
+    batches, padding = None, float("nan")
+    if cfg.group_by_length:  # formed once here: the workers train on these, the report gives their padding
         from rec_core.lcrec.train import length_grouped_batches, padded_share
 
         batches = length_grouped_batches(enc.lengths(), cfg.train.batch_size, cfg.seed, max_tokens=cfg.max_batch_tokens)
         padding = padded_share(enc.lengths(), batches)
-    else:
-        padding = float("nan")
     task_counts = {t: sum(1 for k, _, _ in examples if k == t) for t in sorted({k for k, _, _ in examples})}
 
     # The SID layout the workers must reproduce (same base tokenizer, same add order).
@@ -349,8 +344,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "examples": enc.state(),
         "valid_examples": valid_enc.state(),
         "warmup_steps": cfg.warmup_steps,
-        "group_by_length": cfg.group_by_length,
-        "max_batch_tokens": cfg.max_batch_tokens,
+        "batches": batches,
     }
     result = fit_torch(
         train_loop,

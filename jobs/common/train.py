@@ -396,6 +396,8 @@ class WorkerSession:
         if self.train.deepspeed:
             import deepspeed
 
+            if self.device.type == "cpu":
+                _cpu_allreduce_through_gloo()
             model = model.to(self.device)
             optimizer = optimizer_factory(model.parameters())
             self.model, self.optimizer, _, _ = deepspeed.initialize(
@@ -539,6 +541,17 @@ class WorkerSession:
                 _set_rng_state(state["rng"])
             if (d / HISTORY_FILE).exists():
                 self.history = json.loads((d / HISTORY_FILE).read_text())
+
+
+def _cpu_allreduce_through_gloo() -> None:
+    """DeepSpeed on CPU compiles a shared-memory allreduce op (deepspeed_shm_comm) into ~/.cache/torch_extensions
+    the first time each environment uses it: 34 s on 2 cores, and a process killed mid-build leaves a lock file there
+    that makes every later DeepSpeed start on the machine wait forever (it hung a CI run for 90 minutes). CPU DeepSpeed
+    is the laptop and test path, so gloo's allreduce, which Ray Train has already set up, carries it. DeepSpeed keeps
+    its probe of compatible ops in one module dict, read when its comm backend starts."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
 @contextlib.contextmanager

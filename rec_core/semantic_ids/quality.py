@@ -38,3 +38,13 @@ def reconstruction_stats(x: np.ndarray, recon: np.ndarray) -> dict:
     r = np.asarray(recon, np.float64)
     cos = (x * r).sum(1) / np.maximum(np.linalg.norm(x, axis=1) * np.linalg.norm(r, axis=1), 1e-12)
     return {"recon_cosine": float(cos.mean()), "recon_mse": float(((x - r) ** 2).mean())}
+
+
+def collision_floor(x: np.ndarray) -> float:
+    """The lowest collision rate any quantizer that maps equal inputs to equal codes can reach on `x`:
+    1 - distinct rows / rows. Beauty's MiniLM matrix has 12,070 distinct rows for 12,101 items (item names that
+    differ only in letter case embed identically): a floor of 0.26 %; Industrial_and_Scientific's, 0.33 %."""
+    x = np.ascontiguousarray(x)
+    if len(x) == 0:
+        return 0.0
+    return float(1 - len(np.unique(x, axis=0)) / len(x))

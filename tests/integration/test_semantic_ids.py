@@ -44,7 +44,13 @@ def test_smoke_preset_end_to_end_with_ddp(ray_local, mirror, data_dir, tmp_path)
         JOB,
         preset="smoke",
         out_dir=tmp_path,
-        overrides=[f"data_dir={data_dir}", f"mirror={mirror}", "train.num_workers=2", "train.cpus_per_worker=0.5"],
+        overrides=[
+            f"data_dir={data_dir}",
+            f"mirror={mirror}",
+            "train.num_workers=2",
+            "train.cpus_per_worker=0.5",
+            "eval_every=2",
+        ],
     )
     m = res.metrics
     codes = pd.read_parquet(tmp_path / "codes.parquet")
@@ -64,7 +70,11 @@ def test_smoke_preset_end_to_end_with_ddp(ray_local, mirror, data_dir, tmp_path)
     assert "LC-Rec / LETTER Instruments (released)" in report and "collision rate" in report
     # every epoch was reported and checkpointed (the newest checkpoint holds the whole history)
     hists = [json.loads(p.read_text()) for p in (tmp_path / "train").rglob("history.json")]
-    assert [h["epoch"] for h in max(hists, key=len)] == [0, 1, 2]
+    hist = max(hists, key=len)
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    # all items are scored every eval_every epochs and after the last; the other epochs report their loss only
+    assert ["recon_cosine" in h for h in hist] == [False, True, True]
+    assert "quality/collision_floor" in m and "Collision floor" in report
 
 
 @pytest.mark.slow  # ZeRO-2 over 2 workers is in the default run through tests/integration/test_train_harness.py

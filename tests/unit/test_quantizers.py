@@ -11,9 +11,9 @@ from hypothesis.extra.numpy import arrays
 
 from rec_core.semantic_ids.codes import add_collision_level
 from rec_core.semantic_ids.collisions import colliding_rows, resolve_collisions, sinkhorn_log
-from rec_core.semantic_ids.quality import code_stats, reconstruction_stats
+from rec_core.semantic_ids.quality import code_stats, collision_floor, reconstruction_stats
 from rec_core.semantic_ids.rqkmeans import ResidualKMeans
-from rec_core.semantic_ids.rqvae import RQVAE, RQVAEConfig
+from rec_core.semantic_ids.rqvae import RQVAE, RQVAEConfig, shard_batches
 
 
 def _codes(max_rows=60, levels=(1, 4), k=4):
@@ -157,3 +157,47 @@ def test_rqvae_learns_without_codebook_collapse():
     collapsed = np.broadcast_to(x.numpy().mean(0), x.shape)  # what one code per level would give at best
     assert reconstruction_stats(x.numpy(), recon)["recon_cosine"] > 0.6
     assert reconstruction_stats(x.numpy(), collapsed)["recon_cosine"] < 0.3
+
+
+def test_summed_reconstruction_loss_is_the_mean_times_the_input_width():
+    torch.manual_seed(0)
+    x = torch.randn(16, 12)
+    mean = RQVAE(12, RQVAEConfig(hidden_dims=[8], latent_dim=4, levels=1, codebook_size=4, kmeans_init=False))
+    summed = RQVAE(12, mean.cfg.model_copy(update={"recon_loss": "sum"}))
+    summed.load_state_dict(mean.state_dict())
+    mean.eval(), summed.eval()  # eval: no EMA update between the two calls
+    assert summed(x).recon_loss.item() == pytest.approx(12 * mean(x).recon_loss.item(), rel=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 64), st.integers(1, 4), st.integers(0, 3))
+def test_shard_batches_deal_disjoint_equal_shards(n, batch_size, world, epoch):
+    if n < world:
+        with pytest.raises(ValueError, match="cannot feed"):
+            shard_batches(n, batch_size, 0, world, seed=7, epoch=epoch)
+        return
+    per_rank = [shard_batches(n, batch_size, r, world, seed=7, epoch=epoch) for r in range(world)]
+    steps = {len(b) for b in per_rank}
+    assert len(steps) == 1  # every rank takes the same number of steps, or DDP would hang
+    rows = [torch.cat(b).tolist() for b in per_rank]
+    flat = [i for r in rows for i in r]
+    assert len(flat) == len(set(flat)) and all(0 <= i < n for i in flat)
+    sizes = {len(x) for b in per_rank for x in b}
+    assert sizes == {n // world} if n // world <= batch_size else sizes == {batch_size}
+    # the same permutation on every call, a new one the next epoch
+    assert rows[0] == torch.cat(shard_batches(n, batch_size, 0, world, seed=7, epoch=epoch)).tolist()
+
+
+def test_shard_batches_reshuffle_each_epoch():
+    a = torch.cat(shard_batches(1000, 100, 0, 1, seed=0, epoch=0))
+    b = torch.cat(shard_batches(1000, 100, 0, 1, seed=0, epoch=1))
+    assert sorted(a.tolist()) == sorted(b.tolist()) == list(range(1000)) and not torch.equal(a, b)
+
+
+def test_collision_floor_counts_identical_inputs():
+    x = np.eye(6, dtype=np.float32)
+    assert collision_floor(x) == 0.0
+    dup = np.concatenate([x, x[:3]])  # 3 of 9 rows repeat another: no quantizer can give them their own codes
+    assert collision_floor(dup) == pytest.approx(3 / 9)
+    codes = np.arange(9)[:, None] % 6  # any function of the input
+    assert code_stats(codes)["collision_rate"] >= collision_floor(dup) - 1e-12

@@ -229,4 +229,9 @@ def figures(md: str) -> dict:
         if m:
             for k, v in zip(names, m.groups()):
                 put(out, k, num(v))
-    return out
+    from benchmarks.results_io import aliases
+
+    return aliases(
+        out,
+        {"t5_beam/ndcg@10": "test/t5_beam/ndcg@10", "keyword_popularity/ndcg@10": "test/keyword_popularity/ndcg@10"},
+    )

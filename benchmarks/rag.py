@@ -286,7 +286,15 @@ def figures(md: str) -> dict:
     m = re.search(r"Fallback \(LLM-only\) rate on these queries: ([\d.]+)%", md)
     if m:
         put(out, "latency/fallback_rate", round(float(m.group(1)) / 100, 4))
-    return out
+    from benchmarks.results_io import aliases
+
+    return aliases(
+        out,
+        {
+            "sentiment/lora/accuracy": f"sentiment/lora_r{LORA_RANK}/accuracy",
+            "sentiment/frozen_lr/accuracy": "sentiment/logreg_frozen/accuracy",
+        },
+    )
 
 
 def update_chat_results(index_dir: Path, results: Path | None = None) -> Path:

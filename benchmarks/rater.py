@@ -153,4 +153,6 @@ def figures(md: str) -> dict:
     m = re.search(r"failure rate ([\d.]+)% \(answer mass", md)
     if m:
         put(out, "plot_scores/failure_rate", round(float(m.group(1)) / 100, 4))
-    return out
+    from benchmarks.results_io import aliases
+
+    return aliases(out, {"pre_release/rmse_a": "cv/pre_release/a/rmse", "pre_release/rmse_b": "cv/pre_release/b/rmse"})

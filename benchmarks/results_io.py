@@ -127,3 +127,11 @@ def put(out: dict, key: str, value) -> None:
     """out[key] = value when value is a number (a '—' cell is simply not a figure)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         out[key] = value
+
+
+def aliases(out: dict, names: dict[str, str]) -> dict:
+    """Adds figures under the names an issue's quality checks read (new name: stored name), where measured."""
+    for new, old in names.items():
+        if old in out:
+            out[new] = out[old]
+    return out

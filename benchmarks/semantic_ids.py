@@ -431,6 +431,8 @@ def figures(md: str) -> dict:
                 for col, v in r.items():
                     if col != "codes":
                         put(out, f"{p}/{slug(col).replace('max_items_sid', 'max_items_per_sid')}", num(v))
+                if "(before handling)" in label:  # the name the quality checks read
+                    put(out, f"{p}/collision_rate_before", num(r["collision rate"]))
         elif "recon cosine" in first:
             for r in t["rows"]:
                 q, ds = r["run"].split(" on ")

@@ -235,6 +235,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "items": len(items),
         "timing": {"embed_s": round(t_embed, 2), "quantize_s": round(t_fit, 2)},
     }
+    if "collision_rate_after_sinkhorn" in info:  # what LC-Rec's rounds alone leave: the rate of its released IDs
+        metrics["quality"]["collision_rate_after_sinkhorn_rounds"] = info["collision_rate_after_sinkhorn"]
     if cfg.quantizer == "rqvae" and cfg.kmeans_baseline:
         t0 = time.perf_counter()
         km_codes, km_recon, *_ = fit_rqkmeans(x, cfg)
@@ -244,11 +246,15 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             "fit_s": round(time.perf_counter() - t0, 2),
         }
     if history:
+        step_s = sum(h.get("epoch_time_s", 0.0) for h in history)
         metrics["train"] = {
             "epochs": len(history),
             "final_loss": history[-1].get("loss"),
             "first_loss": history[0].get("loss"),
+            # training steps only (rank 0's clock), every epoch: what the per-epoch lines show
         }
+        if step_s:
+            metrics["train"]["items_per_s"] = round(len(x) * len(history) / step_s, 1)
     report = quality_report(cfg, before, after, recon_stats, info, released, emb.attrs["embed_stats"])
     report += (
         f"\n\nCollision floor: {metrics['quality']['collision_floor']:.4f}. Items with identical embeddings must share "

@@ -75,6 +75,7 @@ def test_sections_are_the_section_modules():
         "playlist",
         "rag",
         "rater",
+        "semantic_id_variants",
         "semantic_ids",
         "semantic_ids_gpu",
         "sequential_baselines",
@@ -156,3 +157,35 @@ def test_lcrec_section_has_every_model_row_task_row_and_engine():
     assert f["ml-100k/lcrec/item2index_exact_match/baseline"] == 0.0006
     assert f["engine/zero_3_+_cpu_offload/tokens_per_s"] == 200 and f["engine/ddp/vs_ddp"] == 1.0
     assert f["engine/zero_2/peak_rss_gb"] == 2.0
+
+
+def test_semantic_id_sections_carry_the_keys_the_quality_checks_read():
+    stored = json.loads((bench.RESULTS / "semantic_ids.json").read_text())
+    for key in (
+        "rqvae/beauty/collision_rate_before",
+        "rqvae/industrial_scientific/collision_rate_before",
+        "rqvae/beauty/recon_cosine",
+        "rqkmeans/beauty/recon_cosine",
+    ):
+        assert isinstance(stored[key], (int, float)), key
+
+
+def test_semantic_id_variants_rows_become_keys():
+    from benchmarks.semantic_id_variants import COLUMNS, figures
+
+    md = "\n".join(
+        [
+            "### beauty (12,101 items)",
+            "",
+            "| " + " | ".join(COLUMNS) + " |",
+            "|" + "---|" * len(COLUMNS),
+            "| RQ-VAE, summed MSE | 0.0200 | 0.0030 | 0.0026 | 0.0000 | 0.6400 | 1.00 / 1.00 / 0.98 | 24,000 | 31 |",
+            "",
+            "ran at **24,421 items/s**; the same ... ran at 27,139 items/s: job / plain = **0.90**.",
+        ]
+    )
+    f = figures(md)
+    assert f["rq_vae_summed_mse/beauty/collision_rate_before"] == 0.02
+    assert f["rq_vae_summed_mse/beauty/collision_floor"] == 0.0026
+    assert f["rq_vae_summed_mse/beauty/items_per_s"] == 24000
+    assert f["speed/job_over_plain"] == 0.9 and f["speed/plain_items_per_s"] == 27139

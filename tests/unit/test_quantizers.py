@@ -89,6 +89,16 @@ def test_sinkhorn_moves_items_to_near_codes():
     out, info = resolve_collisions(codes, "sinkhorn", last_inputs=inputs, last_codebook=book)
     assert out.tolist() == [[0, 0], [0, 2], [0, 1]]
     assert not info["extra_token_fallback"]
+    assert info["collision_rate_after_sinkhorn"] == 0.0  # the Sinkhorn round alone separated them
+
+
+def test_rate_after_sinkhorn_rounds_counts_what_the_exact_step_still_had_to_fix():
+    # 4 items on one prefix and two last codes: Sinkhorn can use at most 2 codes, so 2 tuples still repeat
+    codes = np.zeros((4, 2), dtype=np.int64)
+    inputs, book = np.eye(4, 2), np.eye(2)
+    out, info = resolve_collisions(codes, "sinkhorn", last_inputs=inputs, last_codebook=book)
+    assert info["collision_rate_after_sinkhorn"] == pytest.approx(0.5)
+    assert info["extra_token_fallback"] and len(np.unique(out, axis=0)) == 4
 
 
 def test_unknown_collision_method():

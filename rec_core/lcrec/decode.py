@@ -20,6 +20,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from rec_core.generative.decoding import DecodeStats, items_from_beams
+from rec_core.lcrec.padding import left_pad, left_pad_positions
 from rec_core.lcrec.prompts import ItemText, prompt_ids, seqrec_prompt
 from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 
@@ -66,16 +67,6 @@ def beam_config(num_beams: int, levels: int, pad_id: int, eos_id: int) -> Genera
     )
 
 
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r) :] = torch.as_tensor(r, dtype=torch.long)
-        mask[i, width - len(r) :] = 1
-    return ids, mask
-
-
 @torch.no_grad()
 def prefilled_cache(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int):
     """The KV cache of every prompt but its last token, computed once per prompt and then repeated per beam.
@@ -85,7 +76,7 @@ def prefilled_cache(model, ids: torch.Tensor, mask: torch.Tensor, num_beams: int
     same (a unit test compares them). With 20 beams over 100-token prompts this cut SmolLM2-135M's seqrec decoding
     on 2 CPU cores from 43.7 s to 4.1 s per 8 users. Positions follow the left padding as `generate` computes them.
     """
-    pos = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    pos = left_pad_positions(mask)
     out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1], use_cache=True)
     cache = out["cache"]
     cache.batch_repeat_interleave(num_beams)

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from transformers import GenerationConfig
 
-from rec_core.lcrec.decode import beam_search_sids, blank_generation_config, left_pad
+from rec_core.lcrec.decode import beam_search_sids, blank_generation_config
+from rec_core.lcrec.padding import left_pad
 from rec_core.lcrec.prompts import ItemText, enrich_prompt, item2index_prompt, prompt_ids
 from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 

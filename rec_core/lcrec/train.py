@@ -7,6 +7,8 @@ import math
 import numpy as np
 import torch
 
+from rec_core.lcrec.padding import left_pad, left_pad_positions
+
 
 class EncodedExamples(torch.utils.data.Dataset):
     """Token id lists stored flat (two int32 arrays + offsets): cheap to ship to Ray workers."""
@@ -48,16 +50,9 @@ class Collate:
         self.pad_id = pad_id
 
     def __call__(self, batch):
-        width = max(len(x) for x, _ in batch)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for r, (x, y) in enumerate(batch):
-            ids[r, width - len(x) :] = torch.tensor(x, dtype=torch.long)  # a copy: the arrays may be read-only views
-            labels[r, width - len(y) :] = torch.tensor(y, dtype=torch.long)
-            mask[r, width - len(x) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "position_ids": positions}
+        ids, mask = left_pad([x for x, _ in batch], self.pad_id)
+        labels, _ = left_pad([y for _, y in batch], -100)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "position_ids": left_pad_positions(mask)}
 
 
 def length_grouped_batches(

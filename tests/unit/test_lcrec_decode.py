@@ -51,7 +51,8 @@ def test_prefilled_prompt_cache_gives_the_beams_of_a_plain_generate():
     expansion, with prompts of different lengths (left padding) in one batch."""
     from transformers import LogitsProcessorList
 
-    from rec_core.lcrec.decode import CausalTrieProcessor, beam_config, left_pad, prefilled_cache
+    from rec_core.lcrec.decode import CausalTrieProcessor, beam_config, prefilled_cache
+    from rec_core.lcrec.padding import left_pad
     from rec_core.lcrec.prompts import prompt_ids
 
     model, tok, _, item_tokens = build()

@@ -169,17 +169,17 @@ def render(runs: dict, engines: dict, users: int) -> str:
         "prompts. tokens/s: rank 0's non-padding tokens per second of its epoch, times the workers; memory: the "
         "peak resident set of rank 0's process (model, optimizer, activations, DeepSpeed's buffers).",
         "",
-        "| engine | tokens/s | vs DDP | peak RSS per worker GB | loss first → last | run s |",
+        "| engine | tokens/s | vs DDP | peak RSS per worker GB | epoch loss (first → last) | run s |",
         "|---|---:|---:|---:|---|---:|",
     ]
     base = engines.get("DDP", (None,))[0]
     for name, (m, secs) in engines.items():
         tps = 2 * m["train_tokens_per_s"]
         ratio = tps / (2 * base["train_tokens_per_s"]) if base else float("nan")
-        lines.append(
-            f"| {name} | {tps:.0f} | {ratio:.2f} | {m['peak_rss_gb']:.2f} | {m['loss_first']:.3f} → "
-            f"{m['loss_last']:.3f} | {secs:.0f} |"
-        )
+        # one epoch has one epoch loss: show it once rather than as a "change" from itself
+        same = m["loss_first"] == m["loss_last"]
+        loss = f"{m['loss_first']:.3f}" if same else f"{m['loss_first']:.3f} → {m['loss_last']:.3f}"
+        lines.append(f"| {name} | {tps:.0f} | {ratio:.2f} | {m['peak_rss_gb']:.2f} | {loss} | {secs:.0f} |")
     lines += [
         "",
         "Commands: "

@@ -157,6 +157,9 @@ def test_lcrec_section_has_every_model_row_task_row_and_engine():
     assert f["ml-100k/lcrec/item2index_exact_match/baseline"] == 0.0006
     assert f["engine/zero_3_+_cpu_offload/tokens_per_s"] == 200 and f["engine/ddp/vs_ddp"] == 1.0
     assert f["engine/zero_2/peak_rss_gb"] == 2.0
+    assert "| 5.000 → 4.000 |" in text
+    one_epoch = render(runs, {"DDP": ({**engine, "loss_last": 5.0}, 30.0)}, 300)
+    assert "| 5.000 |" in one_epoch and "→ 5.000" not in one_epoch  # one epoch: its loss once, not a "change"
 
 
 def test_semantic_id_sections_carry_the_keys_the_quality_checks_read():

@@ -157,6 +157,22 @@ def render(runs: dict, engines: dict, users: int) -> str:
         f"| I2I Recall@10 (learned SID rows) | {lc.get('i2i_recall@10', float('nan')):.4f} | "
         f"{lc.get('i2i_text_recall@10', float('nan')):.4f} | the title's input text embeddings |",
         f"| I2I Recall@10, random vectors | {lc.get('i2i_random_recall@10', float('nan')):.4f} | – | – |",
+        *(
+            [
+                f"| item search precision@10 | {lc['search_precision@10']:.4f} | {lc['search_chance']:.4f} | "
+                "chance (share of items carrying the query's keywords) |"
+            ]
+            if "search_precision@10" in lc
+            else []
+        ),
+        *(
+            [
+                f"| preference keyword F1 | {lc['preference_f1']:.4f} | {lc['preference_f1_baseline']:.4f} | "
+                "always the three commonest keywords |"
+            ]
+            if "preference_f1" in lc
+            else []
+        ),
         "",
         "Published anchors (other datasets and far larger models, so not comparable row for row):",
         "",

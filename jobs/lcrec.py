@@ -52,6 +52,10 @@ class EvalConfig(StrictModel):
     valid: bool = Field(False, description="also evaluate the validation split")
     exclude_history: bool = Field(False, description="mask history items (applied identically to every model)")
     item2index_items: int = Field(300, ge=0, description="items scored for item2index exact match")
+    search_items: int = Field(100, ge=0, description="items whose keywords are searched (when the search task trains)")
+    preference_users: int = Field(
+        100, ge=0, description="users whose preference keywords are generated (when the preference task trains)"
+    )
     enrich_items: int = Field(100, ge=0, description="items held out of item-enrich training and scored")
     enrich_max_new_tokens: int = Field(24, ge=1)
     i2i_items: int = Field(1000, ge=0, description="items scored for I2I")
@@ -275,6 +279,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         enrich_scores,
         i2i_recall,
         item2index_accuracy,
+        preference_scores,
+        search_precision,
         sid_item_vectors,
         text_item_vectors,
     )
@@ -431,6 +437,26 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         acc = item2index_accuracy(model, tok, ranker.trie, items, pick.tolist(), device=device)
         metrics["item2index_acc"], metrics["item2index_chance"] = acc["accuracy"], acc["chance"]
 
+    # item search: keywords -> items carrying them (precision@10 against the share of the catalogue that does)
+    if items.keywords is not None and cfg.tasks.search > 0 and cfg.eval.search_items:
+        pick = rng.choice(n_items, size=min(cfg.eval.search_items, n_items), replace=False)
+        found = search_precision(model, tok, ranker.trie, items, pick.tolist(), k=10, device=device)
+        metrics["search_precision@10"], metrics["search_chance"] = found["precision"], found["chance"]
+
+    # preference: history -> its three most frequent keywords, keyword F1 against always answering the commonest
+    if items.keywords is not None and cfg.tasks.preference > 0 and cfg.eval.preference_users:
+        seqs = list(split.train.values()) if isinstance(split.train, dict) else list(split.train)
+        picked = rng.choice(len(seqs), size=min(cfg.eval.preference_users, len(seqs)), replace=False)
+        pref = preference_scores(
+            model,
+            tok,
+            items,
+            [list(seqs[u])[-cfg.max_history :] for u in picked],
+            set(range(n_items)) - set(held_out),
+            device=device,
+        )
+        metrics["preference_f1"], metrics["preference_f1_baseline"] = pref["f1"], pref["f1_baseline"]
+
     # item-enrich: tuned vs the untuned base on the same prompts (held-out items)
     samples = []
     if held_out:
@@ -487,6 +513,10 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     report_extra += [
         f"item2index exact match: {metrics.get('item2index_acc', float('nan')):.4f} "
         f"(chance {metrics.get('item2index_chance', float('nan')):.4f}).",
+        f"item search precision@10: {metrics.get('search_precision@10', float('nan')):.4f} "
+        f"(chance {metrics.get('search_chance', float('nan')):.4f}); preference keyword F1: "
+        f"{metrics.get('preference_f1', float('nan')):.4f} (always the commonest three: "
+        f"{metrics.get('preference_f1_baseline', float('nan')):.4f}).",
         f"item-enrich ({items.enrich_field or 'no text field'}, {len(held_out)} held-out items): BLEU "
         f"{metrics.get('bleu', float('nan')):.2f} vs untuned base {metrics.get('bleu_base', float('nan')):.2f}; "
         f"ROUGE-L {metrics.get('rouge_l', float('nan')):.4f} vs {metrics.get('rouge_l_base', float('nan')):.4f}.",

@@ -1,4 +1,5 @@
-"""LC-Rec's non-ranking evaluations: item2index exact match, item-enrich BLEU / ROUGE-L, and I2I from token rows.
+"""LC-Rec's non-ranking evaluations: item2index exact match, item search precision, preference keyword F1,
+item-enrich BLEU / ROUGE-L, and I2I from token rows.
 
 (Seqrec Recall/NDCG go through the shared harness, rec_core.evaluation, with `decode.LCRecRanker`.)
 """
@@ -13,7 +14,15 @@ from transformers import GenerationConfig
 
 from rec_core.lcrec.decode import beam_search_sids, blank_generation_config
 from rec_core.lcrec.padding import left_pad
-from rec_core.lcrec.prompts import ItemText, enrich_prompt, item2index_prompt, prompt_ids
+from rec_core.lcrec.prompts import (
+    ItemText,
+    enrich_prompt,
+    item2index_prompt,
+    preference_target,
+    prompt_ids,
+    render,
+    search_prompt,
+)
 from rec_core.semantic_ids.trie import SIDTrie, TrieLogitsProcessor
 
 
@@ -38,6 +47,73 @@ def item2index_accuracy(
         hits += sum(1 for i, lst in zip(batch, out) if lst and lst[0] == i)
     n = max(len(item_idx), 1)
     return {"accuracy": hits / n, "items": len(item_idx), "chance": 1.0 / len(trie)}
+
+
+def search_precision(
+    model,
+    tokenizer,
+    trie: SIDTrie,
+    items: ItemText,
+    item_idx: Sequence[int],
+    k: int = 10,
+    batch_size: int = 16,
+    device="cpu",
+) -> dict[str, float]:
+    """Item search: an item's keywords -> constrained top-k IDs. precision@k is the share of the k returned items that
+    carry every query keyword (a missing beam counts as a miss); chance is the share of the catalogue that does, what
+    k items drawn at random would score. Exact match would be unfair here: many items share one keyword set."""
+    kw = [set(k_) for k_ in items.keywords or []]
+    queries = [i for i in item_idx if kw and kw[i]]
+    proc = TrieLogitsProcessor(trie)
+    precision, chance = [], []
+    for s in range(0, len(queries), batch_size):
+        batch = queries[s : s + batch_size]
+        out = beam_search_sids(model, tokenizer, [search_prompt(i, items) for i in batch], trie, k, proc, device=device)
+        for i, found in zip(batch, out):
+            precision.append(sum(kw[i] <= kw[j] for j in found[:k]) / k)
+            chance.append(sum(kw[i] <= other for other in kw) / len(kw))
+    return {
+        "precision": float(np.mean(precision)) if precision else float("nan"),
+        "chance": float(np.mean(chance)) if chance else float("nan"),
+        "queries": len(queries),
+    }
+
+
+def keyword_f1(predicted: str, target: str) -> float:
+    """F1 between two comma-separated keyword lists, case-insensitive; 0 when either is empty."""
+    p = {w.strip().lower() for w in predicted.split(",") if w.strip()}
+    t = {w.strip().lower() for w in target.split(",") if w.strip()}
+    both = len(p & t)
+    return 2 * both / (len(p) + len(t)) if both else 0.0
+
+
+def preference_scores(
+    model,
+    tokenizer,
+    items: ItemText,
+    histories: Sequence[Sequence[int]],
+    allowed: set[int] | None = None,
+    max_new_tokens: int = 16,
+    device="cpu",
+) -> dict[str, float]:
+    """The preference task: a history as semantic IDs -> its three most frequent keywords (the training target),
+    scored by keyword F1. The baseline always answers the three keywords most frequent over these histories."""
+    pairs = [(h, preference_target(h, items, allowed)) for h in histories]
+    pairs = [(h, t) for h, t in pairs if t]
+    if not pairs:
+        return {"f1": float("nan"), "f1_baseline": float("nan"), "users": 0}
+    prompts = [render("preference", 0, history=", ".join(items.sids[i] for i in h)) for h, _ in pairs]
+    answers = generate_texts(model, tokenizer, prompts, max_new_tokens, device=device)
+    counts: dict[str, int] = {}
+    for _, t in pairs:
+        for w in t.split(", "):
+            counts[w] = counts.get(w, 0) + 1
+    constant = ", ".join(sorted(counts, key=lambda w: -counts[w])[:3])
+    return {
+        "f1": float(np.mean([keyword_f1(a, t) for a, (_, t) in zip(answers, pairs)])),
+        "f1_baseline": float(np.mean([keyword_f1(constant, t) for _, t in pairs])),
+        "users": len(pairs),
+    }
 
 
 @torch.no_grad()

@@ -25,6 +25,10 @@ def test_lcrec_smoke_trains_and_decodes_valid_ids(lcrec_run):
     for key in ("recall@10", "ndcg@10", "test/recall@10", "most_popular/test/recall@10", "bleu", "rouge_l"):
         assert key in m, key
     assert any(k.startswith("i2i_") for k in m) and "item2index_acc" in m
+    # search and preference train in the smoke preset, so each has its own score beside its baseline
+    assert 0 <= m["search_precision@10"] <= 1 and 0 < m["search_chance"] <= 1
+    assert 0 <= m["preference_f1"] <= 1 and 0 <= m["preference_f1_baseline"] <= 1
+    assert "item search precision@10" in (out / "report.md").read_text()
     hist = json.loads(next((out / "train").rglob("history.json")).read_text())
     assert hist[-1]["loss"] < hist[0]["loss"]  # it learns
     assert (out / "model" / "adapter" / "adapter_model.safetensors").exists()

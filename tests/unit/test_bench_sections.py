@@ -146,6 +146,10 @@ def test_lcrec_section_has_every_model_row_task_row_and_engine():
         "i2i_recall@10": 0.02,
         "i2i_text_recall@10": 0.01,
         "i2i_random_recall@10": 0.005,
+        "search_precision@10": 0.3,
+        "search_chance": 0.1,
+        "preference_f1": 0.5,
+        "preference_f1_baseline": 0.2,
     }
     runs = {"lcrec": (lc, 1.0, ["dataset=ml-100k"]), "sasrec": (ranking, 1.0, []), "tiger": (ranking, 1.0, [])}
     engine = {"train_tokens_per_s": 100.0, "peak_rss_gb": 2.0, "loss_first": 5.0, "loss_last": 4.0}
@@ -157,6 +161,8 @@ def test_lcrec_section_has_every_model_row_task_row_and_engine():
     assert f["ml-100k/lcrec/item2index_exact_match/baseline"] == 0.0006
     assert f["engine/zero_3_+_cpu_offload/tokens_per_s"] == 200 and f["engine/ddp/vs_ddp"] == 1.0
     assert f["engine/zero_2/peak_rss_gb"] == 2.0
+    assert f["ml-100k/lcrec/item_search_precision@10"] == 0.3 and f["ml-100k/lcrec/preference_keyword_f1"] == 0.5
+    assert f["ml-100k/lcrec/item_search_precision@10/baseline"] == 0.1
     assert "| 5.000 → 4.000 |" in text
     one_epoch = render(runs, {"DDP": ({**engine, "loss_last": 5.0}, 30.0)}, 300)
     assert "| 5.000 |" in one_epoch and "→ 5.000" not in one_epoch  # one epoch: its loss once, not a "change"

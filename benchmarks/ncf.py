@@ -198,17 +198,23 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
         lines += [
             f"### {name} ({st['users']} users, {st['items']} items, {st['train_pairs']} training pairs)",
             "",
-            "| model | seeds | HR@10 | NDCG@10 | full Recall@10 | full NDCG@10 |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| model | seeds | HR@10 | NDCG@10 | full Recall@10 | full NDCG@10 | targets tied, 1+99 / full |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for label, key in ROWS:
             runs = res[key]
             if not runs:
-                lines.append(f"| {label} | 0 | not finished in the time available | | | |")
+                lines.append(f"| {label} | 0 | not finished in the time available | | | | |")
                 continue
             cells = [
                 _fmt([r[f"test/{m}"] for r in runs]) for m in ("hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10")
             ]
+            # ties are broken at random; a large share would mean the model cannot tell items apart
+            tied = [
+                np.mean([r.get(f"test/{t}", np.nan) for r in runs])
+                for t in ("targets_with_ties", "full_targets_with_ties")
+            ]
+            cells.append(" / ".join("—" if np.isnan(v) else f"{v:.1%}" for v in tied))
             lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
         lines += ["", _gains(res), ""]
     lines += [
@@ -280,6 +286,9 @@ def figures(md: str) -> dict:
                         put(out, f"{p}/{name}", vals[0])
                     if len(vals) > 1:
                         put(out, f"{p}/{name}_sd", vals[1])
+                tied = nums(r.get("targets tied, 1+99 / full", ""))
+                for name, v in zip(("targets_with_ties_pct", "full_targets_with_ties_pct"), tied):
+                    put(out, f"{p}/{name}", v)
         elif "time per epoch relative to cache mode" in t["rows"][0]:
             for r in t["rows"]:
                 mode = (

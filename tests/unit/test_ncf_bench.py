@@ -22,6 +22,11 @@ def test_render_from_log(tmp_path):
                             "test/ndcg@10": ndcg,
                             "test/full_recall@10": 0.1,
                             "test/full_ndcg@10": 0.05,
+                            **(
+                                {"test/targets_with_ties": 0.02, "test/full_targets_with_ties": 0.5}
+                                if key == "gmf"
+                                else {}
+                            ),
                             "stats": stats,
                         }
                     )
@@ -39,3 +44,7 @@ def test_render_from_log(tmp_path):
     assert "not finished" in md  # rows without runs say so instead of inventing a number
     assert "LLM-concat +6.0 % (per seed: +4.0, +8.0)" in md
     assert "0.726" in md and "0.445" in md and "20.0x" in md
+    assert "| 2.0% / 50.0% |" in md and "| — / — |" in md  # the share of tied targets, where the run recorded it
+    f = bench.figures(md)
+    assert f["ml-100k/gmf/targets_with_ties_pct"] == 2.0 and f["ml-100k/gmf/full_targets_with_ties_pct"] == 50.0
+    assert "ml-100k/neumf/targets_with_ties_pct" not in f

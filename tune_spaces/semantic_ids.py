@@ -28,6 +28,8 @@ def param_space(cfg) -> dict:
         "levels": tune.choice([cfg.levels, cfg.levels + 1]),
         "codebook_size": tune.choice(sorted({max(2, cfg.codebook_size // 2), cfg.codebook_size})),
         "rqvae.hidden_dims": tune.choice(widths),
+        # ASHA compares trials on collision_rate at every epoch, so every epoch must score the codes
+        "eval_every": 1,
     }
 
 

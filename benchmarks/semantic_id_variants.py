@@ -64,7 +64,7 @@ def _row(label: str, m: dict) -> str:
     cells = [
         label,
         f"{q['collision_rate_before']:.4f}",
-        f"{q.get('collision_rate_after_sinkhorn_rounds', float('nan')):.4f}",
+        f"{m.get('collisions/collision_rate_after_sinkhorn', float('nan')):.4f}",
         f"{q['collision_floor']:.4f}",
         f"{q['collision_rate_after']:.4f}",
         f"{q['recon_cosine']:.4f}",
@@ -99,12 +99,17 @@ def plain_loop_items_per_s(x: np.ndarray, epochs: int, threads: int) -> float:
     return len(x) * epochs / (time.perf_counter() - t0)
 
 
-def _embeddings(emb_dir: Path) -> np.ndarray:
-    import pandas as pd
+def _embeddings(dataset: str, emb_dir: Path, quick: bool) -> np.ndarray:
+    """The matrix the variant runs trained on, through the job's own steps: its item table, then the embedding
+    stage, which only reads back the finished parts (emb_dir also holds parts of other item tables, e.g. quick runs)."""
+    from data_pipelines.embed import embed_items, embedding_matrix
+    from jobs.common.job import RunContext
+    from jobs.semantic_ids import JOB, load_items
+    from rec_core.paths import default_data_dir, default_mirror
 
-    parts = sorted(emb_dir.rglob("part-*.parquet"))
-    df = pd.concat([pd.read_parquet(p, columns=["item_id", "embedding"]) for p in parts]).sort_values("item_id")
-    return np.stack(df["embedding"].to_numpy()).astype(np.float32)
+    cfg = JOB.resolve("cpu", None, [f"dataset={dataset}", *(QUICK_SETS if quick else [])])
+    items = load_items(cfg, RunContext(out_dir=emb_dir, data_dir=default_data_dir(), mirror=default_mirror()))
+    return embedding_matrix(embed_items(items, cfg.embed, out_dir=emb_dir))
 
 
 def bench(quick: bool) -> str:
@@ -118,9 +123,7 @@ def bench(quick: bool) -> str:
             m = _run_variant(dataset, sets + (QUICK_SETS if quick else []), work, emb_dir)
             rows.append(_row(label, m))
             if label.endswith("(cpu preset)") and dataset == "beauty":
-                x = _embeddings(emb_dir)
-                if quick:
-                    x = x[:3000]
+                x = _embeddings(dataset, emb_dir, quick)
                 threads = 2  # the cpus_per_worker of the cpu preset
                 ref = plain_loop_items_per_s(x, 5 if quick else 30, threads)
                 ours = m.get("train/items_per_s")

@@ -235,8 +235,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "items": len(items),
         "timing": {"embed_s": round(t_embed, 2), "quantize_s": round(t_fit, 2)},
     }
-    if "collision_rate_after_sinkhorn" in info:  # what LC-Rec's rounds alone leave: the rate of its released IDs
-        metrics["quality"]["collision_rate_after_sinkhorn_rounds"] = info["collision_rate_after_sinkhorn"]
     if cfg.quantizer == "rqvae" and cfg.kmeans_baseline:
         t0 = time.perf_counter()
         km_codes, km_recon, *_ = fit_rqkmeans(x, cfg)

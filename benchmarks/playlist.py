@@ -180,7 +180,7 @@ def figures(md: str) -> dict:
     latency/*, validity/*, corpus/pairs; bootstrap/t5_beam_minus_<pop|kw>/<metric>[_ci_low|_ci_high]."""
     import re
 
-    from benchmarks.results_io import md_tables, num, nums, put
+    from benchmarks.results_io import aliases, md_tables, num, nums, put
 
     keys = {
         "T5 beam": "t5_beam",
@@ -229,8 +229,6 @@ def figures(md: str) -> dict:
         if m:
             for k, v in zip(names, m.groups()):
                 put(out, k, num(v))
-    from benchmarks.results_io import aliases
-
     return aliases(
         out,
         {"t5_beam/ndcg@10": "test/t5_beam/ndcg@10", "keyword_popularity/ndcg@10": "test/keyword_popularity/ndcg@10"},

@@ -233,7 +233,7 @@ def figures(md: str) -> dict:
     and the counts around them, from the tables of `render`."""
     import re
 
-    from benchmarks.results_io import md_tables, num, put, slug
+    from benchmarks.results_io import aliases, md_tables, num, put, slug
 
     def sentiment_key(label: str) -> str:
         if label.startswith("logistic regression"):
@@ -286,8 +286,6 @@ def figures(md: str) -> dict:
     m = re.search(r"Fallback \(LLM-only\) rate on these queries: ([\d.]+)%", md)
     if m:
         put(out, "latency/fallback_rate", round(float(m.group(1)) / 100, 4))
-    from benchmarks.results_io import aliases
-
     return aliases(
         out,
         {

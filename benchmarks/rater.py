@@ -99,7 +99,7 @@ def figures(md: str) -> dict:
     and plot_scores/* (LLM scoring), from `bench`'s markdown."""
     import re
 
-    from benchmarks.results_io import md_tables, num, nums, put
+    from benchmarks.results_io import aliases, md_tables, num, nums, put
 
     out: dict = {}
     for r in md_tables(md)[0]["rows"]:
@@ -153,6 +153,4 @@ def figures(md: str) -> dict:
     m = re.search(r"failure rate ([\d.]+)% \(answer mass", md)
     if m:
         put(out, "plot_scores/failure_rate", round(float(m.group(1)) / 100, 4))
-    from benchmarks.results_io import aliases
-
     return aliases(out, {"pre_release/rmse_a": "cv/pre_release/a/rmse", "pre_release/rmse_b": "cv/pre_release/b/rmse"})

@@ -437,6 +437,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         acc = item2index_accuracy(model, tok, ranker.trie, items, pick.tolist(), device=device)
         metrics["item2index_acc"], metrics["item2index_chance"] = acc["accuracy"], acc["chance"]
 
+    seqs = list(split.train.values()) if isinstance(split.train, dict) else list(split.train)
+
     # item search: keywords -> items carrying them (precision@10 against the share of the catalogue that does)
     if items.keywords is not None and cfg.tasks.search > 0 and cfg.eval.search_items:
         pick = rng.choice(n_items, size=min(cfg.eval.search_items, n_items), replace=False)
@@ -445,7 +447,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
     # preference: history -> its three most frequent keywords, keyword F1 against always answering the commonest
     if items.keywords is not None and cfg.tasks.preference > 0 and cfg.eval.preference_users:
-        seqs = list(split.train.values()) if isinstance(split.train, dict) else list(split.train)
         picked = rng.choice(len(seqs), size=min(cfg.eval.preference_users, len(seqs)), replace=False)
         pref = preference_scores(
             model,
@@ -473,7 +474,6 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
 
     # I2I: mean of each item's learned SID rows vs the input text embeddings of its title
     if cfg.eval.i2i_items:
-        seqs = list(split.train.values()) if isinstance(split.train, dict) else list(split.train)
         truth = co_interaction_neighbours(seqs, n_items, top=cfg.eval.i2i_k)
         cand = [i for i in range(n_items) if len(truth[i])]
         pick = rng.choice(cand, size=min(cfg.eval.i2i_items, len(cand)), replace=False).tolist() if cand else []

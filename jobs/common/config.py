@@ -88,6 +88,12 @@ class TrainConfig(StrictModel):
     batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant",
+        description="learning rate over the run: constant, or a warmup from 0 then a linear or cosine decay to 0 at "
+        "the last step (transformers.get_scheduler); a resumed run continues the schedule where it stopped",
+    )
+    warmup_frac: float = Field(0.0, ge=0, lt=1, description="share of all training steps spent warming the lr up")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")
     resume: bool = Field(True, description="resume from the newest checkpoint in the run dir")
     max_failures: int = Field(

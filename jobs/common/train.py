@@ -404,10 +404,15 @@ class WorkerSession:
                 model=model, optimizer=optimizer, config=deepspeed_config(self.train), dist_init_required=False
             )
             self.module = self.model.module
+            # ZeRO steps the torch optimizer it wraps with that optimizer's param groups: the schedule sets their lr.
+            self._lr_optimizer = optimizer
         else:
             self.model = ray.train.torch.prepare_model(model)
             self.module = self.model.module if hasattr(self.model, "module") else self.model
-            self.optimizer = optimizer_factory(self.model.parameters())
+            self.optimizer = self._lr_optimizer = optimizer_factory(self.model.parameters())
+        # The schedule's base: the lrs the optimizer was built with, before a restore brings back decayed ones.
+        self._base_lrs = [g["lr"] for g in self._lr_optimizer.param_groups]
+        self._scheduler = None
         self._restore()
 
     # -- training ------------------------------------------------------------------------------
@@ -415,8 +420,16 @@ class WorkerSession:
         import ray.train.torch
 
         loader = ray.train.torch.prepare_data_loader(loader)
-        self._steps_per_epoch = len(loader)
+        self.set_steps_per_epoch(len(loader))
         return loader
+
+    def set_steps_per_epoch(self, steps: int) -> None:
+        """For loops that batch without a DataLoader: what the progress lines and `train.lr_schedule` count on."""
+        self._steps_per_epoch = int(steps)
+        if self.train.lr_schedule != "constant":
+            self._scheduler = lr_scheduler(
+                self._lr_optimizer, self.train, self._steps_per_epoch, self.start_epoch, self._base_lrs
+            )
 
     def autocast(self):
         """bf16/fp16 autocast for the DDP path (DeepSpeed casts itself)."""
@@ -433,6 +446,13 @@ class WorkerSession:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+        if self.train.lr_schedule != "constant":
+            if self._scheduler is None:
+                raise RuntimeError(
+                    f"train.lr_schedule={self.train.lr_schedule!r} needs the steps per epoch: build the loader with "
+                    "sess.prepare_loader(...) or call sess.set_steps_per_epoch(n) before the first step"
+                )
+            self._scheduler.step()
         self._step_line(loss)
 
     def _step_line(self, loss: torch.Tensor) -> None:
@@ -541,6 +561,27 @@ class WorkerSession:
                 _set_rng_state(state["rng"])
             if (d / HISTORY_FILE).exists():
                 self.history = json.loads((d / HISTORY_FILE).read_text())
+
+
+def lr_scheduler(optimizer, train: TrainConfig, steps_per_epoch: int, start_epoch: int = 0, base_lrs=None):
+    """`train.lr_schedule` over epochs x steps_per_epoch optimizer steps (transformers.get_scheduler), moved on to
+    where a run resumed at `start_epoch` stands. `base_lrs`: each param group's lr before any decay (a restored
+    optimizer holds the decayed ones)."""
+    from transformers import get_scheduler
+
+    for group, base in zip(optimizer.param_groups, base_lrs or [g["lr"] for g in optimizer.param_groups]):
+        group["lr"] = group["initial_lr"] = base
+    total = max(1, train.epochs * steps_per_epoch)
+    sched = get_scheduler(
+        train.lr_schedule, optimizer, num_warmup_steps=int(train.warmup_frac * total), num_training_steps=total
+    )
+    import warnings
+
+    with warnings.catch_warnings():  # torch warns of scheduler steps before any optimizer step: wanted here
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(start_epoch * steps_per_epoch):  # a lambda per step: cheap, exactly the uninterrupted path
+            sched.step()
+    return sched
 
 
 def _cpu_allreduce_through_gloo() -> None:

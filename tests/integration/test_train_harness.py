@@ -31,7 +31,10 @@ def _loop(cfg: dict):
             sess.step(loss)
             total += float(loss)
         poll_s = float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "-1"))
-        if sess.report({"loss": total / len(loader), "start_epoch": sess.start_epoch, "poll_s": poll_s}, epoch):
+        lr = sess.optimizer.param_groups[0]["lr"]
+        if sess.report(
+            {"loss": total / len(loader), "start_epoch": sess.start_epoch, "poll_s": poll_s, "lr": lr}, epoch
+        ):
             break
 
 
@@ -92,13 +95,18 @@ def test_deepspeed_zero2_resumes_from_its_zero_checkpoint(ray_local, tmp_path):
 
 def test_time_limit_stops_every_rank_after_a_checkpointed_epoch_and_resume_false_starts_over(ray_local, tmp_path):
     # Two ranks must leave the loop at the same epoch (rank 0's clock decides), or the run would hang.
-    res = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, epochs=50, time_limit_s=1e-3)
+    sched = dict(lr_schedule="linear", warmup_frac=0.1)
+    res = _fit(tmp_path, num_workers=2, cpus_per_worker=0.5, epochs=50, time_limit_s=1e-3, **sched)
     assert [h["epoch"] for h in res.history] == [0]
     assert res.metrics["stopped_by_time_limit"] == 1
     assert load_model_state(res.checkpoint_dir)["weight"].shape == (1, 8)
+    # lr 0.5 warming up over 10 % of 50 epochs x 4 steps (512 rows / 2 ranks / 64): 4 of 20 steps done
+    assert res.history[0]["lr"] == pytest.approx(0.5 * 4 / 20)
     # The stop is a checkpoint: the next attempt resumes after it instead of starting over.
-    res2 = _fit(tmp_path, epochs=50, time_limit_s=1e-3)
+    res2 = _fit(tmp_path, epochs=50, time_limit_s=1e-3, **sched)
     assert res2.metrics["start_epoch"] == 1 and [h["epoch"] for h in res2.history] == [0, 1]
+    # ... and picks the schedule up where epoch 1 starts (one rank now: 8 steps per epoch, 40 warmup steps)
+    assert res2.history[-1]["lr"] == pytest.approx(0.5 * 16 / 40)
     # resume=false ignores those checkpoints and starts over.
     res3 = _fit(tmp_path, epochs=2, resume=False)
     assert res3.metrics["start_epoch"] == 0 and [h["epoch"] for h in res3.history] == [0, 1]

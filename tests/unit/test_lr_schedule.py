@@ -1,0 +1,41 @@
+"""train.lr_schedule: warmup then decay over the whole run, and a resumed run continues it exactly."""
+
+import pytest
+import torch
+
+from jobs.common.config import TrainConfig
+from jobs.common.train import lr_scheduler
+
+
+def _run(train: TrainConfig, steps_per_epoch: int, epochs: range, opt=None, base=None):
+    model = torch.nn.Linear(2, 1)
+    opt = opt or torch.optim.AdamW(model.parameters(), lr=train.lr)
+    sched = lr_scheduler(opt, train, steps_per_epoch, start_epoch=epochs.start, base_lrs=base)
+    lrs = []
+    for _ in epochs:
+        for _ in range(steps_per_epoch):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+    return lrs, opt
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_warmup_then_decay_to_zero_and_resume_continues_the_schedule(kind):
+    t = TrainConfig(epochs=4, lr=1e-3, lr_schedule=kind, warmup_frac=0.25)
+    full, _ = _run(t, steps_per_epoch=5, epochs=range(4))
+    assert full[0] == 0.0 and max(full) == pytest.approx(1e-3)  # warmup from 0 to the configured lr ...
+    assert full.index(max(full)) == 5  # ... over a quarter of the 20 steps
+    assert full[-1] < 0.1e-3 and all(a >= b for a, b in zip(full[5:], full[6:]))  # ... then down towards 0
+    first, opt = _run(t, 5, range(2))
+    # A resumed worker builds a fresh optimizer and loads the checkpoint's state, which holds the decayed lr.
+    fresh = torch.optim.AdamW(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    fresh.load_state_dict(opt.state_dict())
+    rest, _ = _run(t, 5, range(2, 4), opt=fresh, base=[1e-3])
+    assert first + rest == pytest.approx(full)
+
+
+def test_constant_is_the_default():
+    assert TrainConfig().lr_schedule == "constant"
+    with pytest.raises(ValueError):
+        TrainConfig(lr_schedule="step")

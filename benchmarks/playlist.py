@@ -22,9 +22,10 @@ def bench(quick: bool = False) -> str:
 
 
 def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str, tuple[float, float, float]]:
-    """T5 beam minus a baseline, per metric: (mean difference, 95 % CI low, high) by a bootstrap over held-out
-    *texts* (every list of a text shares its generated list, so texts, not pairs, are the independent units).
-    Regenerates the beam lists from the run's exported model, exactly as the job's evaluation does."""
+    """T5 beam (alone, and with the exported keyword-fusion weight) minus a baseline, per metric: (mean difference,
+    95 % CI low, high) by a bootstrap over held-out *texts* (every list of a text shares its generated list, so
+    texts, not pairs, are the independent units). Keys `<t5|t5f>-<pop|kw>/<metric>`. Regenerates the beam lists
+    from the run's exported model, exactly as the job's evaluation does."""
     import numpy as np
     import pandas as pd
 
@@ -40,11 +41,22 @@ def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str
     test = test[test["text"].isin(set(texts))]
     length, beams, batch = cfg["eval"]["length"], cfg["eval"]["num_beams"], cfg["eval"]["batch_texts"]
     pl = Playlister.load(run_dir / "model")
-    t5 = {
-        r.text: r.items
-        for s in range(0, len(texts), batch)
-        for r in pl.generate(texts[s : s + batch], length=length, mode="beam", num_beams=beams, seed=cfg["seed"] + s)
-    }
+
+    def beam(fusion: float) -> dict:
+        return {
+            r.text: r.items
+            for s in range(0, len(texts), batch)
+            for r in pl.generate(
+                texts[s : s + batch],
+                length=length,
+                mode="beam",
+                num_beams=beams,
+                seed=cfg["seed"] + s,
+                keyword_fusion=fusion,
+            )
+        }
+
+    t5, t5f = beam(0.0), beam(pl.keyword_fusion)
     pop = popularity_list(train["items"], length)
     kw = dict(zip(texts, WordPopularity(train["text"], train["items"]).lists(texts, length)))
     rows = []
@@ -55,7 +67,7 @@ def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str
                 "text": text,
                 **{
                     f"{name}/{mk}": fn(pred, y, 10)
-                    for name, pred in (("t5", t5[text]), ("pop", pop), ("kw", kw[text]))
+                    for name, pred in (("t5", t5[text]), ("t5f", t5f[text]), ("pop", pop), ("kw", kw[text]))
                     for mk, fn in (("ndcg@10", list_ndcg_at_k), ("recall@10", list_recall_at_k))
                 },
             }
@@ -65,18 +77,20 @@ def paired_bootstrap(run_dir: Path, reps: int = 5000, seed: int = 0) -> dict[str
     rng = np.random.default_rng(seed)
     draws = [rng.integers(0, len(n), len(n)) for _ in range(reps)]
     out = {}
-    for base in ("pop", "kw"):
-        for mk in ("ndcg@10", "recall@10"):
-            d = (sums[(f"t5/{mk}", "sum")] - sums[(f"{base}/{mk}", "sum")]).to_numpy()
-            boot = np.array([d[b].sum() / n[b].sum() for b in draws])
-            lo, hi = np.percentile(boot, [2.5, 97.5])
-            out[f"{base}/{mk}"] = (float(d.sum() / n.sum()), float(lo), float(hi))
+    for model in ("t5", "t5f"):
+        for base in ("pop", "kw"):
+            for mk in ("ndcg@10", "recall@10"):
+                d = (sums[(f"{model}/{mk}", "sum")] - sums[(f"{base}/{mk}", "sum")]).to_numpy()
+                boot = np.array([d[b].sum() / n[b].sum() for b in draws])
+                lo, hi = np.percentile(boot, [2.5, 97.5])
+                out[f"{model}-{base}/{mk}"] = (float(d.sum() / n.sum()), float(lo), float(hi))
     return out
 
 
 def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = None) -> str:
     rows = [
         ("T5 beam (constrained, no repeats)", "t5_beam"),
+        ("T5 beam + keyword fusion (weight chosen on valid texts)", "t5_fusion"),
         ("T5 sampled (T from config)", "t5_sample"),
         ("MiniLM text-item retrieval", "retrieval"),
         ("Popularity", "popularity"),
@@ -91,7 +105,10 @@ def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = No
         "the configured length; Recall@K = hits in top K / |true list|, NDCG@K with binary gains over min(K, |T|). "
         "No published anchor exists for this corpus (it is built here); the baselines are the reference. "
         "Hardware: CPU only, 2 cores. Training recipe: lists shuffled every epoch, plus genre-set pairs "
-        "(`recipe.*`, rec_core/playlist/training.py).",
+        "(`recipe.*`, rec_core/playlist/training.py). Keyword fusion: beam search with a bonus for the items keyword "
+        "popularity retrieves, weighted by their share of the matching training lists (rec_core/playlist/fusion.py); "
+        f"weight {m.get('keyword_fusion/weight', float('nan')):g}, the best of `eval.fusion_weights` on the valid "
+        "texts.",
         "",
         "| method | Recall@5 | NDCG@5 | Recall@10 | NDCG@10 |",
         "|---|---:|---:|---:|---:|",
@@ -121,31 +138,36 @@ def section(m: dict, preset: str, out: Path, quick: bool, boot: dict | None = No
             if f"test/{key}/{subsets[0]}/ndcg@10" in m
         ]
     if boot:
-        names = {"pop": "popularity", "kw": "keyword popularity"}
+        names = {"pop": "popularity", "kw": "keyword popularity", "t5": "T5 beam", "t5f": "T5 beam + keyword fusion"}
         lines += [
             "",
-            "T5 beam minus baseline, 95 % CI from a bootstrap over the held-out texts "
+            "T5 minus baseline, 95 % CI from a bootstrap over the held-out texts "
             "(`benchmarks.playlist.paired_bootstrap`, 5,000 resamples):",
             "",
-            "| T5 beam vs | NDCG@10 difference [95 % CI] | Recall@10 difference [95 % CI] |",
-            "|---|---|---|",
+            "| model | vs | NDCG@10 difference [95 % CI] | Recall@10 difference [95 % CI] |",
+            "|---|---|---|---|",
         ]
-        for base in ("pop", "kw"):
-            lines.append(
-                f"| {names[base]} | "
-                + " | ".join(
-                    "{:+.4f} [{:+.4f}, {:+.4f}]".format(*boot[f"{base}/{mk}"]) for mk in ("ndcg@10", "recall@10")
+        for model in ("t5", "t5f"):
+            for base in ("pop", "kw"):
+                if f"{model}-{base}/ndcg@10" not in boot:
+                    continue
+                lines.append(
+                    f"| {names[model]} | {names[base]} | "
+                    + " | ".join(
+                        "{:+.4f} [{:+.4f}, {:+.4f}]".format(*boot[f"{model}-{base}/{mk}"])
+                        for mk in ("ndcg@10", "recall@10")
+                    )
+                    + " |"
                 )
-                + " |"
-            )
-    lb, ls, lr = (
-        m.get(f"latency/{k}", float("nan")) for k in ("t5_beam_single_s", "t5_sample_single_s", "retrieval_batched_s")
+    lb, lf, ls, lr = (
+        m.get(f"latency/{k}", float("nan"))
+        for k in ("t5_beam_single_s", "t5_fusion_single_s", "t5_sample_single_s", "retrieval_batched_s")
     )
     lines += [
         "",
         "Generation latency per list, one text per call (what a `genrec playlist` user waits for): "
-        f"beam {lb:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the same run "
-        f"(batched, per text {lr:.4f} s): beam x{lb / lr:.0f}, sampling x{ls / lr:.0f}."
+        f"beam {lb:.3f} s, beam with fusion {lf:.3f} s, sampling {ls:.3f} s; as a ratio to MiniLM retrieval in the "
+        f"same run (batched, per text {lr:.4f} s): beam x{lb / lr:.0f}, fusion x{lf / lr:.0f}, sampling x{ls / lr:.0f}."
         if lr == lr and lr > 0
         else "",
         "",
@@ -177,12 +199,14 @@ if __name__ == "__main__":
 
 def figures(md: str) -> dict:
     """The job's own metric names where it has them: test/<method>/<metric>, test/<method>/<source>/ndcg@10,
-    latency/*, validity/*, corpus/pairs; bootstrap/t5_beam_minus_<pop|kw>/<metric>[_ci_low|_ci_high]."""
+    latency/*, validity/*, corpus/pairs, keyword_fusion/weight;
+    bootstrap/<t5_beam|t5_fusion>_minus_<pop|kw>/<metric>[_ci_low|_ci_high]."""
     import re
 
     from benchmarks.results_io import aliases, md_tables, num, nums, put
 
     keys = {
+        "T5 beam + keyword fusion": "t5_fusion",
         "T5 beam": "t5_beam",
         "T5 sampled": "t5_sample",
         "MiniLM": "retrieval",
@@ -204,14 +228,15 @@ def figures(md: str) -> dict:
                 for src in ("session", "tag"):
                     if src in r:
                         put(out, f"test/{key(r['method'])}/{src}/ndcg@10", num(r[src]))
-        elif "T5 beam vs" in first:
+        elif "T5 beam vs" in first or "vs" in first:  # stored sections before the fusion row: one model column
             for r in t["rows"]:
                 for col, mk in (
                     ("NDCG@10 difference [95 % CI]", "ndcg@10"),
                     ("Recall@10 difference [95 % CI]", "recall@10"),
                 ):
                     d, lo, hi = nums(r[col])
-                    p = f"bootstrap/t5_beam_minus_{key(r['T5 beam vs'])}/{mk}"
+                    model, base = (key(r["model"]), r["vs"]) if "vs" in r else ("t5_beam", r["T5 beam vs"])
+                    p = f"bootstrap/{model}_minus_{key(base)}/{mk}"
                     put(out, p, d)
                     put(out, f"{p}_ci_low", lo)
                     put(out, f"{p}_ci_high", hi)
@@ -219,6 +244,11 @@ def figures(md: str) -> dict:
         (r"corpus of (\d+) \(text, list\) pairs", ("corpus/pairs",)),
         (r"\((\d+) test texts, (\d+) pairs\)", ("test_texts", "test_pairs")),
         (r"beam ([\d.]+) s, sampling ([\d.]+) s;", ("latency/t5_beam_single_s", "latency/t5_sample_single_s")),
+        (
+            r"beam ([\d.]+) s, beam with fusion ([\d.]+) s, sampling ([\d.]+) s;",
+            ("latency/t5_beam_single_s", "latency/t5_fusion_single_s", "latency/t5_sample_single_s"),
+        ),
+        (r"weight ([\d.]+), the best of", ("keyword_fusion/weight",)),
         (r"per text ([\d.]+) s\)", ("latency/retrieval_batched_s",)),
         (
             r"invalid IDs (-?\d+), lists with repeats (-?\d+), wrong length (-?\d+)",
@@ -231,5 +261,9 @@ def figures(md: str) -> dict:
                 put(out, k, num(v))
     return aliases(
         out,
-        {"t5_beam/ndcg@10": "test/t5_beam/ndcg@10", "keyword_popularity/ndcg@10": "test/keyword_popularity/ndcg@10"},
+        {
+            "t5_beam/ndcg@10": "test/t5_beam/ndcg@10",
+            "t5_fusion/ndcg@10": "test/t5_fusion/ndcg@10",
+            "keyword_popularity/ndcg@10": "test/keyword_popularity/ndcg@10",
+        },
     )

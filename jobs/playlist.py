@@ -42,6 +42,11 @@ class EvalConfig(StrictModel):
     valid_texts: int = Field(48, ge=1, description="distinct valid texts decoded (greedy) each epoch")
     max_test_texts: int | None = Field(None, ge=1, description="evaluate only this many distinct test texts")
     latency_lists: int = Field(8, ge=1, description="single-text generations timed for latency")
+    fusion_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 40.0],
+        description="keyword-fusion weights tried on the valid texts (beam decoding); the best becomes the exported "
+        "model's default (rec_core.playlist.fusion; 0 = the T5 alone)",
+    )
     ks: list[int] = Field(default_factory=lambda: [5, 10])
 
 
@@ -152,8 +157,9 @@ def prepare(cfg: Config, data_dir: Path, mirror: Path | None, out_dir: Path) -> 
     )
 
 
-def training_pairs(cfg: Config, prep: Prepared) -> list[tuple[str, list[int]]]:
-    """The corpus' training pairs, plus genre pairs when the recipe asks (never with a held-out text)."""
+def training_pairs(cfg: Config, prep: Prepared) -> list[tuple]:
+    """The corpus' training pairs, plus genre pairs when the recipe asks (never with a held-out text); each with
+    its text's retrieved candidates when the model reads them (`with_candidates`)."""
     from rec_core.playlist.corpus import genre_list
     from rec_core.playlist.training import genre_pairs
 
@@ -162,7 +168,22 @@ def training_pairs(cfg: Config, prep: Prepared) -> list[tuple[str, list[int]]]:
         genres = {int(i): genre_list(g) for i, g in zip(prep.items["item_id"], prep.items["genres"])}
         held_out = set(prep.valid["text"]) | set(prep.test["text"])
         pairs += genre_pairs(pairs, genres, held_out, cfg.corpus.max_items, cfg.corpus.min_items)
-    return pairs
+    # A training text's own lists are left out of its candidates: a held-out text never finds its lists there.
+    return with_candidates(cfg, prep, pairs, leave_own_text_out=True)
+
+
+def with_candidates(cfg: Config, prep: Prepared, pairs: list[tuple], leave_own_text_out: bool) -> list[tuple]:
+    """(text, items) -> (text, items, candidates) when `model.candidates` > 0: keyword popularity over the
+    training lists, the retriever the exported model carries (rec_core.playlist.generator.CANDIDATES_FILE)."""
+    from rec_core.playlist.baselines import WordPopularity
+
+    k = cfg.model.candidates
+    if not k:
+        return pairs
+    wp = WordPopularity(prep.train["text"], prep.train["items"])
+    texts = sorted({t for t, *_ in pairs})
+    cands = dict(zip(texts, wp.lists(texts, k, leave_own_text_out=leave_own_text_out)))
+    return [(t, items, cands[t]) for t, items, *_ in pairs]
 
 
 def valid_subset(valid: pd.DataFrame, n_texts: int, seed: int) -> list[tuple[str, list[int]]]:
@@ -189,8 +210,8 @@ def train_loop(loop_cfg: dict) -> None:
     tok = load_tokenizer(loop_cfg["tokenizer"])
     model = build_model(mcfg, tok, vocab)
     sess = WorkerSession(tcfg, model, lambda p: torch.optim.AdamW(p, lr=tcfg.lr, weight_decay=tcfg.weight_decay))
-    collate = PairCollator(tok, vocab, mcfg.max_text_tokens)
-    train_rows = [(t, list(i)) for t, i in loop_cfg["train_pairs"]]
+    collate = PairCollator(tok, vocab, mcfg.max_text_tokens, candidates=mcfg.candidates)
+    train_rows = [(t, list(i), *rest) for t, i, *rest in loop_cfg["train_pairs"]]
     # The rank and the start epoch enter the seed so workers differ and a resumed run does not replay epoch 0's orders.
     train_collate = (
         ShuffledTargets(collate, seed=loop_cfg["seed"] + 1000 * sess.rank + sess.start_epoch)
@@ -212,7 +233,7 @@ def train_loop(loop_cfg: dict) -> None:
         total, n = 0.0, 0
         for batch in loader:
             with sess.autocast():
-                loss = sess.model(batch["input_ids"], batch["attention_mask"], batch["labels"])
+                loss = sess.model(batch["input_ids"], batch["attention_mask"], batch["labels"], batch.get("cand_ids"))
             sess.step(loss)
             total, n = total + float(loss.detach()), n + 1
         sess.train_mode(False)
@@ -240,7 +261,7 @@ def evaluate_and_export(
 ) -> EvalResult:
     from rec_core.encoders import SentenceEncoder
     from rec_core.playlist.baselines import TextRetrieval, WordPopularity, popularity_list
-    from rec_core.playlist.generator import Playlister, export_model, load_tokenizer
+    from rec_core.playlist.generator import META_FILE, Playlister, export_model, load_tokenizer
     from rec_core.playlist.metrics import metrics_by_source
     from rec_core.playlist.model import build_model
 
@@ -257,8 +278,18 @@ def evaluate_and_export(
         "default_length": cfg.eval.length,
         "text_embed_shape": list(model.text_embed.weight.shape),
     }
-    export_dir = export_model(out_dir / "model", model.state_dict(), meta, prep.codes, prep.items)
+    export_dir = export_model(
+        out_dir / "model",
+        model.state_dict(),
+        meta,
+        prep.codes,
+        prep.items,
+        candidate_lists=prep.train,  # keyword popularity: the candidates and the fusion prior
+    )
     pl = Playlister.load(export_dir)
+    fusion_valid = choose_keyword_fusion(cfg, pl, prep.valid)
+    pl.keyword_fusion = meta["keyword_fusion"] = max(fusion_valid, key=lambda w: (fusion_valid[w], -w))
+    (export_dir / META_FILE).write_text(json.dumps(meta, indent=2))  # `genrec playlist` decodes with it
     test = prep.test
     texts = sorted(test["text"].unique())
     if cfg.eval.max_test_texts:
@@ -266,29 +297,16 @@ def evaluate_and_export(
         test = test[test["text"].isin(set(texts))].reset_index(drop=True)
     ks, L = tuple(cfg.eval.ks), cfg.eval.length
 
-    def run_model(mode: str) -> tuple[dict[str, list[int]], float, int]:
-        from tqdm.auto import tqdm
-
-        preds, invalid, t0 = {}, 0, time.perf_counter()
-        for s in tqdm(
-            range(0, len(texts), cfg.eval.batch_texts), desc=f"playlist eval ({mode})", unit="batch", disable=None
-        ):
-            for r in pl.generate(
-                texts[s : s + cfg.eval.batch_texts],
-                length=L,
-                mode=mode,
-                num_beams=cfg.eval.num_beams,
-                temperature=cfg.eval.temperature,
-                seed=cfg.seed + s,
-            ):
-                preds[r.text] = r.items
-                invalid += r.invalid
+    def run_model(mode: str, fusion: float = 0.0) -> tuple[dict[str, list[int]], float, int]:
+        preds, invalid, t0 = generate_all(cfg, pl, texts, mode, fusion)
         return preds, (time.perf_counter() - t0) / max(len(texts), 1), invalid
 
     rows: dict[str, dict] = {}
     lat: dict[str, float] = {}
     preds_beam, lat["t5_beam_batched_s"], bad_beam = run_model("beam")
     rows[f"T5 beam ({cfg.eval.num_beams})"] = metrics_by_source(preds_beam, test, ks)
+    preds_fused, lat["t5_fusion_batched_s"], bad_fused = run_model("beam", pl.keyword_fusion)
+    rows[f"T5 beam + keyword fusion (weight {pl.keyword_fusion:g})"] = metrics_by_source(preds_fused, test, ks)
     preds_sample, lat["t5_sample_batched_s"], bad_sample = run_model("sample")
     rows[f"T5 sample (T={cfg.eval.temperature:g})"] = metrics_by_source(preds_sample, test, ks)
     # Queries go through the encoder class the embedding actors hold, with the catalogue's settings.
@@ -308,25 +326,32 @@ def evaluate_and_export(
     rows["Popularity"] = metrics_by_source({t: pop for t in texts}, test, ks)
     wp = WordPopularity(prep.train["text"], prep.train["items"])
     rows["Keyword popularity"] = metrics_by_source(dict(zip(texts, wp.lists(texts, L))), test, ks)
-    # What one CLI user waits for: one text per generate() call.
-    for mode in ("beam", "sample"):
+    # What one CLI user waits for: one text per generate() call (beam with the exported fusion weight).
+    for mode, fusion in (("beam", 0.0), ("fusion", pl.keyword_fusion), ("sample", 0.0)):
         times = [
             pl.generate(
-                [t], length=L, mode=mode, num_beams=cfg.eval.num_beams, temperature=cfg.eval.temperature, seed=0
+                [t],
+                length=L,
+                mode="sample" if mode == "sample" else "beam",
+                num_beams=cfg.eval.num_beams,
+                temperature=cfg.eval.temperature,
+                seed=0,
+                keyword_fusion=fusion,
             )[0].seconds
             for t in texts[: cfg.eval.latency_lists]
         ]
         lat[f"t5_{mode}_single_s"] = float(np.median(times))
     # Validity of every generated list (the constraint's promise), counted rather than assumed.
-    all_lists = list(preds_beam.values()) + list(preds_sample.values())
+    all_lists = list(preds_beam.values()) + list(preds_fused.values()) + list(preds_sample.values())
     catalogue = set(prep.vocab.item_ids)
     validity = {
-        "invalid_sid_chunks": bad_beam + bad_sample,
+        "invalid_sid_chunks": bad_beam + bad_fused + bad_sample,
         "lists_with_repeats": sum(len(set(x)) != len(x) for x in all_lists),
         "lists_wrong_length": sum(len(x) != L for x in all_lists),
         "items_outside_catalogue": sum(i not in catalogue for x in all_lists for i in x),
     }
-    key = {
+    key = {  # first match wins: the fusion row before the plain beam row it starts like
+        "T5 beam + keyword fusion": "t5_fusion",
         "T5 beam": "t5_beam",
         "T5 sample": "t5_sample",
         "MiniLM retrieval": "retrieval",
@@ -347,6 +372,7 @@ def evaluate_and_export(
         "catalogue_items": len(catalogue),
         "test_texts": len(texts),
         "test_pairs": len(test),
+        "keyword_fusion": {"weight": pl.keyword_fusion, **{f"valid_ndcg@10/{w:g}": v for w, v in fusion_valid.items()}},
         # last epoch's greedy decode of the valid texts (the Tune metric)
         "valid": {k.split("/", 1)[1]: v for k, v in (history[-1] if history else {}).items() if k.startswith("valid/")},
     }
@@ -359,13 +385,61 @@ def evaluate_and_export(
     report = render_report(
         cfg, prep, rows, lat, validity, history, train_s, examples, pl, len(texts), len(test), genre_pairs_used
     )
+    report += "\n\n" + render_fusion(fusion_valid, pl.keyword_fusion, prep.valid)
     (out_dir / "examples.json").write_text(
         json.dumps({t: [pl.titles[i] for i in v] for t, v in examples.items()}, indent=1)
     )
     return EvalResult(metrics, report)
 
 
+def generate_all(cfg: Config, pl, texts: list[str], mode: str, fusion: float) -> tuple[dict, int, float]:
+    """Lists for all texts in batches of eval.batch_texts -> (text -> items, invalid chunks, start time)."""
+    from tqdm.auto import tqdm
+
+    preds, invalid, t0 = {}, 0, time.perf_counter()
+    desc = f"playlist eval ({mode}{f', fusion {fusion:g}' if fusion else ''})"
+    for s in tqdm(range(0, len(texts), cfg.eval.batch_texts), desc=desc, unit="batch", disable=None):
+        for r in pl.generate(
+            texts[s : s + cfg.eval.batch_texts],
+            length=cfg.eval.length,
+            mode=mode,
+            num_beams=cfg.eval.num_beams,
+            temperature=cfg.eval.temperature,
+            seed=cfg.seed + s,
+            keyword_fusion=fusion,
+        ):
+            preds[r.text] = r.items
+            invalid += r.invalid
+    return preds, invalid, t0
+
+
+def choose_keyword_fusion(cfg: Config, pl, valid: pd.DataFrame) -> dict[float, float]:
+    """Beam NDCG@10 on every valid text for each eval.fusion_weights entry (the test texts are never looked at)."""
+    from rec_core.playlist.metrics import metrics_by_source
+
+    texts = sorted(valid["text"].unique())
+    if not texts or pl.retriever is None:
+        return {0.0: float("nan")}
+    return {
+        float(w): metrics_by_source(generate_all(cfg, pl, texts, "beam", w)[0], valid, (10,))["all"]["ndcg@10"]
+        for w in cfg.eval.fusion_weights
+    }
+
+
 # ----------------------------------------------------------------------------------------- report
+def render_fusion(fusion_valid: dict[float, float], chosen: float, valid: pd.DataFrame) -> str:
+    lines = [
+        "## Keyword fusion (rec_core/playlist/fusion.py)",
+        "",
+        f"Beam NDCG@10 on the {valid['text'].nunique()} valid texts ({len(valid)} pairs) for each weight; the best "
+        f"({chosen:g}) is the exported model's default and the test row 'T5 beam + keyword fusion'.",
+        "",
+        "| weight | valid NDCG@10 |",
+        "|---:|---:|",
+    ]
+    return "\n".join(lines + [f"| {w:g} | {v:.4f} |" for w, v in fusion_valid.items()])
+
+
 def render_report(
     cfg: Config,
     prep: Prepared,
@@ -440,7 +514,9 @@ def render_report(
         f"## Training ({train_s:.1f} s, Ray Train, {cfg.train.num_workers} worker(s), deepspeed={cfg.train.deepspeed})",
         "",
         f"Recipe: {len(prep.train)} corpus pairs + {genre_pairs_used} genre pairs; "
-        f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py).",
+        f"targets shuffled every epoch: {cfg.recipe.shuffle_targets} (see rec_core/playlist/training.py); "
+        f"retrieved candidates in the encoder input: {cfg.model.candidates} (keyword popularity over the "
+        "training lists, a training text's own lists left out).",
         "",
         "| epoch | loss | valid recall@10 | valid ndcg@10 |",
         "|---:|---:|---:|---:|",
@@ -484,7 +560,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "codes_sids": [list(s) for s in prep.vocab.sids],
         "train_pairs": train_pairs,
         "shuffle_targets": cfg.recipe.shuffle_targets,
-        "valid_pairs": valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed),
+        "valid_pairs": with_candidates(
+            cfg, prep, valid_subset(prep.valid, cfg.eval.valid_texts, cfg.seed), leave_own_text_out=False
+        ),
     }
     fit = fit_torch(
         train_loop,

@@ -189,7 +189,15 @@ def export_playlist(model_dir: Path, out: Path) -> Path:
     (`text_encoder.safetensors`: word-piece table and projection), the tokenizer, and the item codes and titles."""
     import shutil
 
-    from rec_core.playlist.generator import CODES_FILE, META_FILE, TITLES_FILE, Playlister, find_export, load_tokenizer
+    from rec_core.playlist.generator import (
+        CANDIDATES_FILE,
+        CODES_FILE,
+        META_FILE,
+        TITLES_FILE,
+        Playlister,
+        find_export,
+        load_tokenizer,
+    )
 
     src = find_export(model_dir)
     meta = json.loads((src / META_FILE).read_text())
@@ -200,7 +208,7 @@ def export_playlist(model_dir: Path, out: Path) -> Path:
     text = {k: v for k, v in pl.model.state_dict().items() if not k.startswith("t5.")}
     save_tensors(text, out / "text_encoder.safetensors", {"format": "pt", "kind": "playlist/text_encoder"})
     load_tokenizer(meta["tokenizer"]).save_pretrained(out / "tokenizer")
-    for name in (CODES_FILE, "sid_meta.json", TITLES_FILE):
+    for name in (CODES_FILE, "sid_meta.json", TITLES_FILE, CANDIDATES_FILE):
         if (src / name).exists():
             shutil.copy2(src / name, out / name)
     _write_json(out / GENREC_FILE, {"format": FORMAT_VERSION, "kind": "playlist", **meta, "tokenizer": "tokenizer"})
@@ -212,7 +220,14 @@ def load_playlist(path: Path, device: str = "cpu"):
     import pandas as pd
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-    from rec_core.playlist.generator import CODES_FILE, TITLES_FILE, Playlister, _item_tokens
+    from rec_core.playlist.generator import (
+        CODES_FILE,
+        TITLES_FILE,
+        Playlister,
+        _item_tokens,
+        fusion_settings,
+        load_candidate_retriever,
+    )
     from rec_core.playlist.model import ModelConfig, PlaylistT5
     from rec_core.semantic_ids.codes import load_codes
 
@@ -236,6 +251,8 @@ def load_playlist(path: Path, device: str = "cpu"):
         titles,
         mcfg.max_text_tokens,
         int(meta.get("default_length", 10)),
+        load_candidate_retriever(d, mcfg.candidates),
+        **fusion_settings(meta),
     )
 
 

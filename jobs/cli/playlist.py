@@ -3,6 +3,7 @@
     genrec playlist "rainy sunday comedy"                 # one list, then exit
     genrec playlist --length 5 --mode sample --temperature 0.8 "heist"
     genrec playlist --json "time travel"                  # JSON for scripts
+    genrec playlist --keyword-fusion 0 "heist"            # the T5 alone, without the keyword prior
     genrec playlist                                       # REPL on a terminal; one list per stdin line otherwise
     genrec playlist --checkpoint runs/playlist-.../       # a run dir or its model/ folder
 
@@ -61,6 +62,14 @@ def playlist(
     ),
     num_beams: int = typer.Option(10, "--num-beams", "-b", min=1, help="beam width"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed for sampling (repeatable lists)"),
+    keyword_fusion: Optional[float] = typer.Option(
+        None,
+        "--keyword-fusion",
+        "-k",
+        min=0.0,
+        help="weight of the keyword prior in decoding (items the training lists under the text's words hold); "
+        "default: the weight the job chose on its valid texts; 0 = the T5 alone",
+    ),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per list"),
     checkpoint: Optional[Path] = typer.Option(
         None,
@@ -84,13 +93,22 @@ def playlist(
     except (FileNotFoundError, ValueError, KeyError) as e:
         typer.echo(f"error: cannot load playlist model from {path}: {e}", err=True)
         raise typer.Exit(2) from None
+    if keyword_fusion and pl.retriever is None:
+        typer.echo(f"error: --keyword-fusion needs the training lists, and {path} has no candidates.parquet", err=True)
+        raise typer.Exit(2)
     if length > len(pl.vocab.item_ids):
         typer.echo(f"error: --length {length} exceeds the {len(pl.vocab.item_ids)} items the model knows", err=True)
         raise typer.Exit(2)
 
     def answer(line: str) -> None:
         res = pl.generate(
-            [line], length=length, mode=mode.value, num_beams=num_beams, temperature=temperature, seed=seed
+            [line],
+            length=length,
+            mode=mode.value,
+            num_beams=num_beams,
+            temperature=temperature,
+            seed=seed,
+            keyword_fusion=keyword_fusion,
         )[0]
         typer.echo(as_json(res, mode.value) if json_out else format_list(res, mode.value))
 

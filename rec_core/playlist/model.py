@@ -1,5 +1,9 @@
 """PlaylistT5: text in (WordPiece ids), semantic IDs of N items out.
 
+With `candidates` > 0 the encoder also reads K retrieved items after the text (retrieval-augmented generation):
+their semantic-ID tokens through the decoder's own SID table, so an item looks the same on both sides and the
+decoder can copy, drop or reorder candidates, plus a learned embedding of each candidate's rank.
+
 A `T5ForConditionalGeneration` built from config whose vocabulary is the decoder's (SID tokens + PAD/EOS); the
 encoder does not use T5's shared embedding but its own `text_embed` over the WordPiece vocabulary and is fed
 through `inputs_embeds`. `text_embed` can start from MiniLM's pretrained word-piece embeddings (projected to
@@ -33,6 +37,12 @@ class ModelConfig(StrictModel):
     text_embed_init: str = Field("minilm", description="'minilm' (pretrained word pieces, projected) or 'random'")
     freeze_text_embed: bool = Field(
         True, description="keep the pretrained word-piece table fixed (the projection trains)"
+    )
+    candidates: int = Field(
+        0,
+        ge=0,
+        description="retrieved candidates read by the encoder after the text: the top items of keyword popularity "
+        "over the training lists (rec_core.playlist.baselines.WordPopularity), as semantic-ID tokens; 0 = text only",
     )
 
 
@@ -76,12 +86,30 @@ class PlaylistT5(nn.Module):
             if width != cfg.d_model or pretrained_text_embed is not None
             else nn.Identity()
         )
+        self.candidates = cfg.candidates
+        self.cand_rank = nn.Embedding(cfg.candidates, cfg.d_model) if cfg.candidates else None
 
     def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.text_proj(self.text_embed(input_ids))
 
-    def forward(self, input_ids, attention_mask, labels):
-        return self.t5(inputs_embeds=self.embed_text(input_ids), attention_mask=attention_mask, labels=labels).loss
+    def encoder_inputs(self, input_ids, attention_mask, cand_ids=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings, mask) of the text, followed by the candidates' SID tokens when the model reads them."""
+        emb = self.embed_text(input_ids)
+        if (cand_ids is None) != (self.cand_rank is None):
+            raise ValueError(
+                f"this model reads {self.candidates} retrieved candidates per text; "
+                f"got {'none' if cand_ids is None else 'some'} (PairCollator.encode_inputs builds them)"
+            )
+        if cand_ids is None:
+            return emb, attention_mask
+        per_item = cand_ids.shape[1] // self.candidates
+        rank = torch.arange(cand_ids.shape[1], device=cand_ids.device) // per_item
+        cand = self.t5.shared(cand_ids) + self.cand_rank(rank)[None]
+        return torch.cat([emb, cand], 1), torch.cat([attention_mask, (cand_ids != PAD).to(attention_mask.dtype)], 1)
+
+    def forward(self, input_ids, attention_mask, labels, cand_ids=None):
+        emb, mask = self.encoder_inputs(input_ids, attention_mask, cand_ids)
+        return self.t5(inputs_embeds=emb, attention_mask=mask, labels=labels).loss
 
     @torch.no_grad()
     def generate_lists(
@@ -93,10 +121,15 @@ class PlaylistT5(nn.Module):
         num_beams: int = 10,
         temperature: float = 1.0,
         seed: int | None = None,
+        cand_ids: torch.Tensor | None = None,
+        logits_processor=None,
     ) -> torch.Tensor:
+        """`logits_processor`: extra transformers LogitsProcessors, applied after the list constraint (e.g.
+        rec_core.playlist.fusion.KeywordPriorFusion)."""
+        emb, mask = self.encoder_inputs(input_ids, attention_mask, cand_ids)
         kwargs: dict = dict(
-            inputs_embeds=self.embed_text(input_ids),
-            attention_mask=attention_mask,
+            inputs_embeds=emb,
+            attention_mask=mask,
             prefix_allowed_tokens_fn=constraint.prefix_allowed_tokens_fn(),
             max_new_tokens=constraint.length * constraint.depth + 1,
             min_new_tokens=1,
@@ -105,6 +138,10 @@ class PlaylistT5(nn.Module):
             decoder_start_token_id=PAD,
             cache=fresh_decoder_cache(),  # sized by the decoder's depth, not the encoder's
         )
+        if logits_processor:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(logits_processor)
         if mode == "beam":
             kwargs.update(
                 do_sample=False, num_beams=num_beams, num_return_sequences=1, early_stopping=True, length_penalty=0.0
@@ -144,23 +181,42 @@ class Batch:
 
 
 class PairCollator:
-    """(text, items) pairs -> padded tensors; labels are the items' SID tokens + EOS, -100 on padding."""
+    """(text, items) or (text, items, candidates) rows -> padded tensors; labels are the items' SID tokens + EOS,
+    -100 on padding; `cand_ids` (with `candidates` > 0) the first `candidates` candidates' SID tokens, PAD after
+    a shorter list."""
 
-    def __init__(self, tokenizer, vocab: ItemTokens, max_text_tokens: int):
-        self.tok, self.vocab, self.max_text = tokenizer, vocab, max_text_tokens
+    def __init__(self, tokenizer, vocab: ItemTokens, max_text_tokens: int, candidates: int = 0):
+        self.tok, self.vocab, self.max_text, self.candidates = tokenizer, vocab, max_text_tokens, candidates
 
     def encode_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tok(list(texts), padding=True, truncation=True, max_length=self.max_text, return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"]
 
-    def __call__(self, rows: list[tuple[str, list[int]]]) -> dict:
-        ids, mask = self.encode_texts([r[0] for r in rows])
+    def encode_candidates(self, cand_lists: list[list[int]]) -> torch.Tensor:
+        out = torch.full((len(cand_lists), self.candidates * self.vocab.levels), PAD, dtype=torch.long)
+        for i, cands in enumerate(cand_lists):
+            toks = self.vocab.encode_list(list(cands)[: self.candidates], eos=False)
+            out[i, : len(toks)] = torch.tensor(toks, dtype=torch.long)
+        return out
+
+    def encode_inputs(self, texts: list[str], cand_lists: list[list[int]] | None = None) -> dict:
+        """The encoder's inputs: input_ids, attention_mask, and cand_ids when the model reads candidates."""
+        ids, mask = self.encode_texts(texts)
+        out = {"input_ids": ids, "attention_mask": mask}
+        if self.candidates:
+            if cand_lists is None or len(cand_lists) != len(texts):
+                raise ValueError(f"{self.candidates} candidates per text are needed: one candidate list per text")
+            out["cand_ids"] = self.encode_candidates(cand_lists)
+        return out
+
+    def __call__(self, rows: list[tuple]) -> dict:
+        out = self.encode_inputs([r[0] for r in rows], [r[2] for r in rows] if self.candidates else None)
         seqs = [self.vocab.encode_list(r[1]) for r in rows]
         width = max(len(s) for s in seqs)
         labels = torch.full((len(seqs), width), -100, dtype=torch.long)
         for i, s in enumerate(seqs):
             labels[i, : len(s)] = torch.tensor(s)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        return {**out, "labels": labels}
 
 
 def build_constraint(vocab: ItemTokens, length: int, allowed_items: list[int] | None = None) -> NoRepeatListConstraint:

@@ -24,7 +24,7 @@ from rec_core.playlist.model import PairCollator, PlaylistT5, build_constraint
 
 def group_by_text(pairs) -> dict[str, list[list[int]]]:
     out: dict[str, list[list[int]]] = defaultdict(list)
-    for text, items in pairs:
+    for text, items, *_ in pairs:
         out[text].append(list(items))
     return out
 
@@ -61,26 +61,32 @@ class ShuffledTargets:
     def __init__(self, collate, seed: int):
         self.collate, self.rng = collate, random.Random(seed)
 
-    def __call__(self, rows: list[tuple[str, list[int]]]) -> dict:
-        return self.collate([(text, self.rng.sample(list(items), len(items))) for text, items in rows])
+    def __call__(self, rows: list[tuple]) -> dict:
+        # rows may carry a third field (the text's retrieved candidates): passed on as it is
+        return self.collate([(r[0], self.rng.sample(list(r[1]), len(r[1])), *r[2:]) for r in rows])
 
 
 @torch.no_grad()
 def valid_metrics(
     model: PlaylistT5, collate: PairCollator, vocab, valid_pairs, length: int, batch: int = 32
 ) -> dict[str, float]:
-    """Greedy constrained lists for the valid texts -> valid/recall@10, valid/ndcg@10 (cheap enough per epoch)."""
+    """Greedy constrained lists for the valid texts -> valid/recall@10, valid/ndcg@10 (cheap enough per epoch).
+    `valid_pairs` rows are (text, items) or, for a model that reads candidates, (text, items, candidates)."""
     if not valid_pairs:
         return {}
     by_text = group_by_text(valid_pairs)
+    cands = {r[0]: r[2] for r in valid_pairs if len(r) > 2}
     texts = sorted(by_text)
     constraint = build_constraint(vocab, length)
     dev = next(model.parameters()).device
     preds: dict[str, list[int]] = {}
     for s in range(0, len(texts), batch):
         chunk = texts[s : s + batch]
-        ids, mask = collate.encode_texts(chunk)
-        out = model.generate_lists(ids.to(dev), mask.to(dev), constraint, mode="greedy")
+        enc = collate.encode_inputs(chunk, [cands[t] for t in chunk] if collate.candidates else None)
+        enc = {k: v.to(dev) for k, v in enc.items()}
+        out = model.generate_lists(
+            enc["input_ids"], enc["attention_mask"], constraint, mode="greedy", cand_ids=enc.get("cand_ids")
+        )
         for t, seq in zip(chunk, out.tolist()):
             preds[t] = vocab.decode_list(seq[1:])[0]
     p, y = zip(*[(preds[t], items) for t in texts for items in by_text[t]])

@@ -32,7 +32,7 @@ def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp
         and m["validity/lists_with_repeats"] == 0
         and m["validity/lists_wrong_length"] == 0
     )
-    for key in ("t5_beam", "t5_sample", "retrieval", "popularity"):
+    for key in ("t5_beam", "t5_fusion", "t5_sample", "retrieval", "popularity"):
         assert 0.0 <= m[f"test/{key}/ndcg@5"] <= 1.0
     assert (tmp_path / "report.md").exists() and (tmp_path / "corpus.parquet").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["corpus/pairs"] > 0
@@ -51,7 +51,11 @@ def test_smoke_job_trains_generates_and_exports(ray_local, mirror, data_dir, tmp
     from benchmarks.playlist import paired_bootstrap
 
     boot = paired_bootstrap(tmp_path, reps=50)
-    mean, lo, hi = boot["pop/ndcg@10"]
+    mean, lo, hi = boot["t5-pop/ndcg@10"]
     assert mean == pytest.approx(m["test/t5_beam/ndcg@10"] - m["test/popularity/ndcg@10"], abs=1e-9)
     assert lo <= mean <= hi
-    assert set(boot) == {"pop/ndcg@10", "pop/recall@10", "kw/ndcg@10", "kw/recall@10"}
+    # ... and the fused lists with the weight the job chose on the valid texts and wrote into the export
+    fused = boot["t5f-kw/ndcg@10"][0]
+    assert fused == pytest.approx(m["test/t5_fusion/ndcg@10"] - m["test/keyword_popularity/ndcg@10"], abs=1e-9)
+    assert m["keyword_fusion/weight"] in (0.0, 5.0)  # the smoke preset's grid
+    assert set(boot) == {f"{a}-{b}/{k}" for a in ("t5", "t5f") for b in ("pop", "kw") for k in ("ndcg@10", "recall@10")}

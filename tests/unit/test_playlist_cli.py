@@ -63,6 +63,19 @@ def test_one_shot_json_and_plain(export_dir):
     assert [x["text"] for x in lines] == ["sad drama", "space adventure"]
 
 
+def test_keyword_fusion_steers_the_list_and_needs_the_training_lists(export_dir, tmp_path):
+    from tests.unit.test_playlist_model import POOLS
+
+    # an all-but-untrained model: a heavy keyword prior makes the list the items of the lists under those words
+    r = _cli("--checkpoint", export_dir, "--json", "--length", "3", "--keyword-fusion", "100", "happy comedy")
+    assert r.exit_code == 0, r.output
+    assert {x["item_id"] for x in json.loads(r.stdout)["items"]} <= set(POOLS["happy comedy"])
+    bare = tiny_export(tmp_path, train_tiny(steps=2), with_lists=False)
+    r = _cli("--checkpoint", bare, "--keyword-fusion", "5", "happy comedy")
+    assert r.exit_code == 2 and "has no candidates.parquet" in r.output
+    assert _cli("--checkpoint", bare, "--length", "3", "happy comedy").exit_code == 0  # the T5 alone still works
+
+
 def test_clear_errors(export_dir, tmp_path):
     r = _cli("--checkpoint", str(tmp_path), "x")
     assert r.exit_code == 2 and "no trained playlist model" in r.output

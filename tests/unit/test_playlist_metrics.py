@@ -1,6 +1,8 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rec_core.playlist.baselines import TextRetrieval, WordPopularity, popularity_list
 from rec_core.playlist.metrics import list_metrics, list_ndcg_at_k, list_recall_at_k, metrics_by_source
@@ -36,6 +38,29 @@ def test_keyword_popularity_conditions_on_words():
     assert wp.lists(["dark comedy"], 2) == [[1, 2]]
     assert wp.lists(["horror night"], 1) == [[8]]
     assert wp.lists(["unknown"], 1) == [[1]]  # falls back to overall popularity
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["comedy", "comedy drama", "drama", "dark comedy", "pixar", "drama pixar"]),
+            st.lists(st.integers(1, 12), min_size=1, max_size=5),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(0, 11),
+)
+def test_keyword_popularity_leaving_a_text_out_is_fitting_without_its_lists(pairs, pick):
+    """A training text scored with its own lists left out = the text held out from training, as at test time."""
+    texts, lists = zip(*pairs)
+    text = texts[pick % len(texts)]
+    kept = [(t, x) for t, x in pairs if t != text]
+    without = WordPopularity([t for t, _ in kept], [x for _, x in kept])
+    full = WordPopularity(texts, lists)
+    assert full.counts(text, leave_own_text_out=True) == without.counts(text)
+    assert full.lists([text], 4, leave_own_text_out=True) == without.lists([text], 4)
 
 
 def test_metrics_by_source_scores_each_pair_with_its_texts_list():

@@ -43,7 +43,7 @@ class EvalConfig(StrictModel):
     max_test_texts: int | None = Field(None, ge=1, description="evaluate only this many distinct test texts")
     latency_lists: int = Field(8, ge=1, description="single-text generations timed for latency")
     fusion_weights: list[float] = Field(
-        default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 40.0],
+        default_factory=lambda: [0.0, 5.0, 10.0, 20.0, 40.0, 80.0],
         description="keyword-fusion weights tried on the valid texts (beam decoding); the best becomes the exported "
         "model's default (rec_core.playlist.fusion; 0 = the T5 alone)",
     )

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from rec_core.paths import REPO_ROOT, default_data_dir, default_mirror
 
-LORA_RANK, LORA_LR = 8, 5e-4
+# The best validation accuracy of three cpu runs with a linear-decay schedule (2026-12-02): LoRA r16 lr 2e-3 5 epochs
+# valid 0.940; full fine-tunes at lr 5e-5 x 3 epochs and 1e-4 x 4 epochs valid 0.917 each.
+LORA_RANK, LORA_LR, LORA_EPOCHS = 16, 2e-3, 5
 
 
 def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
@@ -36,7 +38,9 @@ def run_pipelines(quick: bool, out: Path) -> tuple[Path, dict, dict]:
     lora = run_job(
         SENTIMENT,
         preset="cpu",
-        overrides=short + [f"model.lora_rank={LORA_RANK}", f"train.lr={LORA_LR}", "baseline=false"],
+        overrides=[f"train.epochs={LORA_EPOCHS}"]
+        + short
+        + [f"model.lora_rank={LORA_RANK}", f"train.lr={LORA_LR}", "baseline=false"],
         out_dir=out / "rag_sentiment_lora",
         init_runtime=False,
     ).metrics
@@ -153,7 +157,8 @@ def render(
         "| model | accuracy | F1 |",
         "|---|---:|---:|",
         f"| MiniLM-L6 + linear head, fine-tuned with Ray Train DDP ({sen.get('train/workers', 0):.0f} workers, "
-        f"{sen.get('train/epochs', 0):.0f} epoch(s)) | {f(sen['test/accuracy'])} | {f(sen['test/f1'])} |",
+        f"{sen.get('train/epochs', 0):.0f} epoch(s); the cpu preset's lr schedule) | {f(sen['test/accuracy'])} | "
+        f"{f(sen['test/f1'])} |",
     ]
     if "lora/test/accuracy" in sen:
         lines.append(
@@ -238,7 +243,8 @@ def figures(md: str) -> dict:
     def sentiment_key(label: str) -> str:
         if label.startswith("logistic regression"):
             return "index_logreg" if "index job" in label else "logreg_frozen"
-        return f"lora_r{LORA_RANK}" if "LoRA" in label else "ddp_finetune"
+        rank = re.search(r"LoRA r=(\d+)", label)
+        return f"lora_r{rank.group(1)}" if rank else "ddp_finetune"
 
     out: dict = {}
     for t in md_tables(md):

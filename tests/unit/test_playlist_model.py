@@ -1,6 +1,7 @@
 """PlaylistT5 learns a text -> list mapping (in-process, no Ray) and exports a model the CLI can load."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,20 +70,23 @@ def trained():
     return train_tiny()
 
 
-def tiny_export(tmp_dir, trained, with_lists: bool = True) -> str:
+def tiny_export(tmp_dir, trained, with_lists: bool = True, cfg: ModelConfig = TINY, length: int = 5, lists=None):
+    """`trained` = (model, vocab, tokenizer, losses, pairs); the export's training lists are `lists`, else the
+    pairs (with_lists), else none."""
     model, vocab, tok, _, pairs = trained
     codes = SemanticCodes(vocab.item_ids, vocab.sids, vocab.vocab.codebook_sizes)
     titles = pd.DataFrame({"item_id": vocab.item_ids, "title": [f"Movie {i}" for i in vocab.item_ids]})
     meta = {
-        "model": TINY.model_dump(),
+        "model": cfg.model_dump(),
         "text_vocab_size": len(tok),
         "sid_vocab_size": vocab.size,
         "tokenizer": "minilm",
-        "max_items": 5,
-        "default_length": 5,
+        "max_items": length,
+        "default_length": length,
         "text_embed_shape": list(model.text_embed.weight.shape),
     }
-    lists = pd.DataFrame({"text": [t for t, _ in pairs], "items": [list(x) for _, x in pairs]}) if with_lists else None
+    if lists is None and with_lists:
+        lists = pd.DataFrame({"text": [t for t, _ in pairs], "items": [list(x) for _, x in pairs]})
     return str(export_model(tmp_dir / "model", model.state_dict(), meta, codes, titles, candidate_lists=lists))
 
 
@@ -167,18 +171,7 @@ def test_candidates_in_the_input_are_read_and_copied(tmp_path):
 
     # export + load: the Playlister rebuilds the candidates from the stored training lists
     lists = pd.DataFrame({"text": ["my list", "other"], "items": [[101, 102, 103, 104], [110, 111, 112]]})
-    sc = SemanticCodes(vocab.item_ids, vocab.sids, vocab.vocab.codebook_sizes)
-    titles = pd.DataFrame({"item_id": vocab.item_ids, "title": [f"Movie {i}" for i in vocab.item_ids]})
-    meta = {
-        "model": cfg.model_dump(),
-        "text_vocab_size": len(tok),
-        "sid_vocab_size": vocab.size,
-        "tokenizer": "minilm",
-        "max_items": 4,
-        "default_length": 4,
-        "text_embed_shape": list(model.text_embed.weight.shape),
-    }
-    d = export_model(tmp_path / "model", model.state_dict(), meta, sc, titles, candidate_lists=lists)
+    d = Path(tiny_export(tmp_path, (model, vocab, tok, None, None), cfg=cfg, length=4, lists=lists))
     pl = Playlister.load(d)
     wp = WordPopularity(lists["text"], lists["items"])
     assert pl.retriever.lists(["my list"], 4) == wp.lists(["my list"], 4) == [[101, 102, 103, 104]]

@@ -20,6 +20,7 @@ def test_learning_rate_range_follows_the_mode_and_samples_resolve():
     assert min(seen.values()) > 20  # both modes are searched
     cfg = JOB.resolve("smoke", None, [_to_override(k, v) for k, v in point.items()])
     assert cfg.train.lr == point["train.lr"] and cfg.model.lora_rank == point["model.lora_rank"]
+    assert cfg.train.lr_schedule == point["train.lr_schedule"] and cfg.train.warmup_frac == 0.1
     # the driver's up-front probe samples each domain without a trial config
     probe = {k: _probe_value(v) for k, v in space.items()}
     assert space_mod.LR_RANGE["full"][0] <= probe["train.lr"] <= space_mod.LR_RANGE["lora"][1]

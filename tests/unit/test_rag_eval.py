@@ -74,7 +74,8 @@ def test_tune_space_resolves_against_the_job_config():
 
     cfg = JOB.resolve("smoke")
     keys = space.param_space(cfg)
-    assert set(keys) == {"train.lr", "train.epochs", "model.lora_rank"} and space.METRIC == "valid/accuracy"
+    assert set(keys) == {"train.lr", "train.epochs", "model.lora_rank", "train.lr_schedule", "train.warmup_frac"}
+    assert space.METRIC == "valid/accuracy"
     probe = JOB.resolve("smoke", None, ["train.lr=0.001", "train.epochs=2", "model.lora_rank=8"])
     assert probe.model.lora_rank == 8 and space.scheduler(cfg) is not None
 

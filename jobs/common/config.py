@@ -91,7 +91,7 @@ class TrainConfig(StrictModel):
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
         "constant",
         description="learning rate over the run: constant, or a warmup from 0 then a linear or cosine decay to 0 at "
-        "the last step (transformers.get_scheduler); a resumed run continues the schedule where it stopped",
+        "the last step (the factors of transformers' schedules); a resumed run continues the schedule where it stopped",
     )
     warmup_frac: float = Field(0.0, ge=0, lt=1, description="share of all training steps spent warming the lr up")
     checkpoint_every: int = Field(1, ge=1, description="epochs between checkpoints")

@@ -564,19 +564,31 @@ class WorkerSession:
 
 
 def lr_scheduler(optimizer, train: TrainConfig, steps_per_epoch: int, start_epoch: int = 0, base_lrs=None):
-    """`train.lr_schedule` over epochs x steps_per_epoch optimizer steps (transformers.get_scheduler), moved on to
-    where a run resumed at `start_epoch` stands. `base_lrs`: each param group's lr before any decay (a restored
-    optimizer holds the decayed ones)."""
-    from transformers import get_scheduler
+    """`train.lr_schedule` over epochs x steps_per_epoch optimizer steps, moved on to where a run resumed at
+    `start_epoch` stands. `base_lrs`: each param group's lr before any decay (a restored optimizer holds the decayed
+    ones).
+
+    The factors are those of transformers' get_linear_schedule_with_warmup / get_cosine_schedule_with_warmup
+    (tests/unit/test_lr_schedule.py checks them step by step), through torch's LambdaLR: importing
+    transformers.optimization pulls in its trainer utilities and peft, 6 s in every fresh Ray Train worker here
+    (`python -X importtime`), for two formulas."""
+    import math
+    import warnings
 
     for group, base in zip(optimizer.param_groups, base_lrs or [g["lr"] for g in optimizer.param_groups]):
         group["lr"] = group["initial_lr"] = base
     total = max(1, train.epochs * steps_per_epoch)
-    sched = get_scheduler(
-        train.lr_schedule, optimizer, num_warmup_steps=int(train.warmup_frac * total), num_training_steps=total
-    )
-    import warnings
+    warmup = int(train.warmup_frac * total)
 
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        if train.lr_schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     with warnings.catch_warnings():  # torch warns of scheduler steps before any optimizer step: wanted here
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(start_epoch * steps_per_epoch):  # a lambda per step: cheap, exactly the uninterrupted path

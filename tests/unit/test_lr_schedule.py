@@ -35,6 +35,22 @@ def test_warmup_then_decay_to_zero_and_resume_continues_the_schedule(kind):
     assert first + rest == pytest.approx(full)
 
 
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_the_factors_are_transformers_schedules(kind):
+    from transformers import get_scheduler
+
+    t = TrainConfig(epochs=3, lr=2e-3, lr_schedule=kind, warmup_frac=0.2)
+    ours, _ = _run(t, steps_per_epoch=7, epochs=range(3))
+    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=2e-3)
+    ref = get_scheduler(kind, opt, num_warmup_steps=int(0.2 * 21), num_training_steps=21)
+    theirs = []
+    for _ in range(21):
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref.step()
+    assert ours == pytest.approx(theirs, abs=1e-12)
+
+
 def test_constant_is_the_default():
     assert TrainConfig().lr_schedule == "constant"
     with pytest.raises(ValueError):

@@ -424,9 +424,11 @@ class WorkerSession:
         return loader
 
     def set_steps_per_epoch(self, steps: int) -> None:
-        """For loops that batch without a DataLoader: what the progress lines and `train.lr_schedule` count on."""
+        """For loops that batch without a DataLoader: what the progress lines and `train.lr_schedule` count on.
+        The schedule is built once: a loop that prepares a fresh loader every epoch (NCF's negative sampling) must
+        not restart it."""
         self._steps_per_epoch = int(steps)
-        if self.train.lr_schedule != "constant":
+        if self.train.lr_schedule != "constant" and self._scheduler is None:
             self._scheduler = lr_scheduler(
                 self._lr_optimizer, self.train, self._steps_per_epoch, self.start_epoch, self._base_lrs
             )

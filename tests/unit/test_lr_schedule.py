@@ -55,3 +55,23 @@ def test_constant_is_the_default():
     assert TrainConfig().lr_schedule == "constant"
     with pytest.raises(ValueError):
         TrainConfig(lr_schedule="step")
+
+
+def test_a_loader_prepared_every_epoch_does_not_restart_the_schedule():
+    """NCF prepares a fresh loader each epoch: the session's schedule is built once and keeps counting."""
+    from jobs.common.train import WorkerSession
+
+    t = TrainConfig(epochs=3, lr=1e-3, lr_schedule="linear", warmup_frac=0.5)
+    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    # the scheduling part of a session, without the Ray Train context its __init__ needs
+    sess = WorkerSession.__new__(WorkerSession)
+    sess.train, sess._lr_optimizer, sess._base_lrs, sess.start_epoch, sess._scheduler = t, opt, [1e-3], 0, None
+    lrs = []
+    for _ in range(3):
+        sess.set_steps_per_epoch(2)
+        for _ in range(2):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sess._scheduler.step()
+    expected, _ = _run(t, steps_per_epoch=2, epochs=range(3))
+    assert lrs == pytest.approx(expected)

@@ -297,17 +297,13 @@ def evaluate_and_export(
         test = test[test["text"].isin(set(texts))].reset_index(drop=True)
     ks, L = tuple(cfg.eval.ks), cfg.eval.length
 
-    def run_model(mode: str, fusion: float = 0.0) -> tuple[dict[str, list[int]], float, int]:
-        preds, invalid, t0 = generate_all(cfg, pl, texts, mode, fusion)
-        return preds, (time.perf_counter() - t0) / max(len(texts), 1), invalid
-
     rows: dict[str, dict] = {}
     lat: dict[str, float] = {}
-    preds_beam, lat["t5_beam_batched_s"], bad_beam = run_model("beam")
+    preds_beam, bad_beam, lat["t5_beam_batched_s"] = generate_all(cfg, pl, texts, "beam", 0.0)
     rows[f"T5 beam ({cfg.eval.num_beams})"] = metrics_by_source(preds_beam, test, ks)
-    preds_fused, lat["t5_fusion_batched_s"], bad_fused = run_model("beam", pl.keyword_fusion)
+    preds_fused, bad_fused, lat["t5_fusion_batched_s"] = generate_all(cfg, pl, texts, "beam", pl.keyword_fusion)
     rows[f"T5 beam + keyword fusion (weight {pl.keyword_fusion:g})"] = metrics_by_source(preds_fused, test, ks)
-    preds_sample, lat["t5_sample_batched_s"], bad_sample = run_model("sample")
+    preds_sample, bad_sample, lat["t5_sample_batched_s"] = generate_all(cfg, pl, texts, "sample", 0.0)
     rows[f"T5 sample (T={cfg.eval.temperature:g})"] = metrics_by_source(preds_sample, test, ks)
     # Queries go through the encoder class the embedding actors hold, with the catalogue's settings.
     encode = SentenceEncoder(
@@ -327,12 +323,12 @@ def evaluate_and_export(
     wp = WordPopularity(prep.train["text"], prep.train["items"])
     rows["Keyword popularity"] = metrics_by_source(dict(zip(texts, wp.lists(texts, L))), test, ks)
     # What one CLI user waits for: one text per generate() call (beam with the exported fusion weight).
-    for mode, fusion in (("beam", 0.0), ("fusion", pl.keyword_fusion), ("sample", 0.0)):
+    for name, mode, fusion in (("beam", "beam", 0.0), ("fusion", "beam", pl.keyword_fusion), ("sample", "sample", 0.0)):
         times = [
             pl.generate(
                 [t],
                 length=L,
-                mode="sample" if mode == "sample" else "beam",
+                mode=mode,
                 num_beams=cfg.eval.num_beams,
                 temperature=cfg.eval.temperature,
                 seed=0,
@@ -340,7 +336,7 @@ def evaluate_and_export(
             )[0].seconds
             for t in texts[: cfg.eval.latency_lists]
         ]
-        lat[f"t5_{mode}_single_s"] = float(np.median(times))
+        lat[f"t5_{name}_single_s"] = float(np.median(times))
     # Validity of every generated list (the constraint's promise), counted rather than assumed.
     all_lists = list(preds_beam.values()) + list(preds_fused.values()) + list(preds_sample.values())
     catalogue = set(prep.vocab.item_ids)
@@ -393,7 +389,7 @@ def evaluate_and_export(
 
 
 def generate_all(cfg: Config, pl, texts: list[str], mode: str, fusion: float) -> tuple[dict, int, float]:
-    """Lists for all texts in batches of eval.batch_texts -> (text -> items, invalid chunks, start time)."""
+    """Lists for all texts in batches of eval.batch_texts -> (text -> items, invalid chunks, seconds per text)."""
     from tqdm.auto import tqdm
 
     preds, invalid, t0 = {}, 0, time.perf_counter()
@@ -410,7 +406,7 @@ def generate_all(cfg: Config, pl, texts: list[str], mode: str, fusion: float) ->
         ):
             preds[r.text] = r.items
             invalid += r.invalid
-    return preds, invalid, t0
+    return preds, invalid, (time.perf_counter() - t0) / max(len(texts), 1)
 
 
 def choose_keyword_fusion(cfg: Config, pl, valid: pd.DataFrame) -> dict[float, float]:

@@ -19,8 +19,12 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessor
 
+TOP_ITEMS = 50  # candidates per text that carry a bonus
 
-def bonus_table(shares: dict[int, float], tokens_of_item: dict, weight: float, top: int) -> dict[tuple, float]:
+
+def bonus_table(
+    shares: dict[int, float], tokens_of_item: dict, weight: float, top: int = TOP_ITEMS
+) -> dict[tuple, float]:
     """A candidate's full token path -> its bonus, for the `top` items by share."""
     best = sorted(((s, i) for i, s in shares.items() if i in tokens_of_item), key=lambda x: (-x[0], x[1]))[:top]
     return {tuple(tokens_of_item[item]): weight * share for share, item in best}

@@ -86,8 +86,8 @@ def find_export(path: Path) -> Path:
 
 
 def fusion_settings(meta: dict) -> dict:
-    """The keyword-fusion defaults an export was evaluated with (none in exports made before fusion existed)."""
-    return {"keyword_fusion": float(meta.get("keyword_fusion", 0.0)), "fusion_items": int(meta.get("fusion_items", 50))}
+    """The keyword-fusion weight an export was evaluated with (none in exports made before fusion existed)."""
+    return {"keyword_fusion": float(meta.get("keyword_fusion", 0.0))}
 
 
 @dataclass
@@ -110,7 +110,6 @@ class Playlister:
         default_length: int,
         retriever=None,
         keyword_fusion: float = 0.0,
-        fusion_items: int = 50,
     ):
         self.model = model.eval()
         self.vocab = vocab
@@ -120,7 +119,7 @@ class Playlister:
         if model.candidates and retriever is None:
             raise ValueError(f"the model reads {model.candidates} retrieved candidates: pass their retriever")
         self.retriever = retriever
-        self.keyword_fusion, self.fusion_items = keyword_fusion, fusion_items
+        self.keyword_fusion = keyword_fusion
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> "Playlister":
@@ -166,10 +165,7 @@ class Playlister:
 
             if self.retriever is None:
                 raise ValueError("keyword fusion needs the training lists (candidates.parquet) in the export")
-            tables = [
-                bonus_table(self.retriever.shares(t), self.vocab.tokens_of_item, weight, self.fusion_items)
-                for t in texts
-            ]
+            tables = [bonus_table(self.retriever.shares(t), self.vocab.tokens_of_item, weight) for t in texts]
             processors = [KeywordPriorFusion(tables, self.vocab.levels, 1, num_beams if mode == "beam" else 1)]
         dev = next(self.model.parameters()).device
         t0 = time.perf_counter()

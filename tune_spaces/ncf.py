@@ -35,5 +35,6 @@ def param_space(cfg) -> dict:
 
 
 def scheduler(cfg):
-    # One "iteration" = one epoch report from the trainer.
-    return asha(cfg.train.epochs, grace_period=1)
+    # One "iteration" = one epoch report from the trainer. Two epochs before the first cut: after one, a low
+    # learning rate looks bad that would overtake a high one by epoch 4.
+    return asha(cfg.train.epochs, grace_period=2)

@@ -47,10 +47,12 @@ def train_local(
     weight_decay: float = 0.0,
     eval_every: int = 0,
     full_ranking: bool = False,
+    patience: int = 0,
 ) -> list[dict]:
     """Plain single-process training (tests, notebooks, benchmarks): the Ray job's loss, sampler and
     evaluation without the Ray Train wrapper. Returns one dict per epoch (loss, epoch_s, and every
-    `eval_every` epochs valid/* and test/* metrics)."""
+    `eval_every` epochs valid/* and test/* metrics). `patience` > 0 (needs `eval_every`): stop once
+    validation NDCG@10 has not improved for that many evaluations in a row."""
     import time
 
     torch.manual_seed(seed)
@@ -58,6 +60,7 @@ def train_local(
     sampler = sampler_for(data, num_negatives, seed)
     exclude = data.user_items() if full_ranking else None
     history = []
+    best, since_best = float("-inf"), 0
     for epoch in range(epochs):
         model.train()
         total, n, t0 = 0.0, 0, time.perf_counter()
@@ -71,5 +74,8 @@ def train_local(
         if eval_every and (epoch + 1) % eval_every == 0:
             row.update({f"valid/{k}": v for k, v in evaluate(model, data.valid, exclude).items()})
             row.update({f"test/{k}": v for k, v in evaluate(model, data.test, exclude).items()})
+            best, since_best = (row["valid/ndcg@10"], 0) if row["valid/ndcg@10"] > best else (best, since_best + 1)
         history.append(row)
+        if patience and since_best >= patience:
+            break
     return history

@@ -90,6 +90,14 @@ def test_every_variant_beats_random_on_clustered_data(kind, data):
     assert after["full_recall@10"] > 0.15
 
 
+def test_train_local_stops_after_patience_evaluations_without_gain(data):
+    m = build_model("gmf", data.num_users, data.num_items, NCFModelConfig(factors=4), LMConfig(), data.item_texts)
+    # lr 0: the model never changes, so validation never improves on the first evaluation
+    hist = train_local(m, data, epochs=10, lr=0.0, batch_size=512, eval_every=1, patience=2)
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    assert len(train_local(m, data, epochs=4, lr=0.0, batch_size=512, eval_every=1)) == 4
+
+
 def test_evaluate_ranks_by_the_scores_that_beat_the_target():
     from rec_core.ncf.data import EvalSet
     from rec_core.ncf.evaluate import sampled_ranks

@@ -37,11 +37,25 @@ def bench(quick: bool) -> str:
     cfg = JOB.resolve(preset)
     m = run_job(JOB, preset=preset, out_dir=out).metrics
     main = cfg.data.policy.value
+    # The same CV without the target-encoded list columns, reading the posters / plots / embeddings just cached
+    no_te = run_job(
+        JOB,
+        preset=preset,
+        overrides=[
+            "features.target_encode=[]",
+            f"features.stage_dir={cfg.features.stage_dir or out / 'stages'}",
+            "data.compare_policies=[]",
+            "cv.single_process_check=false",
+        ],
+        out_dir=out.parent / f"{out.name}-no-target-encoding",
+    ).metrics
     lines = [
         "## GenAI rater (TMDB 5000 vote_average, XGBoost on Ray)",
         "",
         f"Dataset: TMDB 5000, movies with vote_count >= {cfg.data.min_votes} ({m['counts/movies']:.0f} movies). "
-        f"Protocol: {cfg.cv.n_folds}-fold CV × {len(cfg.cv.seeds)} seeds, the same folds for A (structured) and B "
+        f"Protocol: {cfg.cv.n_folds}-fold CV × {len(cfg.cv.seeds)} seeds, the same folds for A (structured: TMDB "
+        f"metadata + the mean training rating of each movie's {', '.join(cfg.features.target_encode) or 'nothing'}, "
+        "target-encoded inside each fold) and B "
         f"(structured + GenAI: {cfg.posters.group_label()}, LLM plot scores by `{cfg.plots.model}` on "
         f"{m.get('counts/plot_scored', 0):.0f} overviews, MiniLM overview PCA). ΔRMSE CI: Nadeau-Bengio corrected "
         f"resampled t. Command: `genrec run rater --preset {preset}`.",
@@ -64,6 +78,24 @@ def bench(quick: bool) -> str:
         f"\nPredicting the training mean: RMSE {m['baseline_mean/rmse']:.4f}. The anchor's exact features, filter and "
         "split are not published with it; compare the `public_anchor` row only, and only roughly.\n"
     )
+    x = cfg.xgb
+    lines += [
+        f"Target encoding (`features.target_encode`, scikit-learn `TargetEncoder`, smooth "
+        f"{cfg.features.target_encode_smooth:g}; each fold's encoder sees only its training rows, which it "
+        "cross-fits) against the same run without it (`--set features.target_encode=[]`), `pre_release`, XGBoost "
+        f"max_depth {x.max_depth}, eta {x.eta:g}, up to {x.num_boost_round} rounds:",
+        "",
+        "| structured features | A RMSE | B RMSE | ΔRMSE (B−A) [95 % CI] |",
+        "|---|---|---|---|",
+    ]
+    for label, r in (("with target encoding", m), ("without target encoding", no_te)):
+        d = f"delta/{main}/rmse"
+        lines.append(
+            f"| {label} | {r[f'cv/{main}/A/rmse']:.4f} ± {r[f'cv/{main}/A/rmse_sd']:.4f} | "
+            f"{r[f'cv/{main}/B/rmse']:.4f} ± {r[f'cv/{main}/B/rmse_sd']:.4f} | {r[f'{d}/delta']:+.4f} "
+            f"[{r[f'{d}/ci_low']:+.4f}, {r[f'{d}/ci_high']:+.4f}] |"
+        )
+    lines.append("")
     if "speed/ray_wall_s" in m:
         lines.append(
             f"**XGBoost on Ray vs single process** (the {m['speed/tasks']:.0f} fold models of one repetition, same "
@@ -102,7 +134,19 @@ def figures(md: str) -> dict:
     from benchmarks.results_io import aliases, md_tables, num, nums, put
 
     out: dict = {}
-    for r in md_tables(md)[0]["rows"]:
+    tables = md_tables(md)
+    for t in tables[1:]:
+        for r in t["rows"] if "structured features" in t["rows"][0] else []:
+            key = "with_target_encoding" if r["structured features"].startswith("with ") else "no_target_encoding"
+            for side in ("A", "B"):
+                mean, sd = nums(r[f"{side} RMSE"])
+                put(out, f"ablation/{key}/{side.lower()}/rmse", mean)
+                put(out, f"ablation/{key}/{side.lower()}/rmse_sd", sd)
+            d, lo, hi = nums(r["ΔRMSE (B−A) [95 % CI]"])
+            put(out, f"ablation/{key}/delta_rmse", d)
+            put(out, f"ablation/{key}/delta_rmse_ci_low", lo)
+            put(out, f"ablation/{key}/delta_rmse_ci_high", hi)
+    for r in tables[0]["rows"]:
         pol = r["leakage policy"].strip("`")
         for side in ("A", "B"):
             mean, sd = nums(r[f"{side} RMSE"])

@@ -22,9 +22,9 @@ from jobs.common.job import Job, JobResult, RunContext, UserFacingError
 from jobs.common.runtime import peak_request
 from jobs.common.train import DEFAULT_MAX_FAILURES, boosters_by_task, fit_xgboost, xgb_train_tasks
 from rec_core.config import StrictModel
-from rec_core.rater import cv, fusion, report, stats
+from rec_core.rater import cv, fusion, report, stats, target_encoding
 from rec_core.rater.structured import LeakagePolicy, allowed_post_release, filter_reliable, structured_features
-from rec_core.rater.tmdb import TmdbDataError, load_poster_index, load_tmdb_movies
+from rec_core.rater.tmdb import TmdbDataError, load_poster_index, load_tmdb_movies, parse_json_names
 from rec_core.rater.xgb import XGBConfig, gain_importance, mean_abs_shap
 
 PUBLIC_ANCHOR_RMSE = 0.65  # tuned XGBoost on TMDB metadata incl. vote_count + popularity (public notebook figure)
@@ -47,6 +47,14 @@ class FeatureSection(StrictModel):
     embed_encoder: str = "minilm"
     embed_components: int = Field(8, ge=1)
     embed_batch_size: int = Field(64, ge=1)
+    target_encode: list[Literal["keywords", "production_companies", "genres"]] = Field(
+        default_factory=lambda: ["keywords", "production_companies", "genres"],
+        description="list columns encoded by their mean training rating, out of fold (structured, so in A and B): "
+        "see rec_core/rater/target_encoding.py; [] = off",
+    )
+    target_encode_smooth: float = Field(
+        5.0, gt=0, description="shrinkage of a category's mean towards the training mean (TargetEncoder's `smooth`)"
+    )
     stage_dir: Path | None = Field(
         None,
         description="where the poster / plot / embedding stages cache their Parquet (default <run dir>/stages); "
@@ -197,14 +205,15 @@ def cv_worker(config: dict) -> None:
 
     ctx = ray.train.get_context()
     table = ray.get(config["table"])
-    shard = table.iloc[ctx.get_world_rank() :: ctx.get_world_size()]
+    shard = table.iloc[ctx.get_world_rank() :: ctx.get_world_size()]  # every fold's encoded columns included
     xcfg = XGBConfig.model_validate(config["xgb"])
     by_id = {t["id"]: t for t in config["tasks"]}
 
     def train_one(tid, callbacks, resume_from):
         t = by_id[tid]
-        folds = shard[f"fold_r{t['rep']}"].to_numpy()
-        dtrain, dvalid = fold_matrices(shard, config["columns"][t["columns"]], folds, t["fold"], xcfg, t["seed"])
+        view = target_encoding.fold_view(shard, t["rep"], t["fold"])
+        folds = view[f"fold_r{t['rep']}"].to_numpy()
+        dtrain, dvalid = fold_matrices(view, config["columns"][t["columns"]], folds, t["fold"], xcfg, t["seed"])
         return train_booster(dtrain, dvalid, xcfg, t["seed"], callbacks=callbacks, xgb_model=resume_from)
 
     xgb_train_tasks(list(by_id), train_one, config["report_every"])
@@ -233,7 +242,8 @@ def fit_on_ray(
     import ray
 
     used = list(dict.fromkeys(c for cols in columns.values() for c in cols))
-    keep = ["item_id", "y", *used, *[c for c in table.columns if c.startswith("fold_r")]]
+    per_fold = [c for c in table.columns if c.startswith("fold_r") or target_encoding.TAG in c]
+    keep = ["item_id", "y", *[c for c in used if c in table.columns], *per_fold]
     t0 = time.perf_counter()
     ref = ray.put(table[keep].reset_index(drop=True))
     result = fit_xgboost(
@@ -298,11 +308,19 @@ def _feature_table(cfg: Config, movies: pd.DataFrame, groups: dict) -> tuple[pd.
     for r in range(len(cfg.cv.seeds)):
         base[f"fold_r{r}"] = folds[r]
     table, group_cols = fusion.join_groups(base, groups)
+    encoded = target_encoding.feature_names(cfg.features.target_encode)
+    if encoded:  # one set of columns per (repetition, fold), each fitted on that fold's training rows
+        lists = {c: movies[c].map(parse_json_names).tolist() for c in cfg.features.target_encode}
+        te = target_encoding.fold_columns(
+            lists, base["y"].to_numpy(), folds, cfg.features.target_encode_smooth, cfg.seed
+        )
+        table = pd.concat([table, te], axis=1)
+        group_cols["structured"] = group_cols["structured"] + encoded
     genai = [c for g, cols in group_cols.items() if g != "structured" for c in cols]
     colsets = {}
     for p in policies:
-        colsets[f"{p}.A"] = structured[p]
-        colsets[f"{p}.B"] = structured[p] + genai
+        colsets[f"{p}.A"] = structured[p] + encoded
+        colsets[f"{p}.B"] = structured[p] + encoded + genai
     return table, colsets, group_cols
 
 
@@ -318,6 +336,7 @@ def _cv_fingerprint(cfg: Config, colsets: dict) -> str:
             "seeds": cfg.cv.seeds,
             "seed": cfg.seed,
             "movies": cfg.data.model_dump(mode="json"),
+            "target_encode": [cfg.features.target_encode, cfg.features.target_encode_smooth],
         },
         sort_keys=True,
     )
@@ -431,7 +450,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     variant = "B" if "B" in cfg.cv.variants else cfg.cv.variants[0]
     columns = colsets[f"{main}.{variant}"]
     boosters = _load_boosters(ctx, _cv_fingerprint(cfg, colsets), main, variant, len(cfg.cv.seeds), cfg.cv.n_folds)
-    held = [table[table[f"fold_r{r}"] == k] for (r, k) in boosters]
+    held = [(v := target_encoding.fold_view(table, r, k))[v[f"fold_r{r}"] == k] for (r, k) in boosters]
     gain = gain_importance(list(boosters.values()), columns)
     shap = mean_abs_shap(list(boosters.values()), held, columns)
     shown_groups = {g: [c for c in cols if c in columns] for g, cols in group_cols.items()}

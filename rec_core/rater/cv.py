@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from rec_core.rater.target_encoding import fold_view
 from rec_core.rater.xgb import XGBConfig, fold_matrices, train_booster
 
 
@@ -30,8 +31,9 @@ def fit_local(
     t0 = time.perf_counter()
     out = {}
     for t in tasks:
-        folds = table[f"fold_r{t['rep']}"].to_numpy()
-        dtrain, dvalid = fold_matrices(table, columns[t["columns"]], folds, t["fold"], cfg, t["seed"])
+        view = fold_view(table, t["rep"], t["fold"])
+        folds = view[f"fold_r{t['rep']}"].to_numpy()
+        dtrain, dvalid = fold_matrices(view, columns[t["columns"]], folds, t["fold"], cfg, t["seed"])
         out[t["id"]] = train_booster(dtrain, dvalid, cfg, t["seed"])
     return out, time.perf_counter() - t0
 
@@ -44,7 +46,8 @@ def out_of_fold(
 
     parts = []
     for t in tasks:
-        held = table[table[f"fold_r{t['rep']}"].to_numpy() == t["fold"]]
+        view = fold_view(table, t["rep"], t["fold"])
+        held = view[view[f"fold_r{t['rep']}"].to_numpy() == t["fold"]]
         parts.append(
             pd.DataFrame(
                 {

@@ -51,6 +51,11 @@ def test_smoke_preset_end_to_end_then_resume(tmp_path, ray_local):
     assert ("within noise" in report) or ("beyond fold noise" in report)
     assert "unreadable poster, counted" in report and victim in report and "answer distribution" in report
     assert any(k.startswith("fit_wall_s/") for k in m)  # the CV ran on Ray Train
+    # the list columns are target-encoded per fold (a set per repetition and fold), and the models use them
+    table = pd.read_parquet(out / "stages" / "features.parquet")
+    assert {"te_keywords_mean@r0f0", "te_genres_min@r0f2"} <= set(table.columns)
+    gain = json.loads((out / "feature_importance.json").read_text())["gain"]
+    assert sum(v for k, v in gain.items() if k.startswith("te_")) > 0.05
 
     # Re-run in the same directory: every stage is read back from Parquet, no Ray Train fit runs.
     res2 = run_job(JOB, preset="smoke", overrides=sets, out_dir=out)

@@ -233,6 +233,7 @@ def tune(
                 "failed_trials": s.failed_trials,
                 "best_config": s.best_config,
                 "best": s.best_metrics.get(s.metric),
+                "rerun": s.rerun,
             },
             indent=2,
             default=str,

@@ -34,6 +34,7 @@ class TuneSummary:
     out_dir: Path
     failed_trials: int = 0
     error_files: list[str] = field(default_factory=list)  # one per failed trial: Ray's error.txt (or its trial dir)
+    rerun: str = ""  # the `genrec run` command that reproduces the best trial
 
 
 def space_module(job_name: str):
@@ -179,10 +180,15 @@ def tune_job(
         out_dir=out_dir,
         failed_trials=len(errors),
         error_files=error_files,
+        rerun=rerun_command(job.name, preset, overrides, best.config),
     )
     write_json_atomic(
         out_dir / "best.json",
         {
+            "job": job.name,
+            "preset": preset,
+            "overrides": list(overrides),  # the --set values every trial shared
+            "rerun": summary.rerun,
             "best_config": summary.best_config,
             "best_metrics": summary.best_metrics,
             "metric": mod.METRIC,
@@ -193,6 +199,15 @@ def tune_job(
         },
     )
     return summary
+
+
+def rerun_command(job_name: str, preset: str | None, overrides: list[str], best_config: dict) -> str:
+    """`genrec run` with the trials' shared overrides and the best trial's values: the tuned run, reproduced."""
+    import shlex
+
+    sets = [*overrides, *(_to_override(k, v) for k, v in sorted(best_config.items()))]
+    flags = [x for s in sets for x in ("--set", s)]
+    return shlex.join(["genrec", "run", job_name, *(["--preset", preset] if preset else []), *flags])
 
 
 EXPERIMENT_FILE = "experiment.json"  # in the experiment dir (--out): the Tune experiment's name, for --resume

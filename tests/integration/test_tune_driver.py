@@ -51,11 +51,13 @@ def _space_module():
 
 def test_tune_finds_the_best_trial(ray_local, tmp_path, monkeypatch):
     monkeypatch.setattr(tune_mod, "space_module", lambda name: _space_module())
-    s = tune_mod.tune_job(JOB, preset=None, overrides=[], num_samples=1, out_dir=tmp_path)
+    s = tune_mod.tune_job(JOB, preset=None, overrides=["epochs=3"], num_samples=1, out_dir=tmp_path)
     assert s.num_trials == 3
     assert s.best_config["model.x"] == pytest.approx(0.3)
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["failed_trials"] == 0 and best["best_metrics"]["valid/score"] == pytest.approx(0.0)
+    # what reproduces the best trial: the shared overrides plus its sampled values
+    assert best["overrides"] == ["epochs=3"] and best["rerun"] == "genrec run quad --set epochs=3 --set model.x=0.3"
     # the best trial was not cut off at its last epoch report: the job's own final report arrived
     assert best["best_metrics"]["done"] == 1
 

@@ -351,7 +351,8 @@ def submit(
         if status != "SUCCEEDED":
             if checked:  # a failed check becomes the message that says how to fix the cluster's python
                 log = client.get_job_logs(sid) or ""
-                if _PREFLIGHT_OK not in log:
+                # a line that starts with the marker: the log may also echo the entrypoint, which contains it
+                if not any(line.startswith(_PREFLIGHT_OK) for line in log.splitlines()):
                     preflight_verdict(status, log, python)
             raise JobFailed(sid, status, url)
     return sid

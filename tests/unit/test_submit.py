@@ -407,6 +407,12 @@ class _SubmitClient(_ScriptedClient):
     [
         ("GENREC_PREFLIGHT_MISSING torch /usr/bin/python3 ModuleNotFoundError: No module named 'torch'\n", "cannot"),
         ("/bin/sh: 1: /nonexistent/bin/python: not found\n", "not found"),
+        # Ray 2.60 may echo the entrypoint, whose probe source holds the OK marker mid-line: still a failed check
+        (
+            "Running entrypoint: /nonexistent/bin/python -c \"print('GENREC_PREFLIGHT_OK', ...)\"\n"
+            "/bin/sh: 1: /nonexistent/bin/python: not found\n",
+            "not found",
+        ),
         ("GENREC_PREFLIGHT_OK /opt/venv/bin/python\nTraceback ...\nValueError: boom\n", "ended FAILED"),
     ],
 )

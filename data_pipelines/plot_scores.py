@@ -69,8 +69,10 @@ class PlotScorer:
         out.insert(0, "item_id", batch["item_id"].to_numpy())
         # model time per overview (no load, no queueing): the throughput figure of the benchmark
         out["score_seconds"] = (time.perf_counter() - t0) / max(len(batch), 1)
+        # pandas' string dtype (None stays missing) becomes an Arrow string column. Plain object columns of str and
+        # None came back from Ray Data as pickled Python objects, whose pandas blocks cannot be sorted.
         for col in ("failure", "raw_response"):
-            out[col] = out[col].astype(object)
+            out[col] = out[col].astype("string")
         return out
 
 

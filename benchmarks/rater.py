@@ -49,8 +49,14 @@ def bench(quick: bool) -> str:
         ],
         out_dir=out.parent / f"{out.name}-no-target-encoding",
     ).metrics
+    import os
+
     lines = [
         "## GenAI rater (TMDB 5000 vote_average, XGBoost on Ray)",
+        "",
+        # speed rows below are only as clean as the machine was quiet; stages cached by an earlier run keep the
+        # throughput that run measured
+        f"_1-minute load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores._",
         "",
         f"Dataset: TMDB 5000, movies with vote_count >= {cfg.data.min_votes} ({m['counts/movies']:.0f} movies). "
         f"Protocol: {cfg.cv.n_folds}-fold CV × {len(cfg.cv.seeds)} seeds, the same folds for A (structured: TMDB "

@@ -102,6 +102,13 @@ class TrainConfig(StrictModel):
         description="times Ray Train restarts the worker group after a worker or node dies (spot preemption); "
         "the restarted workers resume from the newest checkpoint, losing at most checkpoint_every epochs",
     )
+    start_retries: int = Field(
+        4,
+        ge=-1,
+        description="failed worker-group starts Ray Train retries before the fit fails (each start waits up to "
+        "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S, Ray's default 60 s); -1 = forever, e.g. while an autoscaler adds "
+        "nodes. Ray's own default is forever: a Tune trial whose workers could not be placed retried for 30 min",
+    )
     progress_every_s: float = Field(
         60.0,
         gt=0,

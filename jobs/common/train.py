@@ -91,10 +91,12 @@ def run_config(
     keep: int | None = 2,
     callbacks: Sequence = (),
     max_failures: int = 0,
+    start_retries: int | None = None,
 ):
     """RunConfig for any Ray trainer here (Torch or XGBoost): storage in run_dir (or `runtime.storage`:
     jobs.common.storage), `max_failures` restarts of the worker group (each resumes from the newest checkpoint),
-    the run's callbacks."""
+    `start_retries` retries of a worker-group start that failed (default: TrainConfig's; then the fit fails with
+    Ray's error instead of waiting forever), the run's callbacks."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     from jobs.common import storage
@@ -114,7 +116,10 @@ def run_config(
         storage_path=storage_path,
         storage_filesystem=storage_fs,
         checkpoint_config=ckpt,
-        failure_config=FailureConfig(max_failures=max_failures),
+        failure_config=FailureConfig(
+            max_failures=max_failures,
+            controller_failure_limit=DEFAULT_START_RETRIES if start_retries is None else start_retries,
+        ),
         callbacks=list(callbacks),
     )
 
@@ -163,6 +168,7 @@ def fit_torch(
                 score_mode,
                 callbacks=[*callbacks, progress],
                 max_failures=train.max_failures,
+                start_retries=train.start_retries,
             ),
             datasets=datasets,
         )
@@ -190,6 +196,7 @@ def fit_torch(
 
 XGB_TASK_FILE = "task.json"  # beside the booster in every task checkpoint: task id, round, tasks finished
 DEFAULT_MAX_FAILURES = TrainConfig.model_fields["max_failures"].default
+DEFAULT_START_RETRIES = TrainConfig.model_fields["start_retries"].default
 
 
 def _local_checkpoint(ckpt, local_root: Path) -> Path:

@@ -195,3 +195,39 @@ def test_with_no_restarts_allowed_a_dead_worker_fails_the_run(ray_local, tmp_pat
     t = TrainConfig(epochs=5, batch_size=64, checkpoint_every=2, max_failures=0)
     with pytest.raises(Exception):  # noqa: B017 - Ray's worker-group error type varies by version
         fit_torch(_crash_once_loop, {"lr": 0.5, "marker": str(tmp_path / "died")}, t, run_dir=tmp_path, name="crash")
+
+
+_UNPLACEABLE = """
+import os, sys, time
+os.environ["RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"] = "3"
+import ray
+from jobs.common.config import TrainConfig
+from jobs.common.runtime import init_ray
+from jobs.common.train import fit_torch
+from tests.integration.test_train_harness import _loop
+
+init_ray()
+hog = ray.remote(num_cpus=float(ray.cluster_resources()["CPU"]))(lambda: time.sleep(600)).remote()  # every CPU
+t0 = time.time()
+try:
+    fit_torch(_loop, {"lr": 0.5}, TrainConfig(epochs=1, start_retries=1), run_dir=sys.argv[1], name="lin")
+    print("FIT RETURNED")
+except Exception as e:
+    print("FIT FAILED", type(e).__name__, round(time.time() - t0), str(e)[:300])
+"""
+
+
+@pytest.mark.slow  # its own Ray: the start timeout is read by the controller, from the environment Ray starts with
+def test_a_worker_group_that_cannot_be_placed_fails_the_fit_after_start_retries(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _UNPLACEABLE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    ).stdout
+    # two starts of 3 s each, then Ray's error; Ray's default (retry forever) would hit the 240 s timeout instead
+    assert "FIT FAILED" in out and "timed out" in out, out[-2000:]

@@ -132,3 +132,17 @@ def test_ray_data_progress_is_one_bar_and_one_line_per_dataset_in_a_log(monkeypa
     monkeypatch.setenv("RAY_DATA_NON_TTY_PROGRESS_LOG_INTERVAL", "5")  # a user's own choice is kept
     show_data_progress()
     assert LoggingExecutionProgressManager.LOG_REPORT_INTERVAL_SEC == 5
+
+
+def test_a_second_embedded_ray_on_the_host_is_named_with_the_way_out(monkeypatch, capsys):
+    import ray._private.services as services
+
+    from jobs.common import runtime
+
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset({"127.0.0.1:6379"}))
+    runtime._warn_if_another_ray()
+    err = capsys.readouterr().err
+    assert "another Ray is already running on this machine (127.0.0.1:6379)" in err and "--address" in err
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset())
+    runtime._warn_if_another_ray()
+    assert capsys.readouterr().err == ""

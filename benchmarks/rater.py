@@ -139,29 +139,25 @@ def figures(md: str) -> dict:
 
     from benchmarks.results_io import aliases, md_tables, num, nums, put
 
+    def ab_row(r: dict, rmse: str, delta_keys: tuple[str, str, str]) -> None:
+        """A, B (mean ± sd) and ΔRMSE [CI] cells of a row: <rmse>/<a|b>/rmse[_sd], and the three delta keys."""
+        for side in ("A", "B"):
+            mean, sd = nums(r[f"{side} RMSE"])
+            put(out, f"{rmse}/{side.lower()}/rmse", mean)
+            put(out, f"{rmse}/{side.lower()}/rmse_sd", sd)
+        for key, v in zip(delta_keys, nums(r["ΔRMSE (B−A) [95 % CI]"])):
+            put(out, key, v)
+
     out: dict = {}
     tables = md_tables(md)
     for t in tables[1:]:
         for r in t["rows"] if "structured features" in t["rows"][0] else []:
             key = "with_target_encoding" if r["structured features"].startswith("with ") else "no_target_encoding"
-            for side in ("A", "B"):
-                mean, sd = nums(r[f"{side} RMSE"])
-                put(out, f"ablation/{key}/{side.lower()}/rmse", mean)
-                put(out, f"ablation/{key}/{side.lower()}/rmse_sd", sd)
-            d, lo, hi = nums(r["ΔRMSE (B−A) [95 % CI]"])
-            put(out, f"ablation/{key}/delta_rmse", d)
-            put(out, f"ablation/{key}/delta_rmse_ci_low", lo)
-            put(out, f"ablation/{key}/delta_rmse_ci_high", hi)
+            p = f"ablation/{key}/delta_rmse"
+            ab_row(r, f"ablation/{key}", (p, f"{p}_ci_low", f"{p}_ci_high"))
     for r in tables[0]["rows"]:
         pol = r["leakage policy"].strip("`")
-        for side in ("A", "B"):
-            mean, sd = nums(r[f"{side} RMSE"])
-            put(out, f"cv/{pol}/{side.lower()}/rmse", mean)
-            put(out, f"cv/{pol}/{side.lower()}/rmse_sd", sd)
-        d, lo, hi = nums(r["ΔRMSE (B−A) [95 % CI]"])
-        put(out, f"delta/{pol}/rmse/delta", d)
-        put(out, f"delta/{pol}/rmse/ci_low", lo)
-        put(out, f"delta/{pol}/rmse/ci_high", hi)
+        ab_row(r, f"cv/{pol}", tuple(f"delta/{pol}/rmse/{k}" for k in ("delta", "ci_low", "ci_high")))
         put(out, f"delta/{pol}/rmse/within_noise", int(r["verdict"] == "within noise"))
     for pattern, names in (
         (r"\((\d+) movies\)", ("counts/movies",)),

@@ -4,10 +4,14 @@ Training here uses `rec_core.ncf.train.train_local`: the same models, sampler, l
 `ncf` job, in one process per dataset (a 1-worker Ray Train run only adds start-up time on a 2-core box).
 Split: leave-latest-one-out (`ncf_split`, seed 0) with 99 sampled negatives; validation = each user's
 last remaining interaction; test figures are taken at the epoch with the best validation NDCG@10.
+
+Every variant at one shared set of sizes and a few epochs; `benchmarks.ncf_tuned` compares NeuMF and LLM-xattn
+each at the hyperparameters Ray Tune chose for it.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -55,13 +59,10 @@ def run_dataset(
 ) -> dict:
     """{row key: [best-valid-epoch metrics per seed]} for one dataset (runs in its own process). With
     `log_path`, each finished (seed, model) is appended there as a JSON line as soon as it is done."""
-    import json
-
     import torch
 
     from rec_core.ncf import LMConfig, NCFModelConfig, build_model, neumf_from_pretrained
     from rec_core.ncf.lm import build_or_load_cache
-    from rec_core.ncf.train import train_local
 
     torch.set_num_threads(1)
     data = _load(name)
@@ -84,25 +85,37 @@ def run_dataset(
                 model = build_model(
                     key, data.num_users, data.num_items, cfg, lm, data.item_texts, caches.get("tokens"), seed
                 )
-            t0 = time.perf_counter()
-            hist = train_local(model, data, epochs, seed=seed, eval_every=1, full_ranking=True, **TRAIN)
-            best = max(hist, key=lambda h: (h["valid/ndcg@10"], -h["epoch"]))
-            row = {
-                **{k: v for k, v in best.items() if "/" in k},
-                "seed": seed,
-                "best_epoch": best["epoch"],
-                "epoch_s": float(np.mean([h["epoch_s"] for h in hist])),
-                "wall_s": time.perf_counter() - t0,
-            }
+            row = _train_row(model, data, epochs, seed, TRAIN)
             out[key].append(row)
             trained[key] = model
-            if log_path:
-                with open(log_path, "a") as f:
-                    f.write(
-                        json.dumps({"dataset": name, "model": key, "epochs": epochs, **row, "stats": data.stats}) + "\n"
-                    )
+            _log(log_path, {"dataset": name, "model": key, "epochs": epochs, **row, "stats": data.stats})
     out["_stats"] = data.stats
     return out
+
+
+def _train_row(model, data, epochs: int, seed: int, train: dict, patience: int = 0, full_ranking: bool = True) -> dict:
+    """Train one model; its metrics at the epoch with the best validation NDCG@10."""
+    from rec_core.ncf.train import train_local
+
+    t0 = time.perf_counter()
+    hist = train_local(
+        model, data, epochs, seed=seed, eval_every=1, full_ranking=full_ranking, patience=patience, **train
+    )
+    best = max(hist, key=lambda h: (h["valid/ndcg@10"], -h["epoch"]))
+    return {
+        **{k: v for k, v in best.items() if "/" in k},
+        "seed": seed,
+        "best_epoch": best["epoch"],
+        "epochs_run": len(hist),
+        "epoch_s": float(np.mean([h["epoch_s"] for h in hist])),
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def _log(log_path: str | None, record: dict) -> None:
+    if log_path:
+        with open(log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def speed_cache_vs_dynamic(name: str, steps: int) -> dict:
@@ -142,23 +155,26 @@ def speed_cache_vs_dynamic(name: str, steps: int) -> dict:
     return out
 
 
-def _gains(res: dict) -> str:
+def _gains(res: dict, rows: list = ROWS) -> str:
     """LLM rows vs NeuMF on NDCG@10, over the seeds both finished (paired)."""
     base = {r["seed"]: r["test/ndcg@10"] for r in res["neumf"] if "seed" in r}
     parts = []
-    for label, key in ROWS:
+    for label, key in rows:
         if not key.startswith("llm"):
             continue
         pairs = [(r["test/ndcg@10"], base[r["seed"]]) for r in res[key] if r.get("seed") in base]
         if pairs:
             rel = [100 * (a / b - 1) for a, b in pairs]
             parts.append(
-                f"{label.split(' (')[0]} {np.mean(rel):+.1f} % (per seed: {', '.join(f'{x:+.1f}' for x in rel)})"
+                f"{label.split(' (')[0].split(',')[0]} {np.mean(rel):+.1f} % "
+                f"(per seed: {', '.join(f'{x:+.1f}' for x in rel)})"
             )
     return "NDCG@10 change vs plain NeuMF, paired by seed: " + ("; ".join(parts) if parts else "no paired runs") + "."
 
 
 def _fmt(vals: list[float]) -> str:
+    if not vals:
+        return "—"
     return f"{np.mean(vals):.4f} ± {np.std(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
 
 
@@ -246,8 +262,6 @@ def render(results: dict, speed: dict, size: dict, train_s: float, quick: bool) 
 
 def results_from_log(log_path: str) -> dict:
     """Rebuild `run_dataset` results from its JSON-lines log (e.g. to render a run measured in the background)."""
-    import json
-
     results: dict = {}
     seen = set()
     for line in open(log_path):
@@ -259,6 +273,20 @@ def results_from_log(log_path: str) -> dict:
         res["_stats"] = r.pop("stats")
         res[r.pop("model")].append(r)
     return results
+
+
+def put_row_figures(out: dict, prefix: str, row: dict, columns) -> None:
+    """<prefix>/seeds and, per column, <prefix>/<column> (the mean) and <prefix>/<column>_sd from "mean ± sd"."""
+    from benchmarks.results_io import nums, put
+
+    put(out, f"{prefix}/seeds", (nums(row["seeds"]) or [None])[0])
+    for col in columns:
+        vals = nums(row[col])
+        name = col.lower().replace(" ", "_")
+        if vals:
+            put(out, f"{prefix}/{name}", vals[0])
+        if len(vals) > 1:
+            put(out, f"{prefix}/{name}_sd", vals[1])
 
 
 def figures(md: str) -> dict:
@@ -278,14 +306,7 @@ def figures(md: str) -> dict:
                 put(out, f"{ds}/{k}", int(v))
             for r in t["rows"]:
                 p = f"{ds}/{keys[r['model']]}"
-                put(out, f"{p}/seeds", (nums(r["seeds"]) or [None])[0])
-                for col in ("HR@10", "NDCG@10", "full Recall@10", "full NDCG@10"):
-                    vals = nums(r[col])
-                    name = col.lower().replace(" ", "_")
-                    if vals:
-                        put(out, f"{p}/{name}", vals[0])
-                    if len(vals) > 1:
-                        put(out, f"{p}/{name}_sd", vals[1])
+                put_row_figures(out, p, r, ("HR@10", "NDCG@10", "full Recall@10", "full NDCG@10"))
                 tied = nums(r.get("targets tied, 1+99 / full", ""))
                 for name, v in zip(("targets_with_ties_pct", "full_targets_with_ties_pct"), tied):
                     put(out, f"{p}/{name}", v)

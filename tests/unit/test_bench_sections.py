@@ -72,6 +72,7 @@ def test_sections_are_the_section_modules():
         "faults",
         "lcrec",
         "ncf",
+        "ncf_tuned",
         "playlist",
         "rag",
         "rater",

@@ -48,7 +48,7 @@ class FeatureSection(StrictModel):
     embed_components: int = Field(8, ge=1)
     embed_batch_size: int = Field(64, ge=1)
     target_encode: list[Literal["keywords", "production_companies", "genres"]] = Field(
-        default_factory=lambda: ["keywords", "production_companies", "genres"],
+        default_factory=lambda: list(target_encoding.LIST_COLUMNS),
         description="list columns encoded by their mean training rating, out of fold (structured, so in A and B): "
         "see rec_core/rater/target_encoding.py; [] = off",
     )
@@ -201,7 +201,7 @@ def cv_worker(config: dict) -> None:
     import ray
     import ray.train
 
-    from rec_core.rater.xgb import fold_matrices, train_booster
+    from rec_core.rater.xgb import train_booster
 
     ctx = ray.train.get_context()
     table = ray.get(config["table"])
@@ -211,9 +211,7 @@ def cv_worker(config: dict) -> None:
 
     def train_one(tid, callbacks, resume_from):
         t = by_id[tid]
-        view = target_encoding.fold_view(shard, t["rep"], t["fold"])
-        folds = view[f"fold_r{t['rep']}"].to_numpy()
-        dtrain, dvalid = fold_matrices(view, config["columns"][t["columns"]], folds, t["fold"], xcfg, t["seed"])
+        dtrain, dvalid = cv.task_matrices(shard, config["columns"], t, xcfg)
         return train_booster(dtrain, dvalid, xcfg, t["seed"], callbacks=callbacks, xgb_model=resume_from)
 
     xgb_train_tasks(list(by_id), train_one, config["report_every"])
@@ -450,7 +448,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
     variant = "B" if "B" in cfg.cv.variants else cfg.cv.variants[0]
     columns = colsets[f"{main}.{variant}"]
     boosters = _load_boosters(ctx, _cv_fingerprint(cfg, colsets), main, variant, len(cfg.cv.seeds), cfg.cv.n_folds)
-    held = [(v := target_encoding.fold_view(table, r, k))[v[f"fold_r{r}"] == k] for (r, k) in boosters]
+    held = [cv.held_out(table, r, k) for (r, k) in boosters]
     gain = gain_importance(list(boosters.values()), columns)
     shap = mean_abs_shap(list(boosters.values()), held, columns)
     shown_groups = {g: [c for c in cols if c in columns] for g, cols in group_cols.items()}

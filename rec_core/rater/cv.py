@@ -23,6 +23,20 @@ def booster_seed(base_seed: int, rep: int, fold: int) -> int:
     return base_seed * 1000 + rep * 10 + fold
 
 
+def task_matrices(table: pd.DataFrame, columns: dict[str, list[str]], task: dict, cfg: XGBConfig):
+    """(dtrain, dvalid | None) of one fold task: the task's own view of the table (its fold's target-encoded
+    columns, `fold_view`), trained on every fold of its repetition but its own."""
+    view = fold_view(table, task["rep"], task["fold"])
+    folds = view[f"fold_r{task['rep']}"].to_numpy()
+    return fold_matrices(view, columns[task["columns"]], folds, task["fold"], cfg, task["seed"])
+
+
+def held_out(table: pd.DataFrame, rep: int, fold: int) -> pd.DataFrame:
+    """The rows fold `fold` of repetition `rep` holds out, as that fold's models see them (`fold_view`)."""
+    view = fold_view(table, rep, fold)
+    return view[view[f"fold_r{rep}"].to_numpy() == fold]
+
+
 def fit_local(
     table: pd.DataFrame, columns: dict[str, list[str]], tasks: list[dict], xgb_cfg: XGBConfig, nthread: int
 ) -> tuple[dict[str, xgb.Booster], float]:
@@ -31,9 +45,7 @@ def fit_local(
     t0 = time.perf_counter()
     out = {}
     for t in tasks:
-        view = fold_view(table, t["rep"], t["fold"])
-        folds = view[f"fold_r{t['rep']}"].to_numpy()
-        dtrain, dvalid = fold_matrices(view, columns[t["columns"]], folds, t["fold"], cfg, t["seed"])
+        dtrain, dvalid = task_matrices(table, columns, t, cfg)
         out[t["id"]] = train_booster(dtrain, dvalid, cfg, t["seed"])
     return out, time.perf_counter() - t0
 
@@ -46,8 +58,7 @@ def out_of_fold(
 
     parts = []
     for t in tasks:
-        view = fold_view(table, t["rep"], t["fold"])
-        held = view[view[f"fold_r{t['rep']}"].to_numpy() == t["fold"]]
+        held = held_out(table, t["rep"], t["fold"])
         parts.append(
             pd.DataFrame(
                 {

@@ -110,6 +110,10 @@ _POSITIVE = [
     r"rewatch(?:ed)?",
     r"recommend",
     r"(?:was|is) a blast",
+    r"outstanding",
+    r"riveting",
+    r"stayed with me",
+    r"moved me",
 ]
 _NEGATIVE = [
     r"hated",
@@ -170,6 +174,9 @@ _NEGATIVE = [
     r"enough of",
     r"sick of",
     r"tired of",
+    r"done with",
+    r"tiresome",
+    r"dragged",
 ]
 _NEGATION = (
     r"not|never|no|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|won'?t|wouldn'?t|do not|did not|does not"
@@ -198,6 +205,7 @@ class Span:
     text: str
     polarity: int  # +1 liked, -1 disliked, 0 no cue
     sentence: int
+    has_mention: bool = False  # holds a matched title or a genre word
 
 
 def split_spans(text: str, protected: list[tuple[int, int]] = ()) -> list[Span]:
@@ -330,14 +338,60 @@ _BEFORE_ADJECTIVE = {"in", "a", "an", "the", "so", "very", "too", "of", "at", "f
 
 def is_word_not_title(text: str, mention) -> bool:
     """A one-word lower-case match that is a cue or genre word ("perfect", "romance"), or follows a word that
-    makes it an ordinary word ("in general", "was beautiful"), is not a movie title."""
+    makes it an ordinary word ("in general", "was beautiful"), is not a movie title; nor is a longer match that
+    starts with a cue and is lower case after its first word ("Never again ...")."""
     span = mention.span
-    if len(span.split()) != 1 or not span.islower():
+    words = span.split()
+    if len(words) > 1:
+        # "Never again Battlefield Earth": a cue phrase capitalised only because it starts the sentence
+        return all(w.islower() for w in words[1:]) and bool(_CUE_RE.match(span.replace("’", "'")))
+    if not span.islower():
         return False
     if _CUE_RE.fullmatch(span) or _GENRE_RE.fullmatch(span):
         return True
     before = text[: mention.start].split()
     return bool(before) and before[-1].lower().strip(",;") in _BEFORE_ADJECTIVE
+
+
+def _at(spans: list[Span], i: int | None) -> Span | None:
+    return spans[i] if i is not None else None
+
+
+_FILLER = re.compile(r"\b(?:and|or|also|too|both|plus|as well|either|neither)\b|[^\w]+", re.IGNORECASE)
+
+
+def _inherit(spans: list[Span], bare: list[bool], text: str) -> list[int]:
+    """Each span's polarity. A span without a cue that is nothing but titles ("I loved Alien and Aliens"; "Titanic,
+    Avatar and Cars were all dull") takes the resolved polarity of the previous span of its sentence or, failing
+    that, of the next span of the sentence with a cue. A span without a cue that says something of its own
+    ("Ocean's Eleven was slick; ...") is left to the scorer, except that a comment after a plain comma with no
+    title of its own speaks for it ("Terminator Salvation, not so much"; "X made me cry, in a good way")."""
+    resolved: list[int] = []
+    for i, sp in enumerate(spans):
+        pol = sp.polarity
+        same = [j for j in range(len(spans)) if spans[j].sentence == sp.sentence]
+        if pol == 0 and bare[i]:
+            if i > 0 and i - 1 in same:
+                pol = resolved[-1]
+            if pol == 0:
+                pol = next((spans[j].polarity for j in same if j > i and spans[j].polarity), 0)
+        elif pol == 0 and i + 1 in same and text[sp.end : spans[i + 1].start].strip() == ",":
+            nxt = spans[i + 1]
+            pol = nxt.polarity if nxt.text.strip() and not bare[i + 1] and not nxt.has_mention else 0
+        resolved.append(pol)
+    return resolved
+
+
+def _mask_titles(text: str, span: Span | None, protected: list[tuple[int, int]], stand_in: str = "this movie") -> str:
+    """The span (or the whole text) with every matched title replaced by `stand_in`."""
+    start, end = (span.start, span.end) if span is not None else (0, len(text))
+    out, pos = [], start
+    for s, e in sorted(protected):
+        if s >= start and e <= end and s >= pos:
+            out += [text[pos:s], stand_in]
+            pos = e
+    out.append(text[pos:end])
+    return "".join(out).strip()
 
 
 def parse_preferences(text: str, mentions: list, scorer, positive_threshold: float = 0.5) -> Preferences:
@@ -351,13 +405,13 @@ def parse_preferences(text: str, mentions: list, scorer, positive_threshold: flo
             " " if any(s <= sp.start + i < e for s, e in protected) else ch for i, ch in enumerate(sp.text)
         )
         sp.polarity = cue_polarity(masked)
-    # a span without a cue inherits from the previous span of its sentence
-    resolved: list[int] = []
-    for i, sp in enumerate(spans):
-        pol = sp.polarity
-        if pol == 0 and i > 0 and spans[i - 1].sentence == sp.sentence:
-            pol = resolved[-1]
-        resolved.append(pol)
+    bare = []
+    for sp in spans:
+        titles = [(s, e) for s, e in protected if sp.start <= s < sp.end]
+        sp.has_mention = bool(titles) or bool(genre_mentions(sp.text))
+        rest = _mask_titles(text, sp, protected, stand_in=" ")
+        bare.append(bool(titles) and not _FILLER.sub("", rest).strip())
+    resolved = _inherit(spans, bare, text)
 
     def span_of(start: int) -> int | None:
         for i, sp in enumerate(spans):
@@ -387,7 +441,11 @@ def parse_preferences(text: str, mentions: list, scorer, positive_threshold: flo
         if not pol:
             need_model.append(len(out.mentions) - 1)
     if need_model:
-        probs = scorer([out.mentions[k]["clause"] for k in need_model])
+        # the scorer reads the clause with every title in it replaced: a title's own words ("Parasite", "Hated",
+        # "Suicide Squad") would otherwise outweigh what the user says about it
+        probs = scorer(
+            [_mask_titles(text, _at(spans, span_of(out.mentions[k]["start"])), protected) for k in need_model]
+        )
         for k, p in zip(need_model, probs):
             out.mentions[k]["p_positive"] = round(float(p), 4)
             out.mentions[k]["sentiment"] = "liked" if p >= positive_threshold else "disliked"

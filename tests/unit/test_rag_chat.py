@@ -107,6 +107,44 @@ def test_cueless_span_inherits_and_model_decides_the_rest():
     ]
 
 
+def test_a_comment_after_a_comma_speaks_for_the_title_before_it():
+    m = matcher()
+    for text, want in [("Titanic, not so much.", "disliked"), ("Titanic made me cry, in a good way.", "liked")]:
+        prefs = parse_preferences(text, m.extract(text), undecided)
+        assert [(x["sentiment"], x["source"]) for x in prefs.mentions] == [(want, "rule")]
+    # a bare list shares the cue of the clause that ends it
+    text = "Titanic, Heat and Big were all dull."
+    prefs = parse_preferences(text, m.extract(text), undecided)
+    assert [x["sentiment"] for x in prefs.mentions] == ["disliked"] * 3
+
+
+def test_a_clause_with_its_own_words_does_not_borrow_a_neighbours_cue():
+    m = matcher()
+    seen = []
+
+    def scorer(texts):
+        seen.extend(texts)
+        return np.full(len(texts), 0.9)
+
+    text = "I thought Heat was outstanding and Titanic was unpleasant."  # "unpleasant" is no rule cue
+    prefs = parse_preferences(text, m.extract(text), scorer)
+    assert [(x["title"], x["source"]) for x in prefs.mentions] == [("Heat", "rule"), ("Titanic", "model")]
+    # the scorer reads the clause with the title masked: a title's own words carry no sentiment of the user's
+    assert seen == ["this movie was unpleasant"]
+
+
+def test_a_cue_phrase_at_the_start_of_a_sentence_is_not_a_title():
+    cat = fixture_catalogue()
+    extra = pd.DataFrame(
+        [(201, "Never Again", 2001, "Comedy", "x")], columns=["item_id", "title", "year", "genres", "overview"]
+    )
+    cat = pd.concat([cat, extra.assign(tags="", source="sample", popularity=0.5)], ignore_index=True)
+    m = TitleMatcher(cat[["item_id", "title", "year", "popularity"]])
+    text = "Never again Titanic."
+    prefs = parse_preferences(text, m.extract(text), undecided)
+    assert [(x["title"], x["sentiment"]) for x in prefs.mentions] == [("Titanic", "disliked")]
+
+
 def test_franchise():
     assert franchise_key("Transformers: Revenge of the Fallen") == franchise_key("Transformers") == "transformer"
     assert franchise_key("Toy Story 2") == franchise_key("Toy Story") == "toy story"

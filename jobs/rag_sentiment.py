@@ -34,6 +34,13 @@ class Config(JobConfig):
     valid_frac: float = Field(0.1, gt=0, lt=0.5)
     test_frac: float = Field(0.2, gt=0, lt=0.5)
     baseline: bool = Field(True, description="logistic regression on frozen mean-pooled encoder embeddings")
+    ensemble: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="train this many models (training seeds seed, seed+1, ...; one split, from seed) and average "
+        "their probabilities; each member costs one more training",
+    )
 
 
 def _batches(texts, labels, tokenizer, max_length, batch_size, shuffle, seed):
@@ -175,39 +182,44 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         **{f"{k}_texts": sp[k]["text"].tolist() for k in ("train", "valid")},
         **{f"{k}_labels": sp[k]["label"].astype(int).tolist() for k in ("train", "valid")},
     }
-    res = fit_torch(
-        train_loop,
-        loop_cfg,
-        cfg.train,
-        run_dir=ctx.out_dir / "train",
-        name="rag_sentiment",
-        score_metric=METRIC,
-        score_mode="max",
-        callbacks=ctx.callbacks,
-    )
-    train_s = res.fit_s
-    for row in res.history:
-        ctx.report_progress(
-            {"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")}
+    members, train_s = [], 0.0
+    for k in range(cfg.ensemble):
+        if cfg.ensemble > 1:
+            print(f"[rag_sentiment] ensemble member {k + 1}/{cfg.ensemble} (training seed {cfg.seed + k})", flush=True)
+        res = fit_torch(
+            train_loop,
+            {**loop_cfg, "seed": cfg.seed + k},
+            cfg.train,
+            run_dir=ctx.out_dir / ("train" if k == 0 else f"train-member{k}"),
+            name="rag_sentiment" if k == 0 else f"rag_sentiment-member{k}",
+            score_metric=METRIC,
+            score_mode="max",
+            callbacks=ctx.callbacks,
         )
-    ckpt = res.model_checkpoint()
+        train_s += res.fit_s
+        for row in res.history:
+            ctx.report_progress(
+                {"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")}
+            )
+        model = build_sentiment_model(cfg.model, load_tokenizer(cfg.model))
+        model.load_state_dict(load_model_state(res.model_checkpoint()))
+        members.append(model)
     tok = load_tokenizer(cfg.model)
-    model = build_sentiment_model(cfg.model, tok)
-    model.load_state_dict(load_model_state(ckpt))
-    trainable, total = trainable_parameters(model)
+
+    def proba(texts: list[str]) -> np.ndarray:  # the ensemble's mean P(positive)
+        return np.mean([predict_proba(m, tok, texts, cfg.model.max_length) for m in members], axis=0)
+
+    trainable, total = trainable_parameters(members[0])
     test_texts, y_test = sp["test"]["text"].tolist(), sp["test"]["label"].to_numpy()
-    valid_m = classification_metrics(
-        sp["valid"]["label"].to_numpy(), predict_proba(model, tok, sp["valid"]["text"].tolist(), cfg.model.max_length)
-    )
-    test_m = classification_metrics(y_test, predict_proba(model, tok, test_texts, cfg.model.max_length))
+    valid_m = classification_metrics(sp["valid"]["label"].to_numpy(), proba(sp["valid"]["text"].tolist()))
+    test_p = proba(test_texts)
+    test_m = classification_metrics(y_test, test_p)
     by_source = {
-        src: classification_metrics(
-            y_test[m], predict_proba(model, tok, [t for t, k in zip(test_texts, m) if k], cfg.model.max_length)
-        )
+        src: classification_metrics(y_test[m], test_p[m])
         for src in sorted(sp["test"]["source"].unique())
         for m in [(sp["test"]["source"] == src).to_numpy()]
     }
-    model_dir = save_sentiment_model(model, cfg.model, ctx.out_dir / "model")
+    model_dir = save_sentiment_model(members, cfg.model, ctx.out_dir / "model")
     metrics = {
         "valid": valid_m,
         "test": test_m,
@@ -220,8 +232,14 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             "total_params": total,
             "final_loss": res.history[-1]["loss"] if res.history else float("nan"),
         },
+        "ensemble": cfg.ensemble,
         "sizes": {k: len(v) for k, v in sp.items()},
     }
+    if cfg.ensemble > 1:
+        metrics["test_by_member"] = {
+            str(k): classification_metrics(y_test, predict_proba(m, tok, test_texts, cfg.model.max_length))
+            for k, m in enumerate(members)
+        }
     if cfg.baseline:
         tr = pd.concat([sp["train"], sp["valid"]])
         xtr = frozen_embeddings(cfg.model, tr["text"].tolist())
@@ -229,6 +247,8 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         clf = fit_logreg(xtr, tr["label"].to_numpy(), seed=cfg.seed)
         metrics["baseline_logreg"] = classification_metrics(y_test, clf.predict_proba(xte)[:, 1])
     method = f"LoRA r={cfg.model.lora_rank}" if cfg.model.lora_rank else "full fine-tune"
+    if cfg.ensemble > 1:
+        method += f", mean of {cfg.ensemble} training seeds"
     encoder = "tiny random BERT (from config)" if cfg.model.tiny_from_config else cfg.model.encoder
     lines = [
         f"Sentiment: {encoder} + linear head, {method}, {cfg.train.num_workers} Ray Train worker(s) (DDP), "
@@ -239,6 +259,10 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         "| model | test accuracy | test F1 |",
         "|---|---:|---:|",
         f"| fine-tuned ({method}) | {test_m['accuracy']:.3f} | {test_m['f1']:.3f} |",
+        *(
+            f"| member {k} alone (training seed {cfg.seed + int(k)}) | {m['accuracy']:.3f} | {m['f1']:.3f} |"
+            for k, m in metrics.get("test_by_member", {}).items()
+        ),
     ]
     if cfg.baseline:
         b = metrics["baseline_logreg"]

@@ -9,7 +9,8 @@ What each run dir holds (written by its job) and what comes out (format code: `r
 - sasrec: model/ (state.pt, meta.json) -> model.safetensors + config.json
 - ncf: config.json + the newest checkpoint in train/<model>/ -> model.safetensors + config.json (gmf, mlp, neumf)
 - rag_sentiment with LoRA: model/adapter/ + model/head.safetensors -> the peft adapter (adapter_config.json,
-  adapter_model.safetensors), head.safetensors, sentiment_config.json, tokenizer/
+  adapter_model.safetensors), head.safetensors, sentiment_config.json, tokenizer/; an ensemble run adds each
+  other member the same way under members/<k>/
 
 Every read is `weights_only=True` or safetensors. Reads files only: no Ray.
 """
@@ -112,11 +113,21 @@ def _export_ncf(run_dir: Path, out: Path) -> str:
 
 
 def _export_sentiment(run_dir: Path, out: Path) -> str:
+    from rec_core.rag.sentiment import ensemble_members
+
+    members = ensemble_members(run_dir / "model")
+    kind = _export_one_sentiment(run_dir / "model", out, run_dir)
+    for d in members:  # an ensemble: each member's adapter beside the first's, in the same layout
+        _export_one_sentiment(d, out / d.relative_to(run_dir / "model"), run_dir)
+    return kind if not members else f"{kind} ensemble of {len(members) + 1}"
+
+
+def _export_one_sentiment(model_dir: Path, out: Path, run_dir: Path) -> str:
     from rec_core.rag.sentiment import ADAPTER_DIR, HEAD_FILE, load_tokenizer
     from rec_core.rag.sentiment import SentimentModelConfig as Cfg
 
-    model_dir = run_dir / "model"
     meta = json.loads((model_dir / "sentiment_config.json").read_text())
+    meta.pop("members", None)
     if not meta.get("trained_lora_rank"):
         raise ExportError(f"{run_dir} fine-tuned the whole encoder (no LoRA adapter to export)")
     if not (model_dir / ADAPTER_DIR).is_dir():

@@ -110,24 +110,47 @@ def merged_state_dict(model: SentimentClassifier) -> dict:
     return sd
 
 
-ADAPTER_DIR, HEAD_FILE = "adapter", "head.safetensors"
+ADAPTER_DIR, HEAD_FILE, MEMBERS_DIR = "adapter", "head.safetensors", "members"
 
 
-def save_sentiment_model(model: SentimentClassifier, cfg: SentimentModelConfig, out_dir: Path) -> Path:
+def save_sentiment_model(
+    model: SentimentClassifier | list[SentimentClassifier], cfg: SentimentModelConfig, out_dir: Path
+) -> Path:
     """model.pt (LoRA merged, read by `load_sentiment_model`) and, for a LoRA run, the adapter itself as peft writes it
-    (`adapter/`) plus the classifier head (`head.safetensors`), for `genrec export`."""
+    (`adapter/`) plus the classifier head (`head.safetensors`), for `genrec export`. A list is an ensemble: its first
+    model is saved here, the others under members/<k>/, named in sentiment_config.json (`FineTunedSentiment`
+    averages them)."""
+    models = model if isinstance(model, list) else [model]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(merged_state_dict(model), out_dir / "model.pt")
-    if cfg.lora_rank > 0 and hasattr(model.encoder, "peft_config"):
+    torch.save(merged_state_dict(models[0]), out_dir / "model.pt")
+    if cfg.lora_rank > 0 and hasattr(models[0].encoder, "peft_config"):
         from safetensors.torch import save_file
 
-        model.encoder.save_pretrained(out_dir / ADAPTER_DIR)  # adapter_config.json + adapter_model.safetensors
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}, out_dir / HEAD_FILE)
+        models[0].encoder.save_pretrained(out_dir / ADAPTER_DIR)  # adapter_config.json + adapter_model.safetensors
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in models[0].head.state_dict().items()}, out_dir / HEAD_FILE
+        )
+    members = [f"{MEMBERS_DIR}/{k}" for k in range(1, len(models))]
+    for rel, m in zip(members, models[1:]):
+        save_sentiment_model(m, cfg, out_dir / rel)
     (out_dir / "sentiment_config.json").write_text(
-        json.dumps({**cfg.model_dump(), "lora_rank": 0, "trained_lora_rank": cfg.lora_rank})
+        json.dumps(
+            {
+                **cfg.model_dump(),
+                "lora_rank": 0,
+                "trained_lora_rank": cfg.lora_rank,
+                **({"members": members} if members else {}),
+            }
+        )
     )
     return out_dir
+
+
+def ensemble_members(model_dir: Path) -> list[Path]:
+    """The other members of an ensemble saved by `save_sentiment_model` (empty for a single model)."""
+    meta = json.loads((Path(model_dir) / "sentiment_config.json").read_text())
+    return [Path(model_dir) / rel for rel in meta.get("members", [])]
 
 
 def load_sentiment_model(model_dir: Path) -> tuple[SentimentClassifier, object, SentimentModelConfig]:
@@ -139,6 +162,7 @@ def load_sentiment_model(model_dir: Path) -> tuple[SentimentClassifier, object, 
         )
     meta = json.loads(meta_path.read_text())
     meta.pop("trained_lora_rank", None)
+    meta.pop("members", None)
     cfg = SentimentModelConfig(**meta)
     tok = load_tokenizer(cfg)
     model = build_sentiment_model(cfg, tok)
@@ -171,14 +195,16 @@ def predict_proba(
 
 
 class FineTunedSentiment:
-    """SentimentScorer backed by a `rag_sentiment` checkpoint directory."""
+    """SentimentScorer backed by a `rag_sentiment` model directory (an ensemble's members averaged)."""
 
     def __init__(self, model_dir: Path):
-        self.model, self.tokenizer, self.cfg = load_sentiment_model(model_dir)
-        self.name = f"fine-tuned {self.cfg.encoder} ({model_dir})"
+        self.models = [load_sentiment_model(d) for d in [Path(model_dir), *ensemble_members(model_dir)]]
+        cfg = self.models[0][2]
+        size = f", mean of {len(self.models)}" if len(self.models) > 1 else ""
+        self.name = f"fine-tuned {cfg.encoder}{size} ({model_dir})"
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return predict_proba(self.model, self.tokenizer, list(texts), self.cfg.max_length)
+        return np.mean([predict_proba(m, tok, list(texts), cfg.max_length) for m, tok, cfg in self.models], axis=0)
 
 
 class FrozenLogRegSentiment:

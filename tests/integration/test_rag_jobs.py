@@ -106,6 +106,27 @@ def test_sentiment_fine_tune_on_ray_train_learns(ray_local, tmp_path):
     assert p[0] > 0.5 > p[1]
 
 
+@pytest.mark.slow
+def test_sentiment_ensemble_trains_each_member_and_scores_their_mean(ray_local, tmp_path):
+    from jobs.rag_sentiment import JOB
+    from rec_core.rag.sentiment import FineTunedSentiment, ensemble_members
+
+    res = run_job(
+        JOB,
+        preset="smoke",
+        out_dir=tmp_path / "run",
+        init_runtime=False,
+        overrides=["ensemble=2", "max_sentences=80", "train.epochs=1", "baseline=false"],
+    )
+    m = res.metrics
+    assert m["ensemble"] == 2 and {"test_by_member/0/accuracy", "test_by_member/1/accuracy"} <= set(m)
+    assert (tmp_path / "run" / "train").is_dir() and (tmp_path / "run" / "train-member1").is_dir()
+    assert ensemble_members(tmp_path / "run" / "model") == [tmp_path / "run" / "model" / "members" / "1"]
+    scorer = FineTunedSentiment(tmp_path / "run" / "model")
+    assert len(scorer.models) == 2 and "mean of 2" in scorer.name
+    assert "member 1 alone (training seed 1)" in res.report
+
+
 def test_sentiment_bad_sentences_file_is_a_clear_error(ray_local, tmp_path):
     from jobs.common.job import UserFacingError
     from jobs.rag_sentiment import JOB

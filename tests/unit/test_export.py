@@ -164,6 +164,41 @@ def test_lora_adapter_export_round_trip(tmp_path):
     assert np.allclose(a, b, atol=1e-6)
 
 
+def test_sentiment_ensemble_saves_averages_and_exports_every_member(tmp_path):
+    from rec_core.rag.sentiment import (
+        FineTunedSentiment,
+        SentimentModelConfig,
+        build_sentiment_model,
+        load_tokenizer,
+        predict_proba,
+        save_sentiment_model,
+    )
+
+    cfg = SentimentModelConfig(tiny_from_config=True, lora_rank=4, max_length=16)
+    tok = load_tokenizer(cfg)
+    members = []
+    for seed in (1, 2):
+        m = build_sentiment_model(cfg, tok)  # the tiny encoder is seeded: members differ by their adapters
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for n, p in m.named_parameters():
+                if "lora_" in n or n.startswith("head."):
+                    p.normal_(0, 0.5)
+        members.append(m.eval())
+    run = tmp_path / "run"
+    save_sentiment_model(members, cfg, run / "model")
+    (run / "config.json").write_text(json.dumps({"job": "rag_sentiment", "model": cfg.model_dump()}))
+    texts = ["a wonderful film", "dull and far too long", "fine"]
+    each = [predict_proba(m, tok, texts, 16) for m in members]
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # two different members, so the mean is not either one
+    assert np.allclose(FineTunedSentiment(run / "model")(texts), np.mean(each, axis=0), atol=1e-5)
+    ex = export_run(run, tmp_path / "out")
+    assert ex.kind == "lora ensemble of 2"
+    for rel, want in [(".", each[0]), ("members/1", each[1])]:
+        back, tok2 = export.load_sentiment_lora(tmp_path / "out" / rel)
+        assert np.allclose(predict_proba(back, tok2, texts, 16), want, atol=1e-5)
+
+
 def test_unknown_run_dir_is_a_clear_error(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(json.dumps({"job": "rater"}))

@@ -112,3 +112,20 @@ def test_chat_eval_scores_mentions_and_leaks():
     # the versioned test set: at least 50 messages, each with something to score
     cases = load_chat_cases()
     assert len(cases) >= 50 and all(c["liked"] or c["disliked"] for c in cases)
+
+
+def test_bench_sentiment_rows_name_each_seed_and_the_ensemble():
+    from benchmarks.rag import figures, render
+
+    sen = {"sizes/train": 2100, "sizes/valid": 300, "sizes/test": 600, "train/workers": 2, "train/epochs": 3}
+    sen.update({"test/accuracy": 0.917, "test/f1": 0.916, "lora/train/epochs": 5, "lora/ensemble": 3})
+    sen.update({"lora/test/accuracy": 0.935, "lora/test/f1": 0.936})
+    for k, acc in enumerate([0.928, 0.925, 0.93]):
+        sen.update({f"lora/test_by_member/{k}/accuracy": acc, f"lora/test_by_member/{k}/f1": acc})
+    one = {"minilm": {"recall@10": 0.1, "ndcg@10": 0.1}}
+    ret = {"seeds": 3, "candidates": 10, "jaccard": one, "co_likes": one}
+    lat = {"retrieval": {"p50_ms": 1, "p95_ms": 2, "n": 3}, "fallback_rate": 0.0}
+    figs = figures(render({"index/items": 10}, sen, ret, lat, False, "cmd"))
+    assert figs["sentiment/lora_r16/accuracy"] == 0.928  # training seed 0 alone: the row earlier runs reported
+    assert figs["sentiment/lora_r16_seed1/accuracy"] == 0.925 and figs["sentiment/lora_r16_seed2/accuracy"] == 0.93
+    assert figs["sentiment/lora_r16_mean3/accuracy"] == 0.935 and figs["sentiment/ddp_finetune/accuracy"] == 0.917

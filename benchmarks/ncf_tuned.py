@@ -76,13 +76,13 @@ def run_tuned(
 def collect_tuned(
     run_dirs: dict[str, dict[str, str]],
     epochs: int,
-    samples: int,
+    samples: dict[str, int],
     extra_sets: dict[str, list[str]],
     path: Path = CONFIGS,
 ) -> dict:
     """CONFIGS from `genrec tune ncf` experiment dirs, {dataset: {model: dir}}: each one's best.json (the best
-    trial's config and its validation NDCG@10) and the command that ran the search (`extra_sets[dataset]`: the
-    --set values beyond dataset, model and epochs). Run once after the searches."""
+    trial's config and its validation NDCG@10) and the command that ran the search (`samples[dataset]` trials;
+    `extra_sets[dataset]`: the --set values beyond dataset, model and epochs). Run once after the searches."""
     out = {"epochs": epochs, "samples": samples, "configs": {}}
     for ds, by_model in run_dirs.items():
         for model, d in by_model.items():
@@ -93,7 +93,7 @@ def collect_tuned(
                 "valid_ndcg@10": best["best_metrics"].get("valid/ndcg@10"),
                 "trials": best["num_trials"],
                 "failed_trials": best["failed_trials"],
-                "tune_command": f"genrec tune ncf --preset cpu --samples {samples} "
+                "tune_command": f"genrec tune ncf --preset cpu --samples {samples[ds]} "
                 + " ".join(f"--set {x}" for x in sets),
             }
     path.write_text(json.dumps(out, indent=2) + "\n")
@@ -133,7 +133,7 @@ def render(tuned: dict, tuned_file: dict, size: dict, train_s: float) -> str:
         "## LLM-enhanced NCF, tuned: NeuMF vs LLM-xattn, each with its own Ray Tune search per dataset (issue 20)",
         "",
         f"Each (dataset, model) got its own `genrec tune ncf` search (the exact commands are in "
-        f"benchmarks/ncf_tuned_configs.json): {tuned_file['samples']} trials over learning "
+        "benchmarks/ncf_tuned_configs.json; the trial counts are in the tables): trials over learning "
         "rate, negatives per positive, factors and MLP tower (plus the metadata width, InfoNCE weight and "
         "temperature for LLM-xattn), ASHA cutting weak trials from epoch 2, ranked by validation NDCG@10 at the "
         f"trial's best epoch, up to {tuned_file['epochs']} epochs. Each chosen config is re-trained "

@@ -66,7 +66,7 @@ def test_tuned_table_renders_each_models_own_choice_and_parses_back():
     }
     tuned_file = {
         "epochs": 16,
-        "samples": 12,
+        "samples": {"ml-100k": 12},
         "configs": {
             "ml-100k": {
                 "neumf": {

@@ -42,7 +42,7 @@ GENRE_GROUPS: dict[str, set[str]] = {
 }
 # words people use for a genre (lower case, matched as whole words)
 _GENRE_WORDS: list[tuple[str, str]] = [
-    (r"horror|horrors|scary|slasher|slashers", "Horror"),
+    (r"horror|horrors|scary|slasher|slashers|zombies?|vampires?|ghost stor(?:y|ies)", "Horror"),
     (r"animated|animation|animations|cartoon|cartoons|anime|pixar", "Animation"),
     (r"comedy|comedies|funny|rom-?coms?", "Comedy"),
     (r"romance|romances|romantic|love stor(?:y|ies)|rom-?coms?", "Romance"),
@@ -114,6 +114,48 @@ _POSITIVE = [
     r"riveting",
     r"stayed with me",
     r"moved me",
+    r"gem",
+    r"delight(?:ful|ed|s)?",
+    r"charming",
+    r"stunning",
+    r"gorgeous",
+    r"hilarious",
+    r"heart-?warming",
+    r"warmed my heart",
+    r"touching",
+    r"terrific",
+    r"phenomenal",
+    r"incredible",
+    r"magnificent",
+    r"enjoyable",
+    r"lovely",
+    r"clever",
+    r"thrilling",
+    r"thrill ride",
+    r"captivating",
+    r"mesmeri[sz]ing",
+    r"unforgettable",
+    r"flawless",
+    r"stylish",
+    r"slick",
+    r"sharp",
+    r"epic",
+    r"sweet",
+    r"a joy",
+    r"pure joy",
+    r"a treat",
+    r"rocks",
+    r"rocked",
+    r"hooked",
+    r"adrenaline",
+    r"holds up",
+    r"edge of my seat",
+    r"in stitches",
+    r"laughed",
+    r"cheers? me up",
+    r"sucker for",
+    r"comfort (?:film|movie)",
+    r"top notch",
 ]
 _NEGATIVE = [
     r"hated",
@@ -177,6 +219,62 @@ _NEGATIVE = [
     r"done with",
     r"tiresome",
     r"dragged",
+    r"drags",
+    r"dragged on",
+    r"unbearable",
+    r"insufferable",
+    r"painful",
+    r"chore",
+    r"slog",
+    r"cash grab",
+    r"laughable",
+    r"embarrassing",
+    r"silly",
+    r"lazy",
+    r"hollow",
+    r"bland",
+    r"mediocre",
+    r"weak",
+    r"predictable",
+    r"overlong",
+    r"bleak",
+    r"disaster",
+    r"nightmare",
+    r"underwhelm(?:ed|ing)",
+    r"cringe-?y",
+    r"unpleasant",
+    r"gross",
+    r"flop",
+    r"sank",
+    r"snooze",
+    r"put me to sleep",
+    r"checking my phone",
+    r"could do without",
+    r"cheesy",
+    r"clich(?:e|é|ed|éd)",
+    r"pretentious",
+    r"shallow",
+    r"soulless",
+    r"dreadful",
+    r"atrocious",
+    r"abysmal",
+    r"ridiculous",
+    r"got old",
+    r"away from me",
+    r"i'?m over",
+    r"i am over",
+    r"spare me",
+    r"no thanks",
+]
+# phrases with a negation inside that mean the opposite of what the negation would make of them; tried first
+_IDIOMS_POSITIVE = [
+    r"can'?t get enough",
+    r"cannot get enough",
+    r"never gets? old",
+    r"never gets? tired of",
+    r"never fails? to",
+    r"can'?t stop (?:thinking about|watching|rewatching|quoting)",
+    r"not bad at all",
 ]
 _NEGATION = (
     r"not|never|no|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|won'?t|wouldn'?t|do not|did not|does not"
@@ -189,7 +287,8 @@ def _alt(words: list[str]) -> str:
 
 
 _CUE_RE = re.compile(
-    rf"(?<![\w'])(?:(?P<neg>{_NEGATION})|(?P<pos>{_alt(_POSITIVE)})|(?P<bad>{_alt(_NEGATIVE)}))(?![\w'])",
+    rf"(?<![\w'])(?:(?P<idiom>{_alt(_IDIOMS_POSITIVE)})|(?P<neg>{_NEGATION})|(?P<pos>{_alt(_POSITIVE)})"
+    rf"|(?P<bad>{_alt(_NEGATIVE)}))(?![\w'])",
     re.IGNORECASE,
 )
 _SENTENCE_RE = re.compile(r"[.!?\n]+")
@@ -243,7 +342,7 @@ def cue_polarity(text: str) -> int:
         if m.group("neg"):
             pending_neg = m.end()
             continue
-        cue = 1 if m.group("pos") else -1
+        cue = 1 if m.group("pos") or m.group("idiom") else -1
         if pending_neg is not None and len(text[pending_neg : m.start()].split()) <= 3:
             cue = -cue
         pending_neg = None
@@ -321,6 +420,10 @@ class Preferences:
         for m in self.mentions:
             if iid == m["item_id"]:
                 return f"mentioned ({m['sentiment']})"
+        name = normalise_title(re.sub(r"\s*\(.*\)\s*$", "", str(movie["title"])))
+        for m in self.mentions:  # another movie of the same name ("The Revenant", 2009 and 2015)
+            if name == normalise_title(m["title"]):
+                return f"same title as mentioned {m['title']} ({m['sentiment']})"
         for m in self.disliked:
             if same_franchise(franchise_key(m["title"]), movie["title"]):
                 return f"franchise of disliked {m['title']}"
@@ -360,12 +463,17 @@ def _at(spans: list[Span], i: int | None) -> Span | None:
 _FILLER = re.compile(r"\b(?:and|or|also|too|both|plus|as well|either|neither)\b|[^\w]+", re.IGNORECASE)
 
 
+_BACK_REFERENCE = re.compile(r"\b(?:it|that one|this one)\b", re.IGNORECASE)
+
+
 def _inherit(spans: list[Span], bare: list[bool], text: str) -> list[int]:
     """Each span's polarity. A span without a cue that is nothing but titles ("I loved Alien and Aliens"; "Titanic,
     Avatar and Cars were all dull") takes the resolved polarity of the previous span of its sentence or, failing
-    that, of the next span of the sentence with a cue. A span without a cue that says something of its own
-    ("Ocean's Eleven was slick; ...") is left to the scorer, except that a comment after a plain comma with no
-    title of its own speaks for it ("Terminator Salvation, not so much"; "X made me cry, in a good way")."""
+    that, of the next span of the sentence with a cue; a sentence that is only such a list ("Braveheart?") takes
+    the next sentence's cue when that sentence names no title ("Fantastic."). A span without a cue that says
+    something of its own ("Ocean's Eleven was slick; ...") is left to the scorer, except that a comment with no
+    title of its own after a plain comma ("Terminator Salvation, not so much"), or after "and" when it points back
+    ("X terrified me and I loved it"), speaks for it."""
     resolved: list[int] = []
     for i, sp in enumerate(spans):
         pol = sp.polarity
@@ -375,9 +483,15 @@ def _inherit(spans: list[Span], bare: list[bool], text: str) -> list[int]:
                 pol = resolved[-1]
             if pol == 0:
                 pol = next((spans[j].polarity for j in same if j > i and spans[j].polarity), 0)
-        elif pol == 0 and i + 1 in same and text[sp.end : spans[i + 1].start].strip() == ",":
-            nxt = spans[i + 1]
-            pol = nxt.polarity if nxt.text.strip() and not bare[i + 1] and not nxt.has_mention else 0
+            if pol == 0 and all(bare[j] or not spans[j].polarity for j in same):
+                nxt = [j for j in range(len(spans)) if spans[j].sentence == sp.sentence + 1]
+                if nxt and not any(spans[j].has_mention for j in nxt):
+                    pol = next((spans[j].polarity for j in nxt if spans[j].polarity), 0)
+        elif pol == 0 and i + 1 in same:
+            nxt, sep = spans[i + 1], text[sp.end : spans[i + 1].start].strip().lower()
+            points_back = sep in ("and", ", and") and _BACK_REFERENCE.search(nxt.text)
+            if (sep == "," or points_back) and not nxt.has_mention:
+                pol = nxt.polarity
         resolved.append(pol)
     return resolved
 
@@ -397,7 +511,8 @@ def _mask_titles(text: str, span: Span | None, protected: list[tuple[int, int]],
 def parse_preferences(text: str, mentions: list, scorer, positive_threshold: float = 0.5) -> Preferences:
     """mentions: `titles.Mention`s found in `text`; scorer: texts -> P(positive) for spans without a rule cue."""
     mentions = [m for m in mentions if not is_word_not_title(text, m)]
-    protected = [(m.start, m.end) for m in mentions]
+    # a title's own closing mark ("Mamma Mia!") is part of it, not the end of the sentence
+    protected = [(m.start, m.end + (text[m.end : m.end + 1] == str(m.title)[-1:] in "!?.")) for m in mentions]
     spans = split_spans(text, protected)
     for sp in spans:
         # a title's own words are not cues ("Love Actually", "The Good, the Bad and the Ugly")

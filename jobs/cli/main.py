@@ -11,6 +11,7 @@ genrec data list | pull NAME | stats NAME --json
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -231,6 +232,7 @@ def tune(
                 "mode": s.mode,
                 "trials": s.num_trials,
                 "failed_trials": s.failed_trials,
+                "unfinished_trials": s.unfinished_trials,
                 "best_config": s.best_config,
                 "best": s.best_metrics.get(s.metric),
                 "rerun": s.rerun,
@@ -245,6 +247,13 @@ def tune(
             err=True,
         )
     typer.echo(f"experiment dir: {s.out_dir}", err=True)
+    if s.unfinished_trials:
+        again = ["genrec", "tune", job, "--preset", preset, *(x for v in all_sets for x in ("--set", v))]
+        _fail(
+            f"interrupted: {s.unfinished_trials} of {s.planned_trials or s.num_trials} trials did not finish; the best "
+            f"above is the best so far. Continue with: {shlex.join([*again, '--out', str(s.out_dir), '--resume'])}",
+            code=3,
+        )
 
 
 @app.command("export")

@@ -35,6 +35,9 @@ class TuneSummary:
     failed_trials: int = 0
     error_files: list[str] = field(default_factory=list)  # one per failed trial: Ray's error.txt (or its trial dir)
     rerun: str = ""  # the `genrec run` command that reproduces the best trial
+    # trials that neither finished nor failed (the run was interrupted): running, pending or never created
+    unfinished_trials: int = 0
+    planned_trials: int | None = None
 
 
 def space_module(job_name: str):
@@ -144,7 +147,10 @@ def tune_job(
     else:
         # A fresh name per call: a reused name would silently resume the old experiment.
         name = f"tune-{job.name}-{uuid.uuid4().hex[:8]}"
-        write_json_atomic(out_dir / EXPERIMENT_FILE, {"name": name, "storage_path": storage_path})
+        write_json_atomic(
+            out_dir / EXPERIMENT_FILE,
+            {"name": name, "storage_path": storage_path, "planned_trials": planned_trials(space, num_samples)},
+        )
         tuner = tune.Tuner(
             trainable,
             param_space=space,
@@ -170,6 +176,11 @@ def tune_job(
         raise UserFacingError(
             f"all {len(grid)} trials failed; first error: {errors[0]}\nerror files:\n  " + "\n  ".join(error_files)
         )
+    planned = planned_trials(space, num_samples)
+    if resume:  # the plan of the run being continued (unknown for one restored from a bucket alone)
+        exp = out_dir / EXPERIMENT_FILE
+        planned = json.loads(exp.read_text()).get("planned_trials") if exp.exists() else None
+    unfinished = unfinished_trials(len(grid), grid.num_terminated, grid.num_errors, planned)
     best = grid.get_best_result(metric=mod.METRIC, mode=mod.MODE, scope="all")
     summary = TuneSummary(
         best_config=best.config,
@@ -181,6 +192,8 @@ def tune_job(
         failed_trials=len(errors),
         error_files=error_files,
         rerun=rerun_command(job.name, preset, overrides, best.config),
+        unfinished_trials=unfinished,
+        planned_trials=planned,
     )
     write_json_atomic(
         out_dir / "best.json",
@@ -196,9 +209,27 @@ def tune_job(
             "num_trials": len(grid),
             "failed_trials": len(errors),
             "error_files": error_files,
+            # > 0: the run was interrupted and this is the best so far; `genrec tune ... --resume` continues it
+            "unfinished_trials": unfinished,
+            "planned_trials": planned,
         },
     )
     return summary
+
+
+def planned_trials(space: dict, num_samples: int) -> int:
+    """How many trials Tune makes of `space`: num_samples times the size of every grid_search in it."""
+    n = num_samples
+    for v in space.values():
+        if isinstance(v, dict) and "grid_search" in v:
+            n *= len(v["grid_search"])
+    return n
+
+
+def unfinished_trials(created: int, terminated: int, errored: int, planned: int | None) -> int:
+    """Trials of an interrupted run that did not end: created but still running or pending, plus those the search
+    had not created yet (when the plan is known)."""
+    return created - terminated - errored + max((planned or created) - created, 0)
 
 
 def rerun_command(job_name: str, preset: str | None, overrides: list[str], best_config: dict) -> str:

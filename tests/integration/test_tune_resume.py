@@ -66,7 +66,8 @@ job = Job(name="quad", config=Cfg, run=run, summary="test", resources=lambda c: 
 s = tune_mod.tune_job(
     job, None, ["runtime.num_cpus=1", "runtime.dashboard=false"], 1, out, max_concurrent=1, resume=resume
 )
-print("SUMMARY", json.dumps({"trials": s.num_trials, "failed": s.failed_trials, "best": s.best_config}))
+print("SUMMARY", json.dumps({"trials": s.num_trials, "failed": s.failed_trials, "best": s.best_config,
+                             "unfinished": s.unfinished_trials, "planned": s.planned_trials}))
 """
 
 
@@ -140,3 +141,25 @@ def test_resume_continues_an_experiment_whose_driver_died(tmp_path):
         trials_completed=len(_terminated_in_state(out)),
     )
     print(f"tune resume: finished before the kill {sorted(finished)}; trial starts {started}")
+
+
+@pytest.mark.slow  # one driver with its own Ray, stopped by Ctrl+C after its first finished trial: ~30-60 s
+def test_ctrl_c_leaves_a_best_so_far_that_says_it_is_unfinished(tmp_path):
+    import signal
+
+    out, starts = tmp_path / "exp", tmp_path / "starts.txt"
+    driver = _driver(tmp_path, out, starts, resume=False)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and driver.poll() is None and not _terminated_in_state(out):
+            time.sleep(0.5)
+        assert driver.poll() is None, "the experiment ended before Ctrl+C:\n" + driver.stdout.read()
+        driver.send_signal(signal.SIGINT)  # the driver alone, as a terminal's Ctrl+C reaches `genrec tune`
+        stdout, _ = driver.communicate(timeout=120)
+    finally:
+        kill_group(driver)
+    assert driver.returncode == 0, stdout[-4000:]  # Tune saves its state and returns what it has
+    summary = json.loads(stdout.split("SUMMARY", 1)[1].strip().splitlines()[0])
+    assert summary["planned"] == 5 and 0 < summary["unfinished"] < 5
+    best = json.loads((out / "best.json").read_text())
+    assert best["unfinished_trials"] == summary["unfinished"] and best["planned_trials"] == 5

@@ -118,3 +118,26 @@ def test_tune_resume_needs_the_experiment_dir_and_finds_nothing_in_an_empty_one(
 
     with pytest.raises(UserFacingError, match="nothing to resume"):
         _experiment_to_resume("tiger", tmp_path, str(tmp_path), None)
+
+
+def test_interrupted_tune_counts_its_unfinished_trials_and_says_how_to_continue(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from jobs.common import tune as tune_mod
+
+    assert tune_mod.planned_trials({"a": {"grid_search": [1, 2, 3]}, "b": 0.1}, 2) == 6
+    assert tune_mod.unfinished_trials(created=3, terminated=2, errored=0, planned=8) == 6  # 1 running + 5 not made
+    assert tune_mod.unfinished_trials(created=8, terminated=7, errored=1, planned=8) == 0
+    assert tune_mod.unfinished_trials(created=3, terminated=3, errored=0, planned=None) == 0  # plan unknown
+
+    def fake(job, preset, sets, samples, out_dir, max_concurrent, resume):
+        return tune_mod.TuneSummary(
+            {"train.lr": 0.1}, {"valid/x": 0.5}, 3, "valid/x", "max", Path(out_dir), unfinished_trials=6,
+            planned_trials=8,
+        )  # fmt: skip
+
+    monkeypatch.setattr(tune_mod, "tune_job", fake)
+    r = runner.invoke(app, ["tune", "ncf", "--set", "dataset=ml-100k", "--out", str(tmp_path)])
+    assert r.exit_code == 3, r.output  # a script must not take the best-so-far for a finished search
+    assert '"unfinished_trials": 6' in r.output and "interrupted: 6 of 8 trials did not finish" in r.output
+    assert f"genrec tune ncf --preset cpu --set dataset=ml-100k --out {tmp_path} --resume" in r.output

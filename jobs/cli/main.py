@@ -232,7 +232,8 @@ def tune(
                 "mode": s.mode,
                 "trials": s.num_trials,
                 "failed_trials": s.failed_trials,
-                "unfinished_trials": s.unfinished_trials,
+                "interrupted": s.interrupted,
+                "unstarted_trials": s.unstarted_trials,
                 "best_config": s.best_config,
                 "best": s.best_metrics.get(s.metric),
                 "rerun": s.rerun,
@@ -247,11 +248,12 @@ def tune(
             err=True,
         )
     typer.echo(f"experiment dir: {s.out_dir}", err=True)
-    if s.unfinished_trials:
+    if s.interrupted or s.unstarted_trials:
         again = ["genrec", "tune", job, "--preset", preset, *(x for v in all_sets for x in ("--set", v))]
+        started = f"{s.num_trials} of {s.planned_trials or '?'} trials started"
         _fail(
-            f"interrupted: {s.unfinished_trials} of {s.planned_trials or s.num_trials} trials did not finish; the best "
-            f"above is the best so far. Continue with: {shlex.join([*again, '--out', str(s.out_dir), '--resume'])}",
+            f"interrupted after {started}: the best above is the best so far. Continue with: "
+            f"{shlex.join([*again, '--out', str(s.out_dir), '--resume'])}",
             code=3,
         )
 

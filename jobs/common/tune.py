@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,9 @@ class TuneSummary:
     failed_trials: int = 0
     error_files: list[str] = field(default_factory=list)  # one per failed trial: Ray's error.txt (or its trial dir)
     rerun: str = ""  # the `genrec run` command that reproduces the best trial
-    # trials that neither finished nor failed (the run was interrupted): running, pending or never created
-    unfinished_trials: int = 0
+    interrupted: bool = False  # Ctrl+C / SIGUSR1: Tune saved its state and returned the results so far
+    # trials the search had not started when it stopped (planned minus created; 0 when the plan is unknown)
+    unstarted_trials: int = 0
     planned_trials: int | None = None
 
 
@@ -94,8 +96,8 @@ def tune_job(
     resume: bool = False,
 ) -> TuneSummary:
     """`resume`: continue the experiment in `out_dir` (or in `runtime.storage` for it) whose driver died: trials
-    that finished are kept, unfinished and errored ones run again (a trial's trainer resumes from its own
-    checkpoint in the trial dir)."""
+    that finished are kept, unfinished and errored ones run again. (An interrupted trial's training was seen to
+    start again from epoch 0 on 2026-12-02, its checkpoints in the trial dir unused: README, fault tolerance.)"""
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -168,7 +170,7 @@ def tune_job(
                 callbacks=tune_callbacks(base.tracking, job.name, out_dir),  # MLflow: one run per trial, when on
             ),
         )
-    grid = tuner.fit()
+    grid, interrupted = _fit_noting_interrupt(tuner)
     failed = [r for r in grid if r.error]
     errors = [r.error for r in failed]
     error_files = [_error_file(r) for r in failed]
@@ -180,7 +182,7 @@ def tune_job(
     if resume:  # the plan of the run being continued (unknown for one restored from a bucket alone)
         exp = out_dir / EXPERIMENT_FILE
         planned = json.loads(exp.read_text()).get("planned_trials") if exp.exists() else None
-    unfinished = unfinished_trials(len(grid), grid.num_terminated, grid.num_errors, planned)
+    unstarted = max((planned or len(grid)) - len(grid), 0)
     best = grid.get_best_result(metric=mod.METRIC, mode=mod.MODE, scope="all")
     summary = TuneSummary(
         best_config=best.config,
@@ -192,7 +194,8 @@ def tune_job(
         failed_trials=len(errors),
         error_files=error_files,
         rerun=rerun_command(job.name, preset, overrides, best.config),
-        unfinished_trials=unfinished,
+        interrupted=interrupted,
+        unstarted_trials=unstarted,
         planned_trials=planned,
     )
     write_json_atomic(
@@ -209,8 +212,9 @@ def tune_job(
             "num_trials": len(grid),
             "failed_trials": len(errors),
             "error_files": error_files,
-            # > 0: the run was interrupted and this is the best so far; `genrec tune ... --resume` continues it
-            "unfinished_trials": unfinished,
+            # true: the best so far of a stopped search; `genrec tune ... --out DIR --resume` continues it
+            "interrupted": interrupted,
+            "unstarted_trials": unstarted,
             "planned_trials": planned,
         },
     )
@@ -226,10 +230,23 @@ def planned_trials(space: dict, num_samples: int) -> int:
     return n
 
 
-def unfinished_trials(created: int, terminated: int, errored: int, planned: int | None) -> int:
-    """Trials of an interrupted run that did not end: created but still running or pending, plus those the search
-    had not created yet (when the plan is known)."""
-    return created - terminated - errored + max((planned or created) - created, 0)
+def _fit_noting_interrupt(tuner):
+    """(ResultGrid, interrupted). Ray Tune catches Ctrl+C (and SIGUSR1) itself, saves the experiment and returns
+    the results so far, so fit() alone cannot tell a stopped search from a finished one. Its handler puts back the
+    SIGINT handler that was there before fit when, and only when, it fires (ray/tune/tune.py,
+    _setup_signal_catching): that handler being back after fit means the search was stopped."""
+    import signal
+    import threading
+
+    off_main = threading.current_thread() is not threading.main_thread()
+    if off_main or os.getenv("TUNE_DISABLE_SIGINT_HANDLER", "0") != "0":
+        return tuner.fit(), False  # Tune installs no handler here
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        grid = tuner.fit()
+        return grid, signal.getsignal(signal.SIGINT) is before
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def rerun_command(job_name: str, preset: str | None, overrides: list[str], best_config: dict) -> str:

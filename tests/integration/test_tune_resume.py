@@ -67,7 +67,8 @@ s = tune_mod.tune_job(
     job, None, ["runtime.num_cpus=1", "runtime.dashboard=false"], 1, out, max_concurrent=1, resume=resume
 )
 print("SUMMARY", json.dumps({"trials": s.num_trials, "failed": s.failed_trials, "best": s.best_config,
-                             "unfinished": s.unfinished_trials, "planned": s.planned_trials}))
+                             "interrupted": s.interrupted, "unstarted": s.unstarted_trials,
+                             "planned": s.planned_trials}))
 """
 
 
@@ -123,7 +124,7 @@ def test_resume_continues_an_experiment_whose_driver_died(tmp_path):
         kill_group(second)
     assert second.returncode == 0, stdout[-4000:]
     summary = json.loads(stdout.split("SUMMARY", 1)[1].strip().splitlines()[0])
-    assert summary["trials"] == 5 and summary["failed"] == 0
+    assert summary["trials"] == 5 and summary["failed"] == 0 and summary["interrupted"] is False
     assert summary["best"]["model.x"] == pytest.approx(0.3)
     lines = starts.read_text().split("\n")
     started = [ln.split()[1] for ln in lines if ln.startswith("start")]
@@ -160,6 +161,6 @@ def test_ctrl_c_leaves_a_best_so_far_that_says_it_is_unfinished(tmp_path):
         kill_group(driver)
     assert driver.returncode == 0, stdout[-4000:]  # Tune saves its state and returns what it has
     summary = json.loads(stdout.split("SUMMARY", 1)[1].strip().splitlines()[0])
-    assert summary["planned"] == 5 and 0 < summary["unfinished"] < 5
+    assert summary["interrupted"] is True and summary["planned"] == 5 and summary["unstarted"] < 5
     best = json.loads((out / "best.json").read_text())
-    assert best["unfinished_trials"] == summary["unfinished"] and best["planned_trials"] == 5
+    assert best["interrupted"] is True and best["planned_trials"] == 5

@@ -120,24 +120,43 @@ def test_tune_resume_needs_the_experiment_dir_and_finds_nothing_in_an_empty_one(
         _experiment_to_resume("tiger", tmp_path, str(tmp_path), None)
 
 
-def test_interrupted_tune_counts_its_unfinished_trials_and_says_how_to_continue(tmp_path, monkeypatch):
+def test_interrupted_tune_says_so_and_how_to_continue(tmp_path, monkeypatch):
     from pathlib import Path
 
     from jobs.common import tune as tune_mod
 
     assert tune_mod.planned_trials({"a": {"grid_search": [1, 2, 3]}, "b": 0.1}, 2) == 6
-    assert tune_mod.unfinished_trials(created=3, terminated=2, errored=0, planned=8) == 6  # 1 running + 5 not made
-    assert tune_mod.unfinished_trials(created=8, terminated=7, errored=1, planned=8) == 0
-    assert tune_mod.unfinished_trials(created=3, terminated=3, errored=0, planned=None) == 0  # plan unknown
 
     def fake(job, preset, sets, samples, out_dir, max_concurrent, resume):
         return tune_mod.TuneSummary(
-            {"train.lr": 0.1}, {"valid/x": 0.5}, 3, "valid/x", "max", Path(out_dir), unfinished_trials=6,
-            planned_trials=8,
+            {"train.lr": 0.1}, {"valid/x": 0.5}, 3, "valid/x", "max", Path(out_dir), interrupted=True,
+            unstarted_trials=5, planned_trials=8,
         )  # fmt: skip
 
     monkeypatch.setattr(tune_mod, "tune_job", fake)
     r = runner.invoke(app, ["tune", "ncf", "--set", "dataset=ml-100k", "--out", str(tmp_path)])
     assert r.exit_code == 3, r.output  # a script must not take the best-so-far for a finished search
-    assert '"unfinished_trials": 6' in r.output and "interrupted: 6 of 8 trials did not finish" in r.output
+    assert '"interrupted": true' in r.output and "interrupted after 3 of 8 trials started" in r.output
     assert f"genrec tune ncf --preset cpu --set dataset=ml-100k --out {tmp_path} --resume" in r.output
+
+
+def test_fit_notes_an_interrupt_by_the_sigint_handler_tune_puts_back(monkeypatch):
+    import signal
+
+    from jobs.common import tune as tune_mod
+
+    class Tuner:  # what Ray Tune's fit does with SIGINT: installs its handler, and puts the old one back if it fires
+        def __init__(self, fire):
+            self.fire = fire
+
+        def fit(self):
+            before = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, lambda *a: None)
+            if self.fire:
+                signal.signal(signal.SIGINT, before)
+            return "grid"
+
+    before = signal.getsignal(signal.SIGINT)
+    assert tune_mod._fit_noting_interrupt(Tuner(fire=False)) == ("grid", False)
+    assert tune_mod._fit_noting_interrupt(Tuner(fire=True)) == ("grid", True)
+    assert signal.getsignal(signal.SIGINT) is before  # and the caller's handler is back either way

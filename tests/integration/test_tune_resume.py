@@ -87,6 +87,14 @@ def _terminated_in_state(out: Path) -> set[str]:
     return done
 
 
+def _wait_for_a_finished_trial(driver: subprocess.Popen, out: Path, timeout_s: float = 240) -> None:
+    """Until Tune's saved state records a finished trial, while the experiment still runs (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and driver.poll() is None and not _terminated_in_state(out):
+        time.sleep(0.5)
+    assert driver.poll() is None, "the experiment ended before it could be stopped:\n" + driver.stdout.read()
+
+
 def _driver(tmp_path: Path, out: Path, starts: Path, resume: bool) -> subprocess.Popen:
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
@@ -108,10 +116,7 @@ def test_resume_continues_an_experiment_whose_driver_died(tmp_path):
     out, starts = tmp_path / "exp", tmp_path / "starts.txt"
     first = _driver(tmp_path, out, starts, resume=False)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and first.poll() is None and not _terminated_in_state(out):
-            time.sleep(0.5)
-        assert first.poll() is None, "the experiment ended before the driver could be killed:\n" + first.stdout.read()
+        _wait_for_a_finished_trial(first, out)
     finally:
         kill_group(first, sig0=9)  # the driver dies with its embedded Ray, mid-experiment
     finished = _terminated_in_state(out)  # what Tune had recorded as finished when its driver died
@@ -151,10 +156,7 @@ def test_ctrl_c_leaves_a_best_so_far_that_says_it_is_unfinished(tmp_path):
     out, starts = tmp_path / "exp", tmp_path / "starts.txt"
     driver = _driver(tmp_path, out, starts, resume=False)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and driver.poll() is None and not _terminated_in_state(out):
-            time.sleep(0.5)
-        assert driver.poll() is None, "the experiment ended before Ctrl+C:\n" + driver.stdout.read()
+        _wait_for_a_finished_trial(driver, out)
         driver.send_signal(signal.SIGINT)  # the driver alone, as a terminal's Ctrl+C reaches `genrec tune`
         stdout, _ = driver.communicate(timeout=120)
     finally:

@@ -52,6 +52,12 @@ def fixture_catalogue() -> pd.DataFrame:
     return df
 
 
+def matcher_with(*rows) -> TitleMatcher:
+    """The fixture catalogue plus (item_id, title, year, genres, overview) rows."""
+    extra = pd.DataFrame(list(rows), columns=_COLS).assign(tags="", source="sample", popularity=0.5)
+    return TitleMatcher(pd.concat([fixture_catalogue(), extra])[_MATCH])
+
+
 def matcher() -> TitleMatcher:
     return TitleMatcher(fixture_catalogue()[["item_id", "title", "year", "popularity"]])
 
@@ -161,21 +167,14 @@ def test_another_movie_of_a_mentioned_name_is_never_recommended():
 
 
 def test_a_titles_own_exclamation_mark_does_not_end_the_sentence():
-    cat = fixture_catalogue()
-    extra = pd.DataFrame([(202, "Mamma Mia!", 2008, "Comedy, Musical", "x")], columns=_COLS)
-    m = TitleMatcher(pd.concat([cat, extra.assign(tags="", source="sample", popularity=0.5)])[_MATCH])
+    m = matcher_with((202, "Mamma Mia!", 2008, "Comedy, Musical", "x"))
     text = "I found Mamma Mia! unbearable, but Heat was great."
     prefs = parse_preferences(text, m.extract(text), undecided)
     assert {x["title"]: x["sentiment"] for x in prefs.mentions} == {"Mamma Mia!": "disliked", "Heat": "liked"}
 
 
 def test_a_cue_phrase_at_the_start_of_a_sentence_is_not_a_title():
-    cat = fixture_catalogue()
-    extra = pd.DataFrame(
-        [(201, "Never Again", 2001, "Comedy", "x")], columns=["item_id", "title", "year", "genres", "overview"]
-    )
-    cat = pd.concat([cat, extra.assign(tags="", source="sample", popularity=0.5)], ignore_index=True)
-    m = TitleMatcher(cat[["item_id", "title", "year", "popularity"]])
+    m = matcher_with((201, "Never Again", 2001, "Comedy", "x"))
     text = "Never again Titanic."
     prefs = parse_preferences(text, m.extract(text), undecided)
     assert [(x["title"], x["sentiment"]) for x in prefs.mentions] == [("Titanic", "disliked")]
@@ -377,9 +376,7 @@ def test_a_subtitle_alone_names_its_movie_but_never_beats_a_movie_of_that_title(
 
 
 def test_a_capitalised_cue_word_that_starts_a_sentence_is_not_a_title():
-    cat = fixture_catalogue()
-    extra = pd.DataFrame([(203, "Nothing", 2003, "Comedy", "x")], columns=_COLS)
-    m = TitleMatcher(pd.concat([cat, extra.assign(tags="", source="sample", popularity=0.5)])[_MATCH])
+    m = matcher_with((203, "Nothing", 2003, "Comedy", "x"))
     text = "Something like Heat? Nothing animated."
     prefs = parse_preferences(text, m.extract(text), undecided)
     assert [x["title"] for x in prefs.mentions] == ["Heat"] and prefs.excluded_genres == ["Animation"]

@@ -96,8 +96,8 @@ def tune_job(
     resume: bool = False,
 ) -> TuneSummary:
     """`resume`: continue the experiment in `out_dir` (or in `runtime.storage` for it) whose driver died: trials
-    that finished are kept, unfinished and errored ones run again. (An interrupted trial's training was seen to
-    start again from epoch 0 on 2026-12-02, its checkpoints in the trial dir unused: README, fault tolerance.)"""
+    that finished are kept, unfinished and errored ones run again (a trial's trainer resumes from its own
+    checkpoint in the trial's dir of the experiment)."""
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -124,12 +124,18 @@ def tune_job(
     # Not storage.configure: that sets this process's storage for every later run in it (a notebook, a test session).
     store = storage.Storage(base.runtime.storage or None, base.runtime.storage_endpoint or None)
     storage_path, storage_fs = store.target(out_dir)
+    local_root = None if store.uri else Path(storage_path)  # the experiments live on this machine's disk
 
     def trial(sampled: dict) -> None:
         cfg = job.resolve(preset, None, list(overrides) + [_to_override(k, v) for k, v in sampled.items()])
-        trial_dir = Path(tune.get_context().get_trial_dir())
-        # this trial's trainers keep their checkpoints beside the experiment's: <storage>/<out>/<experiment>/<trial>
-        key = f"{out_dir.name}/{tune.get_context().get_experiment_name()}/{trial_dir.name}"
+        staging = Path(tune.get_context().get_trial_dir())
+        experiment = tune.get_context().get_experiment_name()
+        # this trial's trainers keep their checkpoints beside the experiment's: <storage>/<out>/<experiment>/<trial>.
+        # Without runtime.storage that is the experiment dir itself, not Tune's trial dir: Tune's is a staging copy
+        # under /tmp/ray/session_*/ that a restore in a new Ray session does not bring back, so a resumed trial
+        # found no checkpoint and trained again from epoch 0 (seen 2026-12-02 on an NCF search).
+        trial_dir = staging if local_root is None else local_root / experiment / staging.name
+        key = f"{out_dir.name}/{experiment}/{staging.name}"
         storage.configure(cfg.runtime, trial_dir, key)
         ctx = RunContext(
             out_dir=trial_dir,

@@ -28,6 +28,7 @@ from rec_core.config import StrictModel
 from tune_spaces import asha
 
 out, starts, resume = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+EPOCHS = 6
 
 
 class Model(StrictModel):
@@ -38,15 +39,26 @@ class Cfg(JobConfig):
     model: Model = Model()
 
 
-def run(cfg, ctx):
+def log(line):
     with open(starts, "a") as f:
-        f.write(f"start {cfg.model.x}\\n")
+        f.write(line + "\\n")
+
+
+def run(cfg, ctx):  # resumable as a trainer is: its progress lives in its run dir (ctx.out_dir)
+    done = ctx.out_dir / "epochs_done"
+    first = int(done.read_text()) if done.exists() else 0
+    log(f"start {cfg.model.x} {first}")
     score = -((cfg.model.x - 0.3) ** 2)
-    for epoch in range(3):
-        time.sleep(1.0)
+    for epoch in range(first, EPOCHS):
+        time.sleep(0.5)
         ctx.report_progress({"valid": {"score": score}, "epoch": epoch})
-    with open(starts, "a") as f:
-        f.write(f"end {cfg.model.x}\\n")
+        (ctx.out_dir / "tmp").write_text(str(epoch + 1))
+        (ctx.out_dir / "tmp").replace(done)  # atomic, as a checkpoint is: a kill never leaves half a file
+        log(f"epoch {cfg.model.x} {epoch}")
+        if cfg.model.x == 0.3 and first == 0 and epoch == 2:  # the best (ASHA keeps it) holds half-way, to be killed
+            log("hold")
+            time.sleep(120)
+    log(f"end {cfg.model.x}")
     return JobResult(metrics={"valid": {"score": score}})
 
 
@@ -55,7 +67,7 @@ def space(name):
 
     return types.SimpleNamespace(
         param_space=lambda cfg: {"model.x": tune.grid_search([0.0, 0.1, 0.3, 0.6, 0.9])},
-        scheduler=lambda cfg: asha(3),
+        scheduler=lambda cfg: asha(EPOCHS),
         METRIC="valid/score",
         MODE="max",
     )
@@ -84,6 +96,21 @@ def _terminated_in_state(out: Path) -> set[str]:
             t = json.loads(trial_json)
             if t.get("status") == "TERMINATED":
                 done.add(str(float(t["config"]["model.x"])))
+    return done
+
+
+def _lines(starts: Path) -> list[str]:
+    return starts.read_text().splitlines() if starts.exists() else []
+
+
+def _mid_way(starts: Path) -> dict[str, int]:
+    """{x: epochs done} of the trials that logged an epoch and no end."""
+    lines = _lines(starts)
+    ended = {ln.split()[1] for ln in lines if ln.startswith("end")}
+    done: dict[str, int] = {}
+    for ln in lines:
+        if ln.startswith("epoch") and ln.split()[1] not in ended:
+            done[ln.split()[1]] = int(ln.split()[2]) + 1
     return done
 
 
@@ -117,9 +144,13 @@ def test_resume_continues_an_experiment_whose_driver_died(tmp_path):
     first = _driver(tmp_path, out, starts, resume=False)
     try:
         _wait_for_a_finished_trial(first, out)
+        deadline = time.monotonic() + 90  # and for trial 0.3 to hold half-way (3 of 6 epochs), to be killed there
+        while time.monotonic() < deadline and first.poll() is None and "hold" not in _lines(starts):
+            time.sleep(0.2)
     finally:
         kill_group(first, sig0=9)  # the driver dies with its embedded Ray, mid-experiment
     finished = _terminated_in_state(out)  # what Tune had recorded as finished when its driver died
+    mid_way = _mid_way(starts)  # {x: epochs it had done} of the trials killed part-way
     assert finished and len(finished) < 5
 
     second = _driver(tmp_path, out, starts, resume=True)
@@ -139,6 +170,9 @@ def test_resume_continues_an_experiment_whose_driver_died(tmp_path):
     assert "0.3" in ended  # the best trial ran to its end
     for x in finished:
         assert started.count(x) == 1, (x, started)  # a finished trial is not run again
+    assert mid_way == {"0.3": 3}, mid_way  # killed half-way
+    restarts = [ln.split() for ln in lines if ln.startswith("start")]
+    assert [int(r[2]) for r in restarts if r[1] == "0.3"] == [0, 3], restarts  # went on from its run dir, not 0
     record_fault(
         "tune_driver",
         survived=1,

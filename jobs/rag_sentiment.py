@@ -182,6 +182,7 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
         **{f"{k}_texts": sp[k]["text"].tolist() for k in ("train", "valid")},
         **{f"{k}_labels": sp[k]["label"].astype(int).tolist() for k in ("train", "valid")},
     }
+    tok = load_tokenizer(cfg.model)
     members, train_s = [], 0.0
     for k in range(cfg.ensemble):
         if cfg.ensemble > 1:
@@ -201,10 +202,9 @@ def run(cfg: Config, ctx: RunContext) -> JobResult:
             ctx.report_progress(
                 {"valid": {"accuracy": row.get("valid/accuracy"), "f1": row.get("valid/f1")}, "loss": row.get("loss")}
             )
-        model = build_sentiment_model(cfg.model, load_tokenizer(cfg.model))
+        model = build_sentiment_model(cfg.model, tok)
         model.load_state_dict(load_model_state(res.model_checkpoint()))
         members.append(model)
-    tok = load_tokenizer(cfg.model)
 
     def proba(texts: list[str]) -> np.ndarray:  # the ensemble's mean P(positive)
         return np.mean([predict_proba(m, tok, texts, cfg.model.max_length) for m in members], axis=0)

@@ -149,6 +149,7 @@ def tune_job(
         tune.report({**flatten_metrics(result.metrics), "done": 1})
 
     trainable = tune.with_resources(trial, trial_resources(job, base))
+    planned = planned_trials(space, num_samples)
     if resume:
         path = _experiment_to_resume(job.name, out_dir, storage_path, storage_fs)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True, storage_filesystem=storage_fs)
@@ -157,7 +158,7 @@ def tune_job(
         name = f"tune-{job.name}-{uuid.uuid4().hex[:8]}"
         write_json_atomic(
             out_dir / EXPERIMENT_FILE,
-            {"name": name, "storage_path": storage_path, "planned_trials": planned_trials(space, num_samples)},
+            {"name": name, "storage_path": storage_path, "planned_trials": planned},
         )
         tuner = tune.Tuner(
             trainable,
@@ -184,7 +185,6 @@ def tune_job(
         raise UserFacingError(
             f"all {len(grid)} trials failed; first error: {errors[0]}\nerror files:\n  " + "\n  ".join(error_files)
         )
-    planned = planned_trials(space, num_samples)
     if resume:  # the plan of the run being continued (unknown for one restored from a bucket alone)
         exp = out_dir / EXPERIMENT_FILE
         planned = json.loads(exp.read_text()).get("planned_trials") if exp.exists() else None

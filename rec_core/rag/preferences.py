@@ -537,10 +537,11 @@ def parse_preferences(text: str, mentions: list, scorer, positive_threshold: flo
             " " if any(s <= sp.start + i < e for s, e in protected) else ch for i, ch in enumerate(sp.text)
         )
         sp.polarity = cue_polarity(masked)
+    genres = genre_mentions(text, protected)
     bare = []
     for sp in spans:
         titles = [(s, e) for s, e in protected if sp.start <= s < sp.end]
-        sp.has_mention = bool(titles) or bool(genre_mentions(sp.text))
+        sp.has_mention = bool(titles) or any(sp.start <= g < sp.end for g, _, _ in genres)
         rest = _mask_titles(text, sp, protected, stand_in=" ")
         bare.append(bool(titles) and not _FILLER.sub("", rest).strip())
     resolved = _inherit(spans, bare, text)
@@ -581,7 +582,7 @@ def parse_preferences(text: str, mentions: list, scorer, positive_threshold: flo
         for k, p in zip(need_model, probs):
             out.mentions[k]["p_positive"] = round(float(p), 4)
             out.mentions[k]["sentiment"] = "liked" if p >= positive_threshold else "disliked"
-    for s, _, genre in genre_mentions(text, protected):
+    for s, _, genre in genres:
         i = span_of(s)
         pol = resolved[i] if i is not None else 0
         if pol < 0 and genre not in out.excluded_genres:
